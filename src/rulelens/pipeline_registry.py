@@ -1,0 +1,13 @@
+"""Project pipelines: one per stage, and the default that runs them all in order."""
+
+from __future__ import annotations
+
+from kedro.pipeline import Pipeline
+
+from rulelens.pipelines import data_processing
+
+
+def register_pipelines() -> dict[str, Pipeline]:
+    pipelines = {"data_processing": data_processing.create_pipeline()}
+    pipelines["__default__"] = sum(pipelines.values(), Pipeline([]))
+    return pipelines

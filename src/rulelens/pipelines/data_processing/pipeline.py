@@ -1,0 +1,17 @@
+"""Wiring of the data_processing pipeline."""
+
+from kedro.pipeline import Node, Pipeline
+
+from .nodes import prepare_clauses, segment_clauses, summarise_corpus, validate_clauses
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(validate_clauses, ["raw_clauses", "params:data_processing"], ["validated_clauses", "rejected_clauses"], name="validate_clauses"),
+            Node(prepare_clauses, ["validated_clauses", "rejected_clauses", "params:data_processing"], "clauses", name="prepare_clauses"),
+            Node(segment_clauses, "clauses", "clause_words", name="segment_clauses"),
+            Node(summarise_corpus, ["clauses", "clause_words", "rejected_clauses"], "corpus_summary", name="summarise_corpus"),
+        ],
+        tags="data_processing",
+    )

@@ -1,0 +1,14 @@
+"""Kedro project settings."""
+
+from kedro.config import OmegaConfigLoader
+from omegaconf.resolvers import oc
+
+CONFIG_LOADER_CLASS = OmegaConfigLoader
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+    # Environments override single keys of a pipeline's parameters (e.g. only the column mapping).
+    "merge_strategy": {"parameters": "soft", "globals": "soft"},
+    # ${oc.env:MLFLOW_TRACKING_URI,sqlite:///mlflow.db} in mlflow.yml: a team's server by env var.
+    "custom_resolvers": {"oc.env": oc.env},
+}
