@@ -14,7 +14,7 @@ NZBC_CSV = SHARED / "datasets" / "nzbc-lrml" / "clauses.csv"
 
 
 def copy_project(destination: Path) -> Path:
-    """Copy conf, the shipped raw data and pyproject into ``destination/rulelens``.
+    """Copy conf, src, the shipped raw data and pyproject into ``destination/rulelens``.
 
     ``destination/shared`` links to the real ../shared so that environments that read
     ``../shared/...`` (conf/nzbc) work in the copy too.
@@ -22,6 +22,7 @@ def copy_project(destination: Path) -> Path:
     root = destination / "rulelens"
     shutil.copytree(PROJECT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
     (root / "conf" / "local").mkdir()
+    shutil.copytree(PROJECT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     shutil.copytree(PROJECT / "data" / "01_raw", root / "data" / "01_raw")
     for name in ("pyproject.toml", ".telemetry"):
         shutil.copy(PROJECT / name, root / name)

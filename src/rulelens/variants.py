@@ -1,0 +1,82 @@
+"""The strategy x size grid, declared once in ``conf/<env>/variants.yml``.
+
+Kedro builds pipeline shapes before it loads parameters, so the grid is read at registry time
+from a small YAML file. ``kedro run --env gpu`` does not export the environment, so the
+environment is taken from ``KEDRO_ENV`` or from the ``--env``/``-e`` option on the command line;
+an environment's variants.yml replaces base's when present.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+STRATEGIES = ("fft", "lora", "qlora")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One fine-tuning strategy at one model size; its Kedro namespace is ``<strategy>.<size>``."""
+
+    strategy: str
+    size: str
+
+    @property
+    def namespace(self) -> str:
+        return f"{self.strategy}.{self.size}"
+
+
+def env_from_command_line(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> str | None:
+    """The Kedro environment this process runs with: KEDRO_ENV, else ``--env X``/``-e X``."""
+    environ = os.environ if environ is None else environ
+    if environ.get("KEDRO_ENV"):
+        return environ["KEDRO_ENV"]
+    argv = sys.argv if argv is None else argv
+    for i, arg in enumerate(argv):
+        if arg.startswith("--env="):
+            return arg.split("=", 1)[1]
+        if arg in ("--env", "-e") and i + 1 < len(argv):
+            return argv[i + 1]
+    return None
+
+
+def grid_file(conf_root: Path, env: str | None) -> Path:
+    """The variants.yml in force: the environment's own if it has one, else base's."""
+    if env and (conf_root / env / "variants.yml").is_file():
+        return conf_root / env / "variants.yml"
+    local = conf_root / "local" / "variants.yml"
+    if env is None and local.is_file():
+        return local
+    return conf_root / "base" / "variants.yml"
+
+
+def parse_grid(content: dict, source: str) -> list[Variant]:
+    """Variants from ``{strategies: [...], sizes: [...]}``; names must be valid namespace parts."""
+    strategies = list(content.get("strategies") or [])
+    sizes = [str(size) for size in content.get("sizes") or []]
+    unknown = [s for s in strategies if s not in STRATEGIES]
+    if unknown or not strategies or not sizes:
+        raise ValueError(f"{source}: need strategies from {STRATEGIES} and at least one size; got {content}")
+    bad = [s for s in sizes if not s.isidentifier()]
+    if bad:
+        raise ValueError(f"{source}: size names must be identifiers (used in namespaces), got {bad}")
+    return [Variant(strategy, size) for strategy in strategies for size in sizes]
+
+
+def load_grid(conf_root: Path | None = None, env: str | None = None) -> list[Variant]:
+    """The project's variants for the active environment."""
+    conf_root = conf_root or project_conf_root()
+    path = grid_file(conf_root, env if env is not None else env_from_command_line())
+    return parse_grid(yaml.safe_load(path.read_text()) or {}, str(path))
+
+
+def project_conf_root() -> Path:
+    """conf/ of the project being run: the working directory's, else the source checkout's."""
+    here = Path.cwd() / "conf"
+    if (here / "base").is_dir():
+        return here
+    return Path(__file__).resolve().parents[2] / "conf"
