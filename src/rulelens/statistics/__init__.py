@@ -1,0 +1,48 @@
+"""Statistics for the reporting stage (GUIDE 5, steps 5, 7 and 8): pure functions over numpy/pandas.
+
+- focus:         how concentrated one clause's attribution is (entropy, Gini, top-k mass, exp(H))
+- categories:    attribution mass, word share and enrichment per word category
+- comparisons:   strategies compared per size (Friedman/Wilcoxon/Holm, Kruskal-Wallis/Mann-Whitney)
+- agreement:     do two variants pick the same words (Spearman, top-k overlap)
+- trends:        Spearman trends against ln(n_params); rule-quality plateau (saturating / hinge fit)
+- faithfulness:  deletion curves, comprehensiveness / sufficiency AOPC against random orders
+- bootstrap:     seeded percentile bootstrap CIs
+
+Formulas, tests, effect sizes and sources: docs/statistics.md.
+"""
+
+from rulelens.statistics.agreement import (
+    agreement_matrix, pairwise_agreement, spearman_agreement, top_k_indices, top_k_overlap,
+)
+from rulelens.statistics.bootstrap import (
+    bootstrap_difference_ci, bootstrap_mean_ci, bootstrap_means, bootstrap_paired_difference_ci, bootstrap_summary,
+)
+from rulelens.statistics.categories import category_shares, category_summary, clause_category_shares
+from rulelens.statistics.comparisons import (
+    RESULT_COLUMNS, compare_strategies, epsilon_squared, friedman, holm_adjust, kendalls_w, kruskal_wallis,
+    mann_whitney, rank_biserial_paired, rank_biserial_unpaired, wilcoxon_signed_rank,
+)
+from rulelens.statistics.faithfulness import (
+    DeletionCurves, aopc, aopc_table, attribution_order, curves_from_scores, deletion_curves, faithfulness_summary,
+    mean_curves,
+)
+from rulelens.statistics.focus import (
+    FOCUS_COLUMNS, clause_focus, effective_words, entropy, focus_measures, focus_summary, gini, normalised_entropy,
+    shares_from_scores, top_k_mass,
+)
+from rulelens.statistics.trends import (
+    category_scale_trends, fit_hinge, fit_saturating, plateau_estimate, quality_plateaus, scale_trend, scale_trends,
+)
+
+__all__ = [
+    "FOCUS_COLUMNS", "RESULT_COLUMNS", "DeletionCurves",
+    "agreement_matrix", "aopc", "aopc_table", "attribution_order", "bootstrap_difference_ci", "bootstrap_mean_ci",
+    "bootstrap_means", "bootstrap_paired_difference_ci", "bootstrap_summary", "category_scale_trends",
+    "category_shares", "category_summary", "clause_category_shares", "clause_focus", "compare_strategies",
+    "curves_from_scores", "deletion_curves", "effective_words", "entropy", "epsilon_squared", "faithfulness_summary",
+    "fit_hinge", "fit_saturating", "focus_measures", "focus_summary", "friedman", "gini", "holm_adjust", "kendalls_w",
+    "kruskal_wallis", "mann_whitney", "mean_curves", "normalised_entropy", "pairwise_agreement", "plateau_estimate",
+    "quality_plateaus", "rank_biserial_paired", "rank_biserial_unpaired", "scale_trend", "scale_trends",
+    "shares_from_scores", "spearman_agreement", "top_k_indices", "top_k_mass", "top_k_overlap",
+    "wilcoxon_signed_rank",
+]
