@@ -1,0 +1,38 @@
+"""Word-level attribution of generated rules to clause words (GUIDE 5, steps 1-4).
+
+Light to import: the result object and the segmentation are plain Python; the engine,
+reference implementation and captum adapter (torch, transformers, captum) load on first use.
+
+    from rulelens.attribution import attribute_clause, attribute_clauses, attributions_frame
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+from rulelens.attribution.plan import GREEDY, REFERENCE, TARGET_MODES, Target
+from rulelens.attribution.result import FRAME_COLUMNS, ClauseAttribution, attributions_frame, render_variants_html
+from rulelens.attribution.segments import DELETE, MASK, OPERATORS, clause_template
+
+_LAZY = {
+    "attribute_clause": "rulelens.attribution.engine",
+    "attribute_clauses": "rulelens.attribution.engine",
+    "score_prompts": "rulelens.attribution.engine",
+    "reference_attribution": "rulelens.attribution.reference",
+    "captum_attribution": "rulelens.attribution.captum_compat",
+    "resolve_target": "rulelens.attribution.targets",
+}
+
+__all__ = [
+    "DELETE", "FRAME_COLUMNS", "GREEDY", "MASK", "OPERATORS", "REFERENCE", "TARGET_MODES",
+    "ClauseAttribution", "Target", "attributions_frame", "clause_template", "render_variants_html",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the torch-heavy modules only when their functions are first used."""
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
