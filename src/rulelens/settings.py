@@ -3,6 +3,13 @@
 from kedro.config import OmegaConfigLoader
 from omegaconf.resolvers import oc
 
+from rulelens.hooks import VariantTrackingHook
+
+HOOKS = (VariantTrackingHook(),)
+# rulelens owns the MLflow runs (a parent per kedro run, a child per variant); kedro-mlflow's
+# one-run-per-kedro-run hooks would compete with it. Its mlflow.yml and CLI stay in use.
+DISABLE_HOOKS_FOR_PLUGINS = ("kedro-mlflow",)
+
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

@@ -12,7 +12,9 @@ from importlib import import_module
 from typing import Any
 
 from rulelens.attribution.plan import GREEDY, REFERENCE, TARGET_MODES, Target
-from rulelens.attribution.result import FRAME_COLUMNS, ClauseAttribution, attributions_frame, render_variants_html
+from rulelens.attribution.result import (
+    FRAME_COLUMNS, ClauseAttribution, attribution_from_frame, attributions_frame, render_variants_html,
+)
 from rulelens.attribution.segments import DELETE, MASK, OPERATORS, clause_template
 
 _LAZY = {
@@ -26,7 +28,7 @@ _LAZY = {
 
 __all__ = [
     "DELETE", "FRAME_COLUMNS", "GREEDY", "MASK", "OPERATORS", "REFERENCE", "TARGET_MODES",
-    "ClauseAttribution", "Target", "attributions_frame", "clause_template", "render_variants_html",
+    "ClauseAttribution", "Target", "attribution_from_frame", "attributions_frame", "clause_template", "render_variants_html",
     *_LAZY,
 ]
 

@@ -158,3 +158,19 @@ def render_variants_html(variants: Mapping[str, ClauseAttribution], title: str |
         f"<h1>{heading}</h1>{_legend(scale)}"
         f'<table class="variants">{rows}</table></body></html>'
     )
+
+
+def attribution_from_frame(clause: str, rows, full_score: float = math.nan, target_text: str = "") -> ClauseAttribution:
+    """Rebuild a clause's result from its saved table rows (for rendering saved tables)."""
+    rows = rows.sort_values("word_index")
+    words = tuple(
+        Word(int(r.word_index), str(r.word), int(r.char_start), int(r.char_end), str(r.category))
+        for r in rows.itertuples(index=False)
+    )
+    first = rows.iloc[0]
+    return ClauseAttribution(
+        clause=clause, words=words, scores=tuple(float(s) for s in rows["score"]),
+        full_score=float(first.get("full_score", full_score)), operator=str(first["operator"]),
+        target_mode=str(first["target_mode"]), target_text=str(first.get("target_text", target_text)),
+        clause_id=first["clause_id"],
+    )

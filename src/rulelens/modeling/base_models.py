@@ -27,6 +27,7 @@ from rulelens.offline_weights import SMOLLM2_GGUF_FILE, SMOLLM2_PACKAGE
 logger = logging.getLogger(__name__)
 
 SOURCES = ("gguf_package", "hf", "tiny")
+LAYER_SELECTIONS = ("even", "ends")
 PROVENANCE_FILE = "rulelens_base.json"
 DEFAULT_CACHE_DIR = "data/06_models/base"
 
@@ -52,7 +53,8 @@ class BaseModelSpec:
     config: Mapping[str, Any] | None = field(default=None, hash=False)  # tiny: model config
     seed: int = 0  # tiny: weights seed
     tokenizer: str | None = None  # tiny: tokenizer folder; None = the GGUF package's tokenizer
-    keep_layers: int | None = None  # depth pruning: decoder layers to keep
+    keep_layers: int | list[int] | None = None  # depth pruning: how many decoder layers to keep, or which
+    layer_selection: str = "even"  # for an int keep_layers: "even" (spread out) or "ends" (drop a middle block)
     dtype: str = "float32"  # dtype of the cached weights and of full-precision loads
     cache_dir: str = DEFAULT_CACHE_DIR
 
@@ -82,8 +84,10 @@ class BaseModelSpec:
             raise ValueError("source 'hf' needs name_or_path (a Hugging Face id or a local folder)")
         if self.source == "tiny" and not self.config:
             raise ValueError("source 'tiny' needs config (a model config dict, e.g. LlamaConfig fields)")
-        if self.keep_layers is not None and int(self.keep_layers) < 1:
+        if isinstance(self.keep_layers, int) and self.keep_layers < 1:
             raise ValueError(f"keep_layers must be >= 1, got {self.keep_layers}")
+        if self.layer_selection not in LAYER_SELECTIONS:
+            raise ValueError(f"layer_selection must be one of {LAYER_SELECTIONS}, got {self.layer_selection!r}")
 
     def identity(self) -> dict[str, Any]:
         """The fields that determine the weights (not where they are cached)."""
@@ -92,6 +96,8 @@ class BaseModelSpec:
             data.pop(key)
         if data["config"] is not None:
             data["config"] = dict(data["config"])
+        if isinstance(data["keep_layers"], (list, tuple)):
+            data["keep_layers"] = [int(i) for i in data["keep_layers"]]
         return data
 
     def fingerprint(self) -> str:
@@ -134,6 +140,28 @@ def evenly_spaced_layers(total: int, keep: int) -> list[int]:
     return sorted({round(i * (total - 1) / (keep - 1)) for i in range(keep)})
 
 
+def ends_layers(total: int, keep: int) -> list[int]:
+    """The first ceil(keep/2) and last floor(keep/2) layers: one contiguous middle block is dropped.
+
+    On SmolLM2-135M this loses far less than spreading the cut (docs/models.md), in line with
+    the finding that middle-to-deep layers are the most redundant.
+    """
+    if not 1 <= keep <= total:
+        raise ValueError(f"cannot keep {keep} of {total} layers")
+    head = (keep + 1) // 2
+    return list(range(head)) + list(range(total - (keep - head), total))
+
+
+def select_layers(total: int, keep: int | list[int], selection: str = "even") -> list[int]:
+    """Layer indices to keep: an explicit list (validated) or a count spread by ``selection``."""
+    if isinstance(keep, (list, tuple)):
+        kept = sorted({int(i) for i in keep})
+        if not kept or kept[0] < 0 or kept[-1] >= total:
+            raise ValueError(f"layer indices {list(keep)} are not within 0..{total - 1}")
+        return kept
+    return ends_layers(total, int(keep)) if selection == "ends" else evenly_spaced_layers(total, int(keep))
+
+
 def decoder_layers(model: Any):
     """The ModuleList of decoder layers of a causal LM (Llama/Qwen/Mistral style)."""
     inner = getattr(model, "model", None)
@@ -143,8 +171,8 @@ def decoder_layers(model: Any):
     return layers
 
 
-def prune_layers(model: Any, keep: int) -> list[int]:
-    """Keep ``keep`` evenly spaced decoder layers in place; return the kept original indices.
+def prune_layers(model: Any, keep: int | list[int], selection: str = "even") -> list[int]:
+    """Keep ``keep`` decoder layers (see :func:`select_layers`) in place; return the kept original indices.
 
     Layer indices and ``config.num_hidden_layers`` (and ``layer_types`` where present) are
     renumbered so that the KV cache, which is sized from the config, still works.
@@ -152,7 +180,7 @@ def prune_layers(model: Any, keep: int) -> list[int]:
     import torch
 
     layers = decoder_layers(model)
-    kept = evenly_spaced_layers(len(layers), keep)
+    kept = select_layers(len(layers), keep, selection)
     model.model.layers = torch.nn.ModuleList([layers[i] for i in kept])
     for new_index, layer in enumerate(model.model.layers):
         for module in layer.modules():
@@ -238,7 +266,10 @@ def build_base_model(spec: BaseModelSpec | Mapping[str, Any]):
     else:
         model, tokenizer = _build_hf(spec, dtype=torch_dtype(spec.dtype))
     source_layers = len(decoder_layers(model))
-    kept = prune_layers(model, int(spec.keep_layers)) if spec.keep_layers else list(range(source_layers))
+    if spec.keep_layers:
+        kept = prune_layers(model, spec.keep_layers, spec.layer_selection)
+    else:
+        kept = list(range(source_layers))
     model.eval()
     model.rulelens_layers = {"source_layers": source_layers, "kept_layers": kept}
     return model, tokenizer
@@ -317,6 +348,13 @@ def materialize_base_model(spec: BaseModelSpec | Mapping[str, Any]) -> str:
     return str(folder)
 
 
+def quantized_device_map() -> dict[str, int] | None:
+    """Where a 4-bit model must live: the Trainer never moves quantised models, so put it on the GPU now."""
+    import torch
+
+    return {"": torch.cuda.current_device()} if torch.cuda.is_available() else None
+
+
 def load_base_model(spec: BaseModelSpec | Mapping[str, Any], quantization_config: Any = None,
                     dtype: str | None = None):
     """(model, tokenizer) from the cache (converting on first use), optionally 4-bit quantised."""
@@ -330,6 +368,7 @@ def load_base_model(spec: BaseModelSpec | Mapping[str, Any], quantization_config
                                   dtype=torch_dtype(dtype or spec.dtype))
     if quantization_config is not None:
         kwargs["quantization_config"] = quantization_config
+        kwargs["device_map"] = quantized_device_map()
     model = AutoModelForCausalLM.from_pretrained(location, **kwargs)
     tokenizer = AutoTokenizer.from_pretrained(location, local_files_only=local_only, revision=revision,
                                               trust_remote_code=False)

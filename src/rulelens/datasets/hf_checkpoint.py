@@ -1,0 +1,206 @@
+"""Kedro dataset for a Hugging Face checkpoint folder: a full model or a peft adapter + tokenizer.
+
+A trained variant costs minutes to hours, so a completed checkpoint is never replaced by
+accident: saving onto a completed folder raises unless ``overwrite=True``. Writes go to a
+temporary sibling folder that is renamed into place once everything (weights as safetensors,
+tokenizer, and last the ``_COMPLETE`` marker with metadata) is written; ``exists()`` is true
+only for folders with that marker, so a crash mid-save never looks like a finished checkpoint.
+
+Adapters are detected by ``adapter_config.json``; the base model is loaded from the path the
+checkpoint recorded (the cached base folder), 4-bit again when it was trained as QLoRA.
+
+Catalog example::
+
+    "{strategy}.{size}.adapter":
+      type: rulelens.datasets.HFCheckpointDataset
+      path: data/06_models/${globals:dataset}/{strategy}/{size}
+      load_args: {dtype: float32, is_trainable: false}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from kedro.io import AbstractDataset, DatasetError
+
+from rulelens.modeling.bundle import ModelBundle
+
+COMPLETE_MARKER = "_COMPLETE"
+ADAPTER_CONFIG = "adapter_config.json"
+LOAD_ARG_DEFAULTS: dict[str, Any] = {
+    "dtype": "float32",  # full-precision dtype of the model (or of the adapter's base)
+    "base_model_path": None,  # override the base path the adapter recorded
+    "quantize": True,  # reload a QLoRA base in 4-bit as it was trained (False: full precision)
+    "is_trainable": False,  # adapters: load trainable (to continue training) or frozen
+    "merge_adapter": False,  # adapters: merge into the base (full-precision bases only)
+    "local_files_only": True,  # never download a base model at load time unless asked
+}
+
+
+def read_marker(path: str | Path) -> dict[str, Any] | None:
+    """The ``_COMPLETE`` metadata of a checkpoint folder, or None when it is not complete."""
+    marker = Path(path) / COMPLETE_MARKER
+    return json.loads(marker.read_text()) if marker.is_file() else None
+
+
+def _is_adapter_model(model: Any) -> bool:
+    return hasattr(model, "peft_config") and hasattr(model, "get_base_model")
+
+
+def _base_path_of(model: Any) -> str | None:
+    info = getattr(model, "rulelens_info", None) or {}
+    if info.get("base_location"):
+        return str(info["base_location"])
+    if _is_adapter_model(model):
+        config = model.peft_config.get(getattr(model, "active_adapter", "default"))
+        return getattr(config, "base_model_name_or_path", None)
+    return None
+
+
+def _marker_payload(bundle: ModelBundle, kind: str) -> dict[str, Any]:
+    from rulelens.modeling.base_models import count_parameters
+
+    info = dict(getattr(bundle.model, "rulelens_info", None) or {})
+    return {
+        "kind": kind,
+        "strategy": info.get("strategy"),
+        "size_name": info.get("size_name"),
+        "base_model_path": _base_path_of(bundle.model) if kind == "adapter" else None,
+        "quantization": info.get("quantization"),
+        "parameter_count": count_parameters(bundle.model),
+        "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "metadata": bundle.metadata,
+    }
+
+
+class HFCheckpointDataset(AbstractDataset[Any, ModelBundle]):
+    """Save/load a :class:`ModelBundle` (model or peft adapter + tokenizer) as a folder."""
+
+    _SINGLE_PROCESS = True  # models are not pickled between processes
+
+    def __init__(self, path: str, overwrite: bool = False, load_args: dict[str, Any] | None = None,
+                 metadata: dict[str, Any] | None = None) -> None:
+        self._path = Path(path)
+        self._overwrite = bool(overwrite)
+        unknown = sorted(set(load_args or {}) - set(LOAD_ARG_DEFAULTS))
+        if unknown:
+            raise DatasetError(f"unknown load_args {unknown}; allowed: {sorted(LOAD_ARG_DEFAULTS)}")
+        self._load_args = {**LOAD_ARG_DEFAULTS, **(load_args or {})}
+        self.metadata = metadata
+
+    def _describe(self) -> dict[str, Any]:
+        return {"path": str(PurePosixPath(self._path)), "overwrite": self._overwrite, "load_args": self._load_args}
+
+    def _exists(self) -> bool:
+        return read_marker(self._path) is not None
+
+    # ------------------------------------------------------------------ save
+
+    def save(self, data: Any) -> None:
+        """Write model/adapter + tokenizer atomically; refuse to replace a completed checkpoint.
+
+        A :class:`~rulelens.datasets.checkpoint_marker.KeepCompletedCheckpoint` (a node's "this
+        variant is already trained") leaves a completed folder untouched.
+        """
+        from rulelens.datasets.checkpoint_marker import KeepCompletedCheckpoint
+
+        if isinstance(data, KeepCompletedCheckpoint):
+            if not self._exists():
+                raise DatasetError(f"asked to keep checkpoint {self._path}, but it is not complete")
+            self._logger.info("Checkpoint %s is complete; kept as it is", self._path)
+            return
+        bundle = ModelBundle.coerce(data)
+        self._refuse_overwrite()
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._path.parent / f".{self._path.name}.tmp-{uuid.uuid4().hex[:8]}"
+        try:
+            kind = "adapter" if _is_adapter_model(bundle.model) else "full"
+            bundle.model.save_pretrained(tmp)  # safetensors (the only format transformers 5/peft write here)
+            bundle.tokenizer.save_pretrained(tmp)
+            (tmp / COMPLETE_MARKER).write_text(json.dumps(_marker_payload(bundle, kind), indent=2, default=str))
+            self._refuse_overwrite()  # someone may have finished the same checkpoint meanwhile
+            self._move_into_place(tmp)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def _refuse_overwrite(self) -> None:
+        if self._exists() and not self._overwrite:
+            raise DatasetError(
+                f"checkpoint {self._path} is already complete; refusing to overwrite it "
+                f"(set overwrite: true on the dataset, or delete the folder)"
+            )
+
+    def _move_into_place(self, tmp: Path) -> None:
+        old = None
+        if self._path.exists():  # an incomplete leftover, or a complete one with overwrite=True
+            old = self._path.parent / f".{self._path.name}.old-{uuid.uuid4().hex[:8]}"
+            os.rename(self._path, old)
+        os.rename(tmp, self._path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+    # ------------------------------------------------------------------ load
+
+    def load(self) -> ModelBundle:
+        """The model (base + adapter for adapter checkpoints) in eval mode, its tokenizer and metadata."""
+        from transformers import AutoTokenizer
+
+        marker = read_marker(self._path)
+        if marker is None:
+            raise DatasetError(f"{self._path} is not a completed checkpoint (no {COMPLETE_MARKER} marker)")
+        if (self._path / ADAPTER_CONFIG).is_file():
+            model = self._load_adapter(marker)
+        else:
+            model = self._load_full()
+        tokenizer = AutoTokenizer.from_pretrained(self._path, local_files_only=True, trust_remote_code=False)
+        model.eval()
+        model.rulelens_info = {key: marker.get(key) for key in ("strategy", "size_name", "quantization")}
+        model.rulelens_info["base_location"] = marker.get("base_model_path")
+        return ModelBundle(model=model, tokenizer=tokenizer, metadata=marker)
+
+    def _load_full(self):
+        from transformers import AutoModelForCausalLM
+
+        from rulelens.modeling.base_models import torch_dtype
+
+        return AutoModelForCausalLM.from_pretrained(
+            self._path, dtype=torch_dtype(self._load_args["dtype"]), local_files_only=True, trust_remote_code=False
+        )
+
+    def _base_location(self, marker: dict[str, Any]) -> str:
+        location = self._load_args["base_model_path"] or marker.get("base_model_path")
+        if not location:
+            location = json.loads((self._path / ADAPTER_CONFIG).read_text()).get("base_model_name_or_path")
+        if not location:
+            raise DatasetError(f"adapter {self._path} records no base model path; set load_args.base_model_path")
+        return str(location)
+
+    def _load_adapter(self, marker: dict[str, Any]):
+        from peft import PeftModel
+        from transformers import AutoModelForCausalLM
+
+        from rulelens.modeling.base_models import quantized_device_map, torch_dtype
+        from rulelens.modeling.strategies import disable_cpu_4bit_repacking, quantization_config
+
+        args = self._load_args
+        kwargs: dict[str, Any] = dict(dtype=torch_dtype(args["dtype"]), local_files_only=args["local_files_only"],
+                                      trust_remote_code=False)
+        quantization = marker.get("quantization")
+        if quantization and args["quantize"]:
+            kwargs["quantization_config"] = quantization_config(quantization)
+            kwargs["device_map"] = quantized_device_map()
+        base = AutoModelForCausalLM.from_pretrained(self._base_location(marker), **kwargs)
+        if "quantization_config" in kwargs:
+            disable_cpu_4bit_repacking(base)  # score exactly the function that was trained
+        model = PeftModel.from_pretrained(base, self._path, is_trainable=bool(args["is_trainable"]))
+        if args["merge_adapter"]:
+            if "quantization_config" in kwargs:
+                raise DatasetError("merge_adapter needs a full-precision base; set load_args.quantize: false")
+            model = model.merge_and_unload()
+        return model

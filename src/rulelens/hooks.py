@@ -1,0 +1,148 @@
+"""Kedro hooks: MLflow parent run per ``kedro run``, one child run per strategy x size variant.
+
+kedro-mlflow maps one Kedro run to one MLflow run; rulelens needs a run per variant, so this
+hook owns the runs (kedro-mlflow's own hooks are disabled in settings.py; its ``mlflow.yml``
+and ``kedro mlflow ui`` stay in use). Nodes never call MLflow: the hook logs their outputs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from kedro.framework.hooks import hook_impl
+
+from rulelens import tracking
+from rulelens.variants import Variant, load_grid
+
+logger = logging.getLogger(__name__)
+DEFAULT_URI = "sqlite:///mlflow.db"
+
+
+class VariantTrackingHook:
+    """Parent + child MLflow runs; switch off with the parameter ``tracking.enabled: false``."""
+
+    def __init__(self) -> None:
+        self.enabled = False
+        self.tracking_uri = DEFAULT_URI
+        self.experiment = "rulelens"
+        self.client = None
+        self.parent_id: str | None = None
+        self.children: dict[Variant, str] = {}
+        self.sizes: set[str] = set()
+        self.variant_params: dict[str, Any] = {}
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        """Read tracking settings: parameters (on/off) and mlflow.yml (URI, experiment)."""
+        self.enabled = bool((context.params.get("tracking") or {}).get("enabled", True))
+        self.variant_params = context.params
+        config_loader = context.config_loader
+        config_loader.config_patterns.setdefault("mlflow", ["mlflow*", "mlflow*/**", "**/mlflow*"])
+        try:
+            settings = config_loader["mlflow"]
+        except Exception:  # no mlflow.yml in this environment: defaults
+            settings = {}
+        self.tracking_uri = str(((settings.get("server") or {}).get("mlflow_tracking_uri")) or DEFAULT_URI)
+        self.experiment = str((((settings.get("tracking") or {}).get("experiment")) or {}).get("name") or "rulelens")
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
+        """Check the store, then open the parent run, before any node (training included) starts."""
+        if not self.enabled:
+            logger.info("MLflow tracking is off (tracking.enabled=false)")
+            return
+        tracking.check_store(self.tracking_uri)
+        from mlflow.tracking import MlflowClient
+
+        self.client = MlflowClient(tracking_uri=self.tracking_uri)
+        experiment = self.client.get_experiment_by_name(self.experiment)
+        experiment_id = experiment.experiment_id if experiment else self.client.create_experiment(self.experiment)
+        self.sizes = {variant.size for variant in load_grid(env=run_params.get("env"))}
+        pipeline_name = run_params.get("pipeline_names") or run_params.get("pipeline_name") or "__default__"
+        run = self.client.create_run(
+            experiment_id,
+            run_name=f"kedro run {_pipeline_label(pipeline_name)}",
+            tags={"kedro.run_id": str(run_params.get("run_id") or run_params.get("session_id") or ""),
+                  "kedro.pipeline": _pipeline_label(pipeline_name),
+                  "kedro.env": str(run_params.get("env") or "local"), "rulelens.level": "parent"},
+        )
+        self.parent_id = run.info.run_id
+        self.experiment_id = experiment_id
+        self.children = {}
+        logger.info("MLflow parent run %s in %s (%s)", self.parent_id, self.experiment, self.tracking_uri)
+
+    @hook_impl
+    def after_node_run(self, node, outputs: dict[str, Any]) -> None:
+        """Log a variant node's metrics and histories into that variant's child run."""
+        if not self.parent_id:
+            return
+        variant = tracking.variant_of(node.namespace, self.sizes)
+        if variant is None:
+            return
+        run_id = self._child(variant)
+        for name, value in outputs.items():
+            self._log_output(run_id, variant, name.rsplit(".", 1)[-1], value)
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        self._finish("FINISHED")
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        self._finish("FAILED")
+
+    def _child(self, variant: Variant) -> str:
+        """The child run of ``variant`` in this pipeline run, created with its tags and params."""
+        if variant not in self.children:
+            from rulelens.variant_params import variant_settings
+
+            settings = variant_settings(self.variant_params, variant)
+            run = self.client.create_run(
+                self.experiment_id,
+                run_name=variant.namespace,
+                tags={"mlflow.parentRunId": self.parent_id, "strategy": variant.strategy,
+                      "model_size": variant.size, "rulelens.level": "variant",
+                      "base_model": settings.get("base_model_name", "")},
+            )
+            self.children[variant] = run.info.run_id
+            self._log_params(run.info.run_id, settings)
+        return self.children[variant]
+
+    def _log_params(self, run_id: str, settings: dict[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        flat = tracking.flatten(settings)
+        self.client.log_batch(run_id, params=[Param(key, value) for key, value in sorted(flat.items())])
+
+    def _log_output(self, run_id: str, variant: Variant, name: str, value: Any) -> None:
+        """Metrics dicts -> metrics; history frames -> stepped metrics; base info -> tags."""
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        if name == "base_model" and isinstance(value, dict):
+            self.client.set_tag(run_id, "n_params", str(value.get("n_params", "")))
+            self.client.set_tag(run_id, "base_model", str(value.get("base_model", "")))
+        elif name.endswith("metrics") and isinstance(value, dict):
+            metrics = [Metric(k, v, now, 0) for k, v in tracking.scalar_metrics(value).items()]
+            self.client.log_batch(run_id, metrics=metrics)
+        elif name.endswith("history") and hasattr(value, "itertuples"):
+            metrics = [Metric(k, v, now, step) for k, v, step in tracking.history_series(value)]
+            for start in range(0, len(metrics), 900):
+                self.client.log_batch(run_id, metrics=metrics[start : start + 900])
+
+    def _finish(self, status: str) -> None:
+        if not self.parent_id:
+            return
+        for run_id in self.children.values():
+            self.client.set_terminated(run_id, status)
+        self.client.set_terminated(self.parent_id, status)
+        logger.info("MLflow: %d variant run(s) under parent %s (%s)", len(self.children), self.parent_id, status)
+        self.parent_id = None
+
+
+def _pipeline_label(names: Any) -> str:
+    if isinstance(names, (list, tuple)):
+        return "+".join(str(n) for n in names) or "__default__"
+    return str(names)

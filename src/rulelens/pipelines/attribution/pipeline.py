@@ -1,0 +1,45 @@
+"""Attribution per variant (namespaced like training) plus cross-variant heatmaps."""
+
+from kedro.pipeline import Node, Pipeline
+
+from rulelens.pipelines.training.pipeline import bind
+from rulelens.variants import Variant, load_grid
+
+from .nodes import attribute_variant, render_heatmaps, select_clauses
+
+
+def variant_pipeline(variant: Variant) -> Pipeline:
+    template = Pipeline(
+        [
+            Node(
+                bind(attribute_variant, variant),
+                ["checkpoint", "attribution_clauses", "params:attribution", "params:prompt"],
+                ["attributions", "attribution_metrics"],
+                name="attribute_variant",
+            )
+        ]
+    )
+    return Pipeline(
+        template,
+        namespace=variant.namespace,
+        inputs={"attribution_clauses"},
+        parameters={"params:attribution", "params:prompt"},
+        tags={"attribution", variant.strategy, variant.size},
+    )
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    variants = kwargs.get("variants") or load_grid()
+    shared = Pipeline(
+        [
+            Node(select_clauses, ["clauses", "params:attribution"], "attribution_clauses", name="select_attribution_clauses"),
+            Node(
+                render_heatmaps,
+                ["attribution_clauses", *[f"{v.namespace}.attributions" for v in variants]],
+                "attribution_heatmaps",
+                name="render_attribution_heatmaps",
+            ),
+        ],
+        tags={"attribution"},
+    )
+    return shared + sum((variant_pipeline(v) for v in variants), Pipeline([]))

@@ -1,0 +1,40 @@
+"""One training branch per variant, namespaced ``<strategy>.<size>`` (GUIDE 3)."""
+
+from functools import partial, update_wrapper
+
+from kedro.pipeline import Node, Pipeline
+
+from rulelens.variants import Variant, load_grid
+
+from .nodes import prepare_base_model, train_variant
+
+
+def bind(function, variant: Variant):
+    """``function`` with its variant fixed, keeping its name and docstring for kedro-viz."""
+    return update_wrapper(partial(function, variant=variant), function)
+
+
+def variant_pipeline(variant: Variant) -> Pipeline:
+    template = Pipeline(
+        [
+            Node(bind(prepare_base_model, variant), "params:training", "base_model", name="prepare_base_model"),
+            Node(
+                bind(train_variant, variant),
+                ["base_model", "clauses", "params:training", "params:prompt", "completed_checkpoint"],
+                ["checkpoint", "training_metrics", "loss_history"],
+                name="train_variant",
+            ),
+        ]
+    )
+    return Pipeline(
+        template,
+        namespace=variant.namespace,
+        inputs={"clauses"},
+        parameters={"params:training", "params:prompt"},
+        tags={"training", variant.strategy, variant.size},
+    )
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    variants = kwargs.get("variants") or load_grid()
+    return sum((variant_pipeline(v) for v in variants), Pipeline([]))

@@ -1,0 +1,111 @@
+"""The whole default pipeline on the tiny test profile, tracked in a throwaway MLflow store.
+
+One module-scoped run of ``kedro run --env test`` (tiny random models, every strategy at two
+sizes) feeds the checks: tables and checkpoints per variant, the MLflow parent/child runs, a
+second run that skips completed variants, and a single-namespace run.
+"""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.project_copy import copy_project, kedro
+
+VARIANTS = [f"{s}.{z}" for s in ("fft", "lora", "qlora") for z in ("tiny", "tiny2")]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    root = copy_project(tmp_path_factory.mktemp("e2e"))
+    uri = f"sqlite:///{root / 'mlflow_test.db'}"
+    first = kedro(root, "run", "--env", "test", env={"MLFLOW_TRACKING_URI": uri})
+    assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-4000:]
+    return root, uri, first
+
+
+def client(uri):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def runs(uri):
+    experiment = client(uri).get_experiment_by_name("rulelens")
+    return client(uri).search_runs([experiment.experiment_id], max_results=1000)
+
+
+def test_every_variant_has_checkpoint_tables_and_metrics(project):
+    root, _, _ = project
+    out = root / "data"
+    for variant in VARIANTS:
+        strategy, size = variant.split(".")
+        assert (out / "06_models/test_profile" / strategy / size / "_COMPLETE").is_file(), variant
+        metrics = json.loads((out / "07_model_output/test_profile" / strategy / size / "training_metrics.json").read_text())
+        assert metrics["trainable_params"] > 0
+        if strategy == "fft":
+            assert metrics["trainable_params"] == metrics["total_params"]
+        else:
+            assert metrics["trainable_params"] < metrics["total_params"] / 2
+        table = pd.read_parquet(out / "07_model_output/test_profile" / strategy / size / "attributions.parquet")
+        assert {"clause_id", "word_index", "word", "char_start", "char_end", "category", "score", "share",
+                "target_mode", "operator"} <= set(table.columns)
+        assert table["clause_id"].nunique() == 3
+    pages = list((out / "08_reporting/test_profile/attribution_heatmaps").glob("*.html"))
+    assert len(pages) == 3
+    assert all(v in pages[0].read_text() for v in VARIANTS)
+
+
+def test_mlflow_has_one_parent_and_a_child_per_variant(project):
+    _, uri, _ = project
+    all_runs = runs(uri)
+    parents = [r for r in all_runs if r.data.tags.get("rulelens.level") == "parent"]
+    children = [r for r in all_runs if r.data.tags.get("rulelens.level") == "variant"]
+    assert len(parents) == 1
+    assert sorted(r.info.run_name for r in children) == sorted(VARIANTS)
+    for child in children:
+        tags, params, metrics = child.data.tags, child.data.params, child.data.metrics
+        assert tags["mlflow.parentRunId"] == parents[0].info.run_id
+        assert child.info.run_name == f"{tags['strategy']}.{tags['model_size']}"
+        assert int(tags["n_params"]) > 0 and tags["base_model"]
+        assert "trainer.learning_rate" in params and "strategy" in params
+        assert not any(key.startswith(("fft.", "lora.", "qlora.")) for key in params)
+        assert {"trainable_params", "wall_time_s", "peak_rss_mb", "attribution_normalised_entropy"} <= set(metrics)
+        history = client(uri).get_metric_history(child.info.run_id, "train_loss")
+        assert len(history) >= 2 and len({h.step for h in history}) == len(history)
+
+
+def test_second_run_skips_completed_variants_and_opens_new_runs(project):
+    root, uri, _ = project
+    before = {p: p.stat().st_mtime_ns for p in (root / "data/06_models/test_profile").rglob("model.safetensors")}
+    second = kedro(root, "run", "--env", "test", "--pipelines", "training", env={"MLFLOW_TRACKING_URI": uri})
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert (second.stdout + second.stderr).count("not retraining") == len(VARIANTS)
+    after = {p: p.stat().st_mtime_ns for p in (root / "data/06_models/test_profile").rglob("model.safetensors")}
+    assert before == after  # completed checkpoints untouched
+    one = kedro(root, "run", "--env", "test", "--pipelines", "training", "--namespaces", "lora.tiny",
+                env={"MLFLOW_TRACKING_URI": uri})
+    assert one.returncode == 0, one.stdout[-3000:] + one.stderr[-3000:]
+    all_runs = runs(uri)
+    parents = [r for r in all_runs if r.data.tags.get("rulelens.level") == "parent"]
+    assert len(parents) == 3
+    newest = max(parents, key=lambda r: r.info.start_time)
+    kids = [r for r in all_runs if r.data.tags.get("mlflow.parentRunId") == newest.info.run_id]
+    assert [r.info.run_name for r in kids] == ["lora.tiny"]
+
+
+def test_unreachable_store_stops_before_training(tmp_path):
+    root = copy_project(tmp_path)
+    result = kedro(root, "run", "--env", "test", "--pipelines", "training", env={"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"})
+    assert result.returncode != 0
+    assert "http://127.0.0.1:9" in result.stdout + result.stderr
+    assert not (root / "data/06_models").exists() or not any((root / "data/06_models").rglob("_COMPLETE"))
+
+
+def test_tracking_off_runs_without_a_store(tmp_path):
+    root = copy_project(tmp_path)
+    result = kedro(root, "run", "--env", "test", "--pipelines", "training", "--namespaces", "fft.tiny",
+                   "--params", "tracking.enabled=false", env={"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "MLflow tracking is off" in result.stdout + result.stderr
