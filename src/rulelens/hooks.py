@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
@@ -18,6 +19,7 @@ from rulelens.variants import Variant, load_grid
 
 logger = logging.getLogger(__name__)
 DEFAULT_URI = "sqlite:///mlflow.db"
+ARTIFACT_OUTPUTS = {"attributions", "generated_rules", "loss_history"}
 
 
 class VariantTrackingHook:
@@ -32,6 +34,7 @@ class VariantTrackingHook:
         self.children: dict[Variant, str] = {}
         self.sizes: set[str] = set()
         self.variant_params: dict[str, Any] = {}
+        self.catalog = None
 
     @hook_impl
     def after_context_created(self, context) -> None:
@@ -56,6 +59,7 @@ class VariantTrackingHook:
         tracking.check_store(self.tracking_uri)
         from mlflow.tracking import MlflowClient
 
+        self.catalog = catalog
         self.client = MlflowClient(tracking_uri=self.tracking_uri)
         experiment = self.client.get_experiment_by_name(self.experiment)
         experiment_id = experiment.experiment_id if experiment else self.client.create_experiment(self.experiment)
@@ -84,6 +88,16 @@ class VariantTrackingHook:
         run_id = self._child(variant)
         for name, value in outputs.items():
             self._log_output(run_id, variant, name.rsplit(".", 1)[-1], value)
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, node) -> None:
+        """Once a variant's table is on disk, attach it to the child run (checkpoints by path)."""
+        if not self.parent_id:
+            return
+        variant = tracking.variant_of(node.namespace if node else None, self.sizes)
+        if variant is None:
+            return
+        self._log_file(self._child(variant), dataset_name.rsplit(".", 1)[-1], _saved_path(self.catalog, dataset_name))
 
     @hook_impl
     def after_pipeline_run(self) -> None:
@@ -132,6 +146,15 @@ class VariantTrackingHook:
             for start in range(0, len(metrics), 900):
                 self.client.log_batch(run_id, metrics=metrics[start : start + 900])
 
+    def _log_file(self, run_id: str, name: str, path: str | None) -> None:
+        """Tables as artifacts; the checkpoint by reference (its folder), never copied."""
+        if path is None:
+            return
+        if name == "checkpoint":
+            self.client.set_tag(run_id, "checkpoint_path", path)
+        elif name in ARTIFACT_OUTPUTS and Path(path).is_file():
+            self.client.log_artifact(run_id, path)
+
     def _finish(self, status: str) -> None:
         if not self.parent_id:
             return
@@ -140,6 +163,16 @@ class VariantTrackingHook:
         self.client.set_terminated(self.parent_id, status)
         logger.info("MLflow: %d variant run(s) under parent %s (%s)", len(self.children), self.parent_id, status)
         self.parent_id = None
+
+
+def _saved_path(catalog, name: str) -> str | None:
+    """Where a catalog dataset keeps its data (file or folder), if it is stored on disk."""
+    try:
+        dataset = catalog[name]
+    except Exception:  # in-memory outputs have no path
+        return None
+    path = getattr(dataset, "_filepath", None) or getattr(dataset, "_path", None)
+    return str(path) if path else None
 
 
 def _pipeline_label(names: Any) -> str:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from kedro.pipeline import Pipeline
 
-from rulelens.pipelines import attribution, data_processing, training
+from rulelens.pipelines import attribution, data_processing, evaluation, training
 
 
 def register_pipelines() -> dict[str, Pipeline]:
     pipelines = {
         "data_processing": data_processing.create_pipeline(),
         "training": training.create_pipeline(),
+        "evaluation": evaluation.create_pipeline(),
         "attribution": attribution.create_pipeline(),
     }
     pipelines["__default__"] = sum(pipelines.values(), Pipeline([]))

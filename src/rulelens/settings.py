@@ -8,7 +8,7 @@ from rulelens.hooks import VariantTrackingHook
 HOOKS = (VariantTrackingHook(),)
 # rulelens owns the MLflow runs (a parent per kedro run, a child per variant); kedro-mlflow's
 # one-run-per-kedro-run hooks would compete with it. Its mlflow.yml and CLI stay in use.
-DISABLE_HOOKS_FOR_PLUGINS = ("kedro-mlflow",)
+DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow", "kedro-mlflow")  # its wheel names itself kedro_mlflow
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

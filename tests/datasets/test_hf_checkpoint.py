@@ -95,6 +95,15 @@ def test_saving_over_a_completed_checkpoint_needs_overwrite(tiny_llama, smol_tok
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt"]  # no temporary folders left behind
 
 
+def test_an_explicit_retrain_reason_replaces_a_completed_checkpoint(tiny_llama, smol_tokenizer, ids, tmp_path, caplog):
+    path = str(tmp_path / "ckpt")
+    HFCheckpointDataset(path=path).save(ModelBundle(tiny_llama(seed=0), smol_tokenizer))
+    retrained = ModelBundle(tiny_llama(seed=1), smol_tokenizer, {"overwrite_reason": "training.retrain=true"})
+    HFCheckpointDataset(path=path).save(retrained)
+    assert torch.equal(logits(HFCheckpointDataset(path=path).load().model, ids), logits(tiny_llama(seed=1), ids))
+    assert "Replacing completed checkpoint" in caplog.text and "training.retrain=true" in caplog.text
+
+
 def test_incomplete_folder_is_not_a_checkpoint(tiny_llama, smol_tokenizer, tmp_path):
     folder = tmp_path / "ckpt"
     folder.mkdir()

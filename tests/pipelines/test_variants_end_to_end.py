@@ -52,6 +52,12 @@ def test_every_variant_has_checkpoint_tables_and_metrics(project):
         assert {"clause_id", "word_index", "word", "char_start", "char_end", "category", "score", "share",
                 "target_mode", "operator"} <= set(table.columns)
         assert table["clause_id"].nunique() == 3
+        rules = pd.read_parquet(out / "07_model_output/test_profile" / strategy / size / "generated_rules.parquet")
+        assert len(rules) == 3 and {"generated_rule", "semantic_similarity", "chrf", "valid"} <= set(rules.columns)
+    quality = pd.read_csv(out / "08_reporting/test_profile/quality_summary.csv")
+    assert set(quality["strategy"]) == {"fft", "lora", "qlora", "zero_shot"}
+    assert {"semantic_similarity", "chrf", "rouge_l", "exact_match", "valid"} <= set(quality["metric"])
+    assert (quality["ci_low"] <= quality["mean"] + 1e-9).all() and (quality["mean"] <= quality["ci_high"] + 1e-9).all()
     pages = list((out / "08_reporting/test_profile/attribution_heatmaps").glob("*.html"))
     assert len(pages) == 3
     assert all(v in pages[0].read_text() for v in VARIANTS)
@@ -71,7 +77,11 @@ def test_mlflow_has_one_parent_and_a_child_per_variant(project):
         assert int(tags["n_params"]) > 0 and tags["base_model"]
         assert "trainer.learning_rate" in params and "strategy" in params
         assert not any(key.startswith(("fft.", "lora.", "qlora.")) for key in params)
-        assert {"trainable_params", "wall_time_s", "peak_rss_mb", "attribution_normalised_entropy"} <= set(metrics)
+        assert {"trainable_params", "wall_time_s", "peak_rss_mb", "attribution_normalised_entropy",
+                "semantic_similarity", "semantic_similarity_ci_low", "generation_rules_per_s"} <= set(metrics)
+        assert tags["checkpoint_path"].endswith(child.info.run_name.replace(".", "/"))
+        artifacts = {a.path for a in client(uri).list_artifacts(child.info.run_id)}
+        assert {"attributions.parquet", "generated_rules.parquet", "loss_history.csv"} <= artifacts
         history = client(uri).get_metric_history(child.info.run_id, "train_loss")
         assert len(history) >= 2 and len({h.step for h in history}) == len(history)
 
@@ -95,6 +105,17 @@ def test_second_run_skips_completed_variants_and_opens_new_runs(project):
     assert [r.info.run_name for r in kids] == ["lora.tiny"]
 
 
+def test_retrain_replaces_one_completed_variant_on_request(project):
+    root, uri, _ = project
+    weights = root / "data/06_models/test_profile/fft/tiny/model.safetensors"
+    before = weights.stat().st_mtime_ns
+    result = kedro(root, "run", "--env", "test", "--pipelines", "training", "--namespaces", "fft.tiny",
+                   "--params", "training.retrain=true", env={"MLFLOW_TRACKING_URI": uri})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Replacing completed checkpoint" in result.stdout + result.stderr
+    assert weights.stat().st_mtime_ns != before
+
+
 def test_unreachable_store_stops_before_training(tmp_path):
     root = copy_project(tmp_path)
     result = kedro(root, "run", "--env", "test", "--pipelines", "training", env={"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"})
@@ -105,7 +126,7 @@ def test_unreachable_store_stops_before_training(tmp_path):
 
 def test_tracking_off_runs_without_a_store(tmp_path):
     root = copy_project(tmp_path)
-    result = kedro(root, "run", "--env", "test", "--pipelines", "training", "--namespaces", "fft.tiny",
+    result = kedro(root, "run", "--env", "test", "--pipelines", "data_processing",
                    "--params", "tracking.enabled=false", env={"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "MLflow tracking is off" in result.stdout + result.stderr

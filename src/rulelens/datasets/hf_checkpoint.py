@@ -116,7 +116,10 @@ class HFCheckpointDataset(AbstractDataset[Any, ModelBundle]):
             self._logger.info("Checkpoint %s is complete; kept as it is", self._path)
             return
         bundle = ModelBundle.coerce(data)
-        self._refuse_overwrite()
+        replace_reason = bundle.metadata.get("overwrite_reason")
+        if replace_reason and self._exists():
+            self._logger.warning("Replacing completed checkpoint %s (%s)", self._path, replace_reason)
+        self._refuse_overwrite(allowed=bool(replace_reason))
         self._path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._path.parent / f".{self._path.name}.tmp-{uuid.uuid4().hex[:8]}"
         try:
@@ -124,13 +127,15 @@ class HFCheckpointDataset(AbstractDataset[Any, ModelBundle]):
             bundle.model.save_pretrained(tmp)  # safetensors (the only format transformers 5/peft write here)
             bundle.tokenizer.save_pretrained(tmp)
             (tmp / COMPLETE_MARKER).write_text(json.dumps(_marker_payload(bundle, kind), indent=2, default=str))
-            self._refuse_overwrite()  # someone may have finished the same checkpoint meanwhile
+            self._refuse_overwrite(allowed=bool(replace_reason))  # someone may have finished it meanwhile
             self._move_into_place(tmp)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    def _refuse_overwrite(self) -> None:
-        if self._exists() and not self._overwrite:
+    def _refuse_overwrite(self, allowed: bool = False) -> None:
+        """Completed checkpoints are replaced only with overwrite=True or an explicit reason
+        in the bundle's metadata (``overwrite_reason``, e.g. the training.retrain parameter)."""
+        if self._exists() and not (self._overwrite or allowed):
             raise DatasetError(
                 f"checkpoint {self._path} is already complete; refusing to overwrite it "
                 f"(set overwrite: true on the dataset, or delete the folder)"

@@ -1,0 +1,75 @@
+"""Nodes of the evaluation pipeline: thin wrappers over rulelens.evaluation."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pandas as pd
+
+from rulelens.pipelines.attribution.nodes import select_clauses
+from rulelens.variant_params import variant_settings
+from rulelens.variants import Variant
+
+logger = logging.getLogger(__name__)
+ZERO_SHOT = "zero_shot"
+
+
+def select_evaluation_clauses(clauses: pd.DataFrame, evaluation: dict[str, Any]) -> pd.DataFrame:
+    """The test clauses every variant writes rules for (first ``n_clauses`` by id)."""
+    return select_clauses(clauses, evaluation)
+
+
+def _evaluate(model: Any, tokenizer: Any, selected: pd.DataFrame, evaluation: dict[str, Any], prompt: dict[str, Any], label: str):
+    from rulelens.evaluation import evaluate_model
+
+    per_clause, aggregate, speed = evaluate_model(
+        model, tokenizer, selected, style=prompt, generation_params=evaluation.get("generation"),
+        metric_params=evaluation.get("metrics"), rule_format=evaluation.get("rule_format", "rulelens"),
+    )
+    metrics = flat_metrics(aggregate, speed)
+    logger.info("%s: %d rules, semantic similarity %.3f, valid %.0f%%, %.2f rules/s", label, len(per_clause),
+                metrics.get("semantic_similarity", float("nan")), 100 * metrics.get("valid", float("nan")), speed["rules_per_s"])
+    return per_clause, metrics
+
+
+def evaluate_variant(checkpoint: Any, selected: pd.DataFrame, evaluation: dict[str, Any], prompt: dict[str, Any], *, variant: Variant):
+    """Rules from one fine-tuned variant with their per-clause metrics, plus aggregated metrics."""
+    per_clause, metrics = _evaluate(checkpoint.model, checkpoint.tokenizer, selected, evaluation, prompt, variant.namespace)
+    return per_clause.assign(strategy=variant.strategy, model_size=variant.size), metrics
+
+
+def evaluate_zero_shot(selected: pd.DataFrame, evaluation: dict[str, Any], prompt: dict[str, Any], training: dict[str, Any], *, size: str):
+    """The untuned base model of ``size`` with the same prompt: the reference row for each size."""
+    from rulelens.modeling.base_models import load_base_model
+
+    settings = variant_settings({"training": training}, Variant("fft", size))
+    model, tokenizer = load_base_model({**settings["base_model"], "size_name": size})
+    per_clause, metrics = _evaluate(model, tokenizer, selected, evaluation, prompt, f"{ZERO_SHOT}.{size}")
+    return per_clause.assign(strategy=ZERO_SHOT, model_size=size), metrics
+
+
+def flat_metrics(aggregate: pd.DataFrame, speed: dict[str, Any]) -> dict[str, float]:
+    """``metric``, ``metric_ci_low``, ``metric_ci_high`` per metric, and throughput (MLflow-ready)."""
+    metrics: dict[str, float] = {}
+    for row in aggregate.itertuples(index=False):
+        metrics[row.metric] = float(row.mean)
+        metrics[f"{row.metric}_ci_low"] = float(row.ci_low)
+        metrics[f"{row.metric}_ci_high"] = float(row.ci_high)
+        metrics[f"{row.metric}_n"] = float(row.n)
+    metrics.update({f"generation_{k}": float(v) for k, v in speed.items()})
+    return metrics
+
+
+def quality_table(*named_metrics: tuple[str, dict[str, float]]) -> pd.DataFrame:
+    """Cross-variant table: one row per (strategy, size, metric) with mean and 95% CI."""
+    rows = []
+    for name, metrics in named_metrics:
+        strategy, size = name.split(".", 1)
+        for key, value in metrics.items():
+            if key.endswith(("_ci_low", "_ci_high", "_n")) or key.startswith("generation_"):
+                continue
+            rows.append({"strategy": strategy, "model_size": size, "metric": key, "mean": value,
+                         "ci_low": metrics.get(f"{key}_ci_low"), "ci_high": metrics.get(f"{key}_ci_high"),
+                         "n": metrics.get(f"{key}_n")})
+    return pd.DataFrame(rows, columns=["strategy", "model_size", "metric", "mean", "ci_low", "ci_high", "n"])

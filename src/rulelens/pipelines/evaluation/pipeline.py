@@ -1,0 +1,58 @@
+"""Evaluation per variant (namespaced like training), zero-shot bases per size, a quality table."""
+
+from functools import partial, update_wrapper
+
+from kedro.pipeline import Node, Pipeline
+
+from rulelens.pipelines.training.pipeline import bind
+from rulelens.variants import Variant, load_grid
+
+from .nodes import ZERO_SHOT, evaluate_variant, evaluate_zero_shot, quality_table, select_evaluation_clauses
+
+
+def variant_pipeline(variant: Variant) -> Pipeline:
+    template = Pipeline(
+        [
+            Node(
+                bind(evaluate_variant, variant),
+                ["checkpoint", "evaluation_clauses", "params:evaluation", "params:prompt"],
+                ["generated_rules", "evaluation_metrics"],
+                name="evaluate_variant",
+            )
+        ]
+    )
+    return Pipeline(template, namespace=variant.namespace, inputs={"evaluation_clauses"},
+                    parameters={"params:evaluation", "params:prompt"}, tags={"evaluation", variant.strategy, variant.size})
+
+
+def zero_shot_pipeline(size: str) -> Pipeline:
+    node_function = update_wrapper(partial(evaluate_zero_shot, size=size), evaluate_zero_shot)
+    template = Pipeline(
+        [Node(node_function, ["evaluation_clauses", "params:evaluation", "params:prompt", "params:training"],
+              ["generated_rules", "evaluation_metrics"], name="evaluate_zero_shot")]
+    )
+    return Pipeline(template, namespace=f"{ZERO_SHOT}.{size}", inputs={"evaluation_clauses"},
+                    parameters={"params:evaluation", "params:prompt", "params:training"}, tags={"evaluation", ZERO_SHOT, size})
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    variants = kwargs.get("variants") or load_grid()
+    sizes = list(dict.fromkeys(v.size for v in variants))
+    names = [v.namespace for v in variants] + [f"{ZERO_SHOT}.{size}" for size in sizes]
+
+    def summarise(*metrics):
+        """Cross-variant quality table (strategy x size -> metric mean and 95% CI)."""
+        return quality_table(*zip(names, metrics))
+
+    shared = Pipeline(
+        [
+            Node(select_evaluation_clauses, ["clauses", "params:evaluation"], "evaluation_clauses", name="select_evaluation_clauses"),
+            Node(summarise, [f"{name}.evaluation_metrics" for name in names], "quality_summary", name="summarise_quality"),
+        ],
+        tags={"evaluation"},
+    )
+    return (
+        shared
+        + sum((variant_pipeline(v) for v in variants), Pipeline([]))
+        + sum((zero_shot_pipeline(size) for size in sizes), Pipeline([]))
+    )

@@ -1,0 +1,88 @@
+"""Structural checks of every Kedro environment: variants resolve, parameters validate, and every
+dataset a pipeline uses is declared in the catalog (directly or through a factory pattern)."""
+
+from pathlib import Path
+
+import pytest
+from kedro.config import OmegaConfigLoader
+from kedro.io import DataCatalog
+from kedro.pipeline import Pipeline
+
+from rulelens.modeling.base_models import BaseModelSpec
+from rulelens.modeling.sft import TrainerSettings
+from rulelens.modeling.strategies import strategy_settings
+from rulelens.pipelines import attribution, data_processing, evaluation, training
+from rulelens.settings import CONFIG_LOADER_ARGS
+from rulelens.variant_params import variant_settings
+from rulelens.variants import env_from_command_line, load_grid
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+ENVS = ["local", "test", "gpu", "nzbc"]
+MEMORY_ONLY = {"base_model"}  # in-memory hand-offs between two nodes of one variant
+
+
+def config(env):
+    args = {k: v for k, v in CONFIG_LOADER_ARGS.items() if k not in ("base_env", "default_run_env")}
+    return OmegaConfigLoader(str(CONF), base_env="base", default_run_env=env, env=env, **args)
+
+
+def pipelines(env):
+    variants = load_grid(CONF, env if env != "local" else None)
+    return variants, (
+        data_processing.create_pipeline()
+        + training.create_pipeline(variants=variants)
+        + evaluation.create_pipeline(variants=variants)
+        + attribution.create_pipeline(variants=variants)
+    )
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_variant_has_valid_settings(env):
+    params = config(env)["parameters"]
+    variants, _ = pipelines(env)
+    for variant in variants:
+        settings = variant_settings(params, variant)
+        BaseModelSpec.from_params(settings["base_model"], size_name=variant.size)
+        strategy_settings(variant.strategy, settings["strategy_params"])
+        TrainerSettings.from_params(settings["trainer"])
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_dataset_resolves_to_a_catalog_entry(env):
+    loader = config(env)
+    catalog = DataCatalog.from_config(loader["catalog"])
+    _, pipeline = pipelines(env)
+    free = pipeline.inputs() | pipeline.outputs()
+    intermediate = {d for d in pipeline.datasets() if not d.startswith("params:")} - free
+    for name in sorted(free | intermediate):
+        if name.startswith("params:") or name.rsplit(".", 1)[-1] in MEMORY_ONLY:
+            continue
+        assert name in catalog, f"{env}: {name} is not declared in the catalog"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_pipeline_parameters_exist_and_none_is_unused(env):
+    params = config(env)["parameters"]
+    _, pipeline = pipelines(env)
+    used = {d.split(":", 1)[1].split(".")[0] for d in pipeline.datasets() if d.startswith("params:")}
+    assert used <= set(params), used - set(params)
+    assert set(params) - used <= {"tracking"}  # read by the MLflow hook, not by a node
+
+
+def test_namespaces_follow_the_grid():
+    variants, pipeline = pipelines("local")
+    assert len(variants) == 9
+    lora = pipeline.only_nodes_with_namespaces(["lora"])
+    assert {n.namespace for n in lora.nodes} == {"lora.xs", "lora.s", "lora.m"}
+    one = pipeline.only_nodes_with_namespaces(["qlora.m"])
+    assert {n.name for n in one.nodes} == {
+        "qlora.m.prepare_base_model", "qlora.m.train_variant", "qlora.m.evaluate_variant", "qlora.m.attribute_variant"}
+    assert isinstance(pipeline, Pipeline)
+
+
+def test_environment_comes_from_kedro_env_or_the_command_line():
+    assert env_from_command_line(["kedro", "run", "--env", "gpu"], {}) == "gpu"
+    assert env_from_command_line(["kedro", "run", "-e", "test"], {}) == "test"
+    assert env_from_command_line(["kedro", "run", "--env=nzbc"], {}) == "nzbc"
+    assert env_from_command_line(["kedro", "run"], {"KEDRO_ENV": "test"}) == "test"
+    assert env_from_command_line(["kedro", "run"], {}) is None
