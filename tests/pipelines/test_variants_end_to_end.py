@@ -130,3 +130,11 @@ def test_tracking_off_runs_without_a_store(tmp_path):
                    "--params", "tracking.enabled=false", env={"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "MLflow tracking is off" in result.stdout + result.stderr
+
+
+def test_one_variant_of_a_later_stage_runs_on_its_own(project):
+    root, uri, _ = project
+    result = kedro(root, "run", "--env", "test", "--pipelines", "evaluation,attribution", "--namespaces", "lora.tiny2",
+                   env={"MLFLOW_TRACKING_URI": uri})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "lora.tiny2: 3 clauses attributed" in result.stdout + result.stderr

@@ -14,16 +14,6 @@ logger = logging.getLogger(__name__)
 ENGINE_OPTIONS = ("operator", "target_mode", "reduction", "max_new_tokens", "memory_cap_bytes", "max_batch_tokens", "mask_token")
 
 
-def select_clauses(clauses: pd.DataFrame, attribution: dict[str, Any]) -> pd.DataFrame:
-    """The clauses every variant explains: the first ``n_clauses`` of a split, in a stable order."""
-    chosen = clauses[clauses["split"] == attribution.get("split", "test")].sort_values("clause_id")
-    count = attribution.get("n_clauses")
-    chosen = chosen.head(int(count)) if count else chosen
-    if chosen.empty:
-        raise ValueError(f"no clauses in split {attribution.get('split', 'test')!r} to attribute")
-    return chosen[["clause_id", "clause", "rule"]].reset_index(drop=True)
-
-
 def attribute_variant(checkpoint: Any, selected: pd.DataFrame, attribution: dict[str, Any], prompt: dict[str, Any], *, variant: Variant) -> tuple[pd.DataFrame, dict[str, float]]:
     """Attribute each selected clause for one variant; returns the word table and summary metrics."""
     from rulelens.attribution import attribute_clauses, attributions_frame

@@ -5,7 +5,7 @@ from kedro.pipeline import Node, Pipeline
 from rulelens.pipelines.training.pipeline import bind
 from rulelens.variants import Variant, load_grid
 
-from .nodes import attribute_variant, render_heatmaps, select_clauses
+from .nodes import attribute_variant, render_heatmaps
 
 
 def variant_pipeline(variant: Variant) -> Pipeline:
@@ -32,7 +32,6 @@ def create_pipeline(**kwargs) -> Pipeline:
     variants = kwargs.get("variants") or load_grid()
     shared = Pipeline(
         [
-            Node(select_clauses, ["clauses", "params:attribution"], "attribution_clauses", name="select_attribution_clauses"),
             Node(
                 render_heatmaps,
                 ["attribution_clauses", *[f"{v.namespace}.attributions" for v in variants]],

@@ -70,3 +70,13 @@ def summarise_corpus(clauses: pd.DataFrame, clause_words: pd.DataFrame, rejected
     rows += [("category_share", category, float(shares.get(category, 0.0))) for category in CATEGORIES]
     rows += [("rejected", kind, n) for kind, n in sorted(rejection_summary(rejected).items())]
     return pd.DataFrame(rows, columns=["section", "key", "value"])
+
+
+def select_clauses(clauses: pd.DataFrame, selection: dict[str, Any]) -> pd.DataFrame:
+    """The clauses every variant is evaluated or explained on: the first ``n_clauses`` of a split by id."""
+    chosen = clauses[clauses["split"] == selection.get("split", "test")].sort_values("clause_id")
+    count = selection.get("n_clauses")
+    chosen = chosen.head(int(count)) if count else chosen
+    if chosen.empty:
+        raise ValueError(f"no clauses in split {selection.get('split', 'test')!r} to select")
+    return chosen[["clause_id", "clause", "rule"]].reset_index(drop=True)

@@ -7,17 +7,11 @@ from typing import Any
 
 import pandas as pd
 
-from rulelens.pipelines.attribution.nodes import select_clauses
 from rulelens.variant_params import variant_settings
 from rulelens.variants import Variant
 
 logger = logging.getLogger(__name__)
 ZERO_SHOT = "zero_shot"
-
-
-def select_evaluation_clauses(clauses: pd.DataFrame, evaluation: dict[str, Any]) -> pd.DataFrame:
-    """The test clauses every variant writes rules for (first ``n_clauses`` by id)."""
-    return select_clauses(clauses, evaluation)
 
 
 def _evaluate(model: Any, tokenizer: Any, selected: pd.DataFrame, evaluation: dict[str, Any], prompt: dict[str, Any], label: str):

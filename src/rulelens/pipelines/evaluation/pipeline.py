@@ -7,7 +7,7 @@ from kedro.pipeline import Node, Pipeline
 from rulelens.pipelines.training.pipeline import bind
 from rulelens.variants import Variant, load_grid
 
-from .nodes import ZERO_SHOT, evaluate_variant, evaluate_zero_shot, quality_table, select_evaluation_clauses
+from .nodes import ZERO_SHOT, evaluate_variant, evaluate_zero_shot, quality_table
 
 
 def variant_pipeline(variant: Variant) -> Pipeline:
@@ -46,7 +46,6 @@ def create_pipeline(**kwargs) -> Pipeline:
 
     shared = Pipeline(
         [
-            Node(select_evaluation_clauses, ["clauses", "params:evaluation"], "evaluation_clauses", name="select_evaluation_clauses"),
             Node(summarise, [f"{name}.evaluation_metrics" for name in names], "quality_summary", name="summarise_quality"),
         ],
         tags={"evaluation"},
