@@ -20,6 +20,7 @@ from rulelens.variants import Variant, load_grid
 logger = logging.getLogger(__name__)
 DEFAULT_URI = "sqlite:///mlflow.db"
 ARTIFACT_OUTPUTS = {"attributions", "generated_rules", "loss_history"}
+PARENT_ARTIFACTS = {"corpus_summary", "quality_summary", "attribution_heatmaps"}
 
 
 class VariantTrackingHook:
@@ -94,6 +95,9 @@ class VariantTrackingHook:
         """Once a variant's table is on disk, attach it to the child run (checkpoints by path)."""
         if not self.parent_id:
             return
+        if dataset_name in PARENT_ARTIFACTS:
+            self._log_parent_artifact(_saved_path(self.catalog, dataset_name))
+            return
         variant = tracking.variant_of(node.namespace if node else None, self.sizes)
         if variant is None:
             return
@@ -154,6 +158,15 @@ class VariantTrackingHook:
             self.client.set_tag(run_id, "checkpoint_path", path)
         elif name in ARTIFACT_OUTPUTS and Path(path).is_file():
             self.client.log_artifact(run_id, path)
+
+    def _log_parent_artifact(self, path: str | None) -> None:
+        """Cross-variant outputs (quality table, side-by-side heatmaps) belong to the parent run."""
+        if path is None:
+            return
+        if Path(path).is_dir():
+            self.client.log_artifacts(self.parent_id, path, artifact_path=Path(path).name)
+        elif Path(path).is_file():
+            self.client.log_artifact(self.parent_id, path)
 
     def _finish(self, status: str) -> None:
         if not self.parent_id:

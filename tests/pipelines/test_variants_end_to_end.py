@@ -69,6 +69,8 @@ def test_mlflow_has_one_parent_and_a_child_per_variant(project):
     parents = [r for r in all_runs if r.data.tags.get("rulelens.level") == "parent"]
     children = [r for r in all_runs if r.data.tags.get("rulelens.level") == "variant"]
     assert len(parents) == 1
+    parent_files = {a.path for a in client(uri).list_artifacts(parents[0].info.run_id)}
+    assert {"quality_summary.csv", "corpus_summary.csv", "attribution_heatmaps"} <= parent_files
     assert sorted(r.info.run_name for r in children) == sorted(VARIANTS)
     for child in children:
         tags, params, metrics = child.data.tags, child.data.params, child.data.metrics
