@@ -24,7 +24,7 @@ import time
 import warnings
 from typing import Any
 
-from rulelens.attribution.plan import REFERENCE, ClausePlan, Target, attribution_from_scores, plan_clause, reduce_scores
+from rulelens.attribution.plan import REFERENCE, ClausePlan, Target, attribution_from_scores, reduce_scores
 from rulelens.attribution.result import ClauseAttribution
 from rulelens.attribution.segments import DELETE, baseline_values
 from rulelens.prompts import PromptParts, PromptStyle, encode_prompt
@@ -118,12 +118,11 @@ def captum_attribution(
     clause_id: Any = None,
 ) -> ClauseAttribution:
     """Attribute ``clause`` with captum on the engine's features, target ids and prompt ids."""
-    from rulelens.attribution.targets import resolve_target
+    from rulelens.attribution.targets import plan_with_target
 
     started = time.perf_counter()
-    plan = plan_clause(tokenizer, clause, style=style, operator=operator, mask_token=mask_token)
-    if target is None:
-        target = resolve_target(model, tokenizer, list(plan.prompt_ids[0]), target_rule, target_mode, max_new_tokens)
+    plan, target = plan_with_target(model, tokenizer, clause, target_rule, style=style, operator=operator, mask_token=mask_token,
+                                    target=target, target_mode=target_mode, max_new_tokens=max_new_tokens)
     attributions, full_tokens = captum_token_log_probs(model, tokenizer, plan, target, forward_in_tokens=forward_in_tokens)
     scale = 1.0 if reduction == "sum" else 1.0 / len(full_tokens)  # captum differences are of sums
     stats = {"seconds": time.perf_counter() - started, "forward_in_tokens": forward_in_tokens}

@@ -30,7 +30,7 @@ from typing import Any
 
 import torch
 
-from rulelens.attribution.plan import REFERENCE, Target, build_attribution, plan_clause
+from rulelens.attribution.plan import REFERENCE, Target, build_attribution
 from rulelens.attribution.result import ClauseAttribution
 from rulelens.attribution.scoring import LMParts, lm_parts, run_body, score_sequence, target_log_probs
 from rulelens.attribution.segments import DELETE
@@ -365,12 +365,11 @@ def attribute_clause(
     ``target_mode="reference"`` scores ``target_rule``; ``"greedy"`` scores the model's own
     greedy output for the unperturbed prompt. ``target`` (a :class:`Target`) overrides both.
     """
-    from rulelens.attribution.targets import resolve_target
+    from rulelens.attribution.targets import plan_with_target
 
     started = time.perf_counter()
-    plan = plan_clause(tokenizer, clause, style=style, operator=operator, mask_token=mask_token)
-    if target is None:
-        target = resolve_target(model, tokenizer, list(plan.prompt_ids[0]), target_rule, target_mode, max_new_tokens)
+    plan, target = plan_with_target(model, tokenizer, clause, target_rule, style=style, operator=operator, mask_token=mask_token,
+                                    target=target, target_mode=target_mode, max_new_tokens=max_new_tokens)
     rows, stats = score_prompts(
         model, plan.prompt_ids, target.ids, memory_cap_bytes=memory_cap_bytes, batch_size=batch_size,
         max_batch_tokens=max_batch_tokens, reuse_prefix=reuse_prefix, dtype=dtype, bf16_tolerance=bf16_tolerance,

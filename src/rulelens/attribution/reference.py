@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from rulelens.attribution.plan import REFERENCE, Target, build_attribution, plan_clause
+from rulelens.attribution.plan import REFERENCE, Target, build_attribution
 from rulelens.attribution.result import ClauseAttribution
 from rulelens.attribution.segments import DELETE
 from rulelens.prompts import PromptStyle
@@ -47,12 +47,11 @@ def reference_attribution(
     clause_id: Any = None,
 ) -> ClauseAttribution:
     """Attribute ``clause`` by scoring the original and each perturbation one at a time."""
-    from rulelens.attribution.targets import resolve_target
+    from rulelens.attribution.targets import plan_with_target
 
     started = time.perf_counter()
-    plan = plan_clause(tokenizer, clause, style=style, operator=operator, mask_token=mask_token)
-    if target is None:
-        target = resolve_target(model, tokenizer, list(plan.prompt_ids[0]), target_rule, target_mode, max_new_tokens)
+    plan, target = plan_with_target(model, tokenizer, clause, target_rule, style=style, operator=operator, mask_token=mask_token,
+                                    target=target, target_mode=target_mode, max_new_tokens=max_new_tokens)
     rows = [reference_token_log_probs(model, list(p), list(target.ids)) for p in plan.prompt_ids]
     tokens = sum(len(p) + len(target.ids) for p in plan.prompt_ids)
     stats = {"seconds": time.perf_counter() - started, "tokens_processed": tokens, "sequences": len(rows)}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rulelens.attribution.plan import GREEDY, REFERENCE, TARGET_MODES, Target, reference_target
+from rulelens.attribution.plan import GREEDY, REFERENCE, TARGET_MODES, Target, plan_clause, reference_target
 
 
 def stop_ids(model: Any, tokenizer: Any) -> set[int]:
@@ -66,3 +66,13 @@ def resolve_target(
         ids = greedy_ids(model, prompt_ids, max_new_tokens, stop_ids(model, tokenizer))
         return Target(tuple(ids), tokenizer.decode(ids, skip_special_tokens=True), GREEDY)
     raise ValueError(f"unknown target mode {mode!r}; expected one of {TARGET_MODES}")
+
+
+def plan_with_target(model: Any, tokenizer: Any, clause: str, target_rule: str | None, *, style, operator: str,
+                     mask_token: str | None, target: Target | None, target_mode: str, max_new_tokens: int):
+    """(perturbation plan, target) for one clause: the step every implementation starts with,
+    so the engine, the reference and the captum adapter score exactly the same inputs."""
+    plan = plan_clause(tokenizer, clause, style=style, operator=operator, mask_token=mask_token)
+    if target is None:
+        target = resolve_target(model, tokenizer, list(plan.prompt_ids[0]), target_rule, target_mode, max_new_tokens)
+    return plan, target

@@ -2,7 +2,7 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from rulelens.pipelines.training.pipeline import bind
+from rulelens.pipelines.training.pipeline import bind, namespaced
 from rulelens.variants import Variant, load_grid
 
 from .nodes import attribute_variant, render_heatmaps
@@ -19,13 +19,7 @@ def variant_pipeline(variant: Variant) -> Pipeline:
             )
         ]
     )
-    return Pipeline(
-        template,
-        namespace=variant.namespace,
-        inputs={"attribution_clauses"},
-        parameters={"params:attribution", "params:prompt"},
-        tags={"attribution", variant.strategy, variant.size},
-    )
+    return namespaced(template, variant, "attribution", {"attribution_clauses"}, {"params:attribution", "params:prompt"})
 
 
 def create_pipeline(**kwargs) -> Pipeline:

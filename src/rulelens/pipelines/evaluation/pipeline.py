@@ -4,7 +4,7 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline
 
-from rulelens.pipelines.training.pipeline import bind
+from rulelens.pipelines.training.pipeline import bind, namespaced
 from rulelens.variants import Variant, load_grid
 
 from .nodes import ZERO_SHOT, evaluate_variant, evaluate_zero_shot, quality_table
@@ -21,8 +21,7 @@ def variant_pipeline(variant: Variant) -> Pipeline:
             )
         ]
     )
-    return Pipeline(template, namespace=variant.namespace, inputs={"evaluation_clauses"},
-                    parameters={"params:evaluation", "params:prompt"}, tags={"evaluation", variant.strategy, variant.size})
+    return namespaced(template, variant, "evaluation", {"evaluation_clauses"}, {"params:evaluation", "params:prompt"})
 
 
 def zero_shot_pipeline(size: str) -> Pipeline:

@@ -14,6 +14,13 @@ def bind(function, variant: Variant):
     return update_wrapper(partial(function, variant=variant), function)
 
 
+def namespaced(template: Pipeline, variant: Variant, stage: str, shared_inputs: set[str], parameters: set[str]) -> Pipeline:
+    """``template`` as the variant's branch: datasets prefixed ``<strategy>.<size>.``, shared
+    inputs and parameters left as they are, tagged by stage, strategy and size."""
+    return Pipeline(template, namespace=variant.namespace, inputs=shared_inputs, parameters=parameters,
+                    tags={stage, variant.strategy, variant.size})
+
+
 def variant_pipeline(variant: Variant) -> Pipeline:
     template = Pipeline(
         [
@@ -26,13 +33,7 @@ def variant_pipeline(variant: Variant) -> Pipeline:
             ),
         ]
     )
-    return Pipeline(
-        template,
-        namespace=variant.namespace,
-        inputs={"clauses"},
-        parameters={"params:training", "params:prompt"},
-        tags={"training", variant.strategy, variant.size},
-    )
+    return namespaced(template, variant, "training", {"clauses"}, {"params:training", "params:prompt"})
 
 
 def create_pipeline(**kwargs) -> Pipeline:
