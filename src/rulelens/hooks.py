@@ -19,8 +19,13 @@ from rulelens.variants import Variant, load_grid
 
 logger = logging.getLogger(__name__)
 DEFAULT_URI = "sqlite:///mlflow.db"
-ARTIFACT_OUTPUTS = {"attributions", "generated_rules", "loss_history"}
-PARENT_ARTIFACTS = {"corpus_summary", "quality_summary", "attribution_heatmaps"}
+ARTIFACT_OUTPUTS = {"attributions", "generated_rules", "loss_history", "faithfulness_curves"}
+PARENT_ARTIFACTS = {
+    "corpus_summary", "quality_summary", "attribution_heatmaps", "study_report", "study_findings",
+    "strategy_comparisons", "scale_trends", "quality_plateaus", "focus_summary", "category_summary",
+    "faithfulness_summary", "agreement_matrix",
+    *(f"figure_{name}" for name in ("focus", "category_share", "quality", "agreement", "faithfulness")),
+}
 
 
 class VariantTrackingHook:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kedro.pipeline import Pipeline
 
-from rulelens.pipelines import attribution, data_processing, evaluation, training
+from rulelens.pipelines import attribution, data_processing, evaluation, reporting, training
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -13,6 +13,7 @@ def register_pipelines() -> dict[str, Pipeline]:
         "training": training.create_pipeline(),
         "evaluation": evaluation.create_pipeline(),
         "attribution": attribution.create_pipeline(),
+        "reporting": reporting.create_pipeline(),
     }
     pipelines["__default__"] = sum(pipelines.values(), Pipeline([]))
     return pipelines

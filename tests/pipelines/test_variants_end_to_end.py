@@ -6,12 +6,15 @@ second run that skips completed variants, and a single-namespace run.
 """
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tests.project_copy import copy_project, kedro
+from tests.project_copy import PROJECT, copy_project, kedro
 
 VARIANTS = [f"{s}.{z}" for s in ("fft", "lora", "qlora") for z in ("tiny", "tiny2")]
 
@@ -63,6 +66,38 @@ def test_every_variant_has_checkpoint_tables_and_metrics(project):
     assert all(v in pages[0].read_text() for v in VARIANTS)
 
 
+def test_reporting_answers_the_study_questions_for_the_run(project):
+    root, _, _ = project
+    out = root / "data/08_reporting/test_profile"
+    tables = out / "tables"
+    focus = pd.read_parquet(tables / "clause_focus.parquet")
+    assert len(focus) == len(VARIANTS) * 3 and focus["normalised_entropy"].between(0, 1).all()
+    comparisons = pd.read_csv(tables / "strategy_comparisons.csv")
+    assert {"focus", "category", "quality"} == set(comparisons["family"])
+    assert {"friedman", "wilcoxon"} <= set(comparisons["test"]) and comparisons["n"].gt(0).all()
+    trends = pd.read_csv(tables / "scale_trends.csv")
+    assert set(trends.loc[trends["family"] == "category", "category"]) == {
+        "rule_identifier", "numerical_constraint", "deontic", "domain_entity", "other"}
+    faithfulness = pd.read_csv(tables / "faithfulness_summary.csv")
+    assert set(faithfulness["strategy"]) == {"fft", "lora", "qlora", "all"}
+    curves = pd.read_parquet(tables / "faithfulness_curves.parquet")
+    # the first point of the attribution curve is the top word's own attribution, recomputed
+    attributions = pd.read_parquet(tables / "attributions.parquet")
+    first = curves[(curves["order"] == "attribution") & (curves["k"] == 1)].set_index(["variant", "clause_id"])
+    top = attributions.groupby(["variant", "clause_id"])["score"].max()
+    joined = first.join(top.rename("top_score"))
+    assert len(joined) == len(VARIANTS) * 3
+    assert (joined["comprehensiveness"] - joined["top_score"]).abs().max() < 1e-3
+    findings = pd.read_csv(out / "study_findings.csv")
+    assert list(findings["key"]) == ["strategy_focus", "scale_categories", "quality_plateau", "faithfulness"]
+    # two sizes cannot show a plateau: the report says so instead of guessing
+    assert findings.set_index("key").loc["quality_plateau", "verdict"] == "not testable"
+    page = (out / "study_report.html").read_text(encoding="utf-8")
+    assert page.count("<svg") >= 5 and "fft.tiny2" in page
+    assert {p.name for p in (out / "figures").iterdir()} == {
+        "focus.png", "category_share.png", "quality.png", "agreement.png", "faithfulness.png"}
+
+
 def test_mlflow_has_one_parent_and_a_child_per_variant(project):
     _, uri, _ = project
     all_runs = runs(uri)
@@ -70,7 +105,8 @@ def test_mlflow_has_one_parent_and_a_child_per_variant(project):
     children = [r for r in all_runs if r.data.tags.get("rulelens.level") == "variant"]
     assert len(parents) == 1
     parent_files = {a.path for a in client(uri).list_artifacts(parents[0].info.run_id)}
-    assert {"quality_summary.csv", "corpus_summary.csv", "attribution_heatmaps"} <= parent_files
+    assert {"quality_summary.csv", "corpus_summary.csv", "attribution_heatmaps", "study_report.html",
+            "study_findings.csv", "strategy_comparisons.csv", "focus.png", "faithfulness.png"} <= parent_files
     assert sorted(r.info.run_name for r in children) == sorted(VARIANTS)
     for child in children:
         tags, params, metrics = child.data.tags, child.data.params, child.data.metrics
@@ -83,7 +119,8 @@ def test_mlflow_has_one_parent_and_a_child_per_variant(project):
                 "semantic_similarity", "semantic_similarity_ci_low", "generation_rules_per_s"} <= set(metrics)
         assert tags["checkpoint_path"].endswith(child.info.run_name.replace(".", "/"))
         artifacts = {a.path for a in client(uri).list_artifacts(child.info.run_id)}
-        assert {"attributions.parquet", "generated_rules.parquet", "loss_history.csv"} <= artifacts
+        assert {"attributions.parquet", "generated_rules.parquet", "loss_history.csv", "faithfulness_curves.parquet"} <= artifacts
+        assert metrics["faithfulness_attribution_comprehensiveness"] == metrics["faithfulness_attribution_comprehensiveness"]
         history = client(uri).get_metric_history(child.info.run_id, "train_loss")
         assert len(history) >= 2 and len({h.step for h in history}) == len(history)
 
@@ -140,3 +177,21 @@ def test_one_variant_of_a_later_stage_runs_on_its_own(project):
                    env={"MLFLOW_TRACKING_URI": uri})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "lora.tiny2: 3 clauses attributed" in result.stdout + result.stderr
+
+
+def test_notebook_loads_the_catalog_and_redraws_a_figure(project):
+    root, uri, _ = project
+    notebook = json.loads((PROJECT / "notebooks" / "explore_run.ipynb").read_text(encoding="utf-8"))
+    code = "\n\n".join("".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == "code")
+    folder = root / "notebooks"
+    folder.mkdir(exist_ok=True)
+    (folder / "explore_run.py").write_text(
+        "import matplotlib\nmatplotlib.use('Agg')\n" + code + "\nfig.savefig('redrawn.png')\nprint(findings.to_csv())\n",
+        encoding="utf-8")
+    env = dict(os.environ, KEDRO_ENV="test", MLFLOW_TRACKING_URI=uri, KEDRO_DISABLE_TELEMETRY="true",
+               MLFLOW_DISABLE_TELEMETRY="true")
+    result = subprocess.run([sys.executable, "explore_run.py"], cwd=folder, env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "strategy_focus" in result.stdout
+    assert (folder / "redrawn.png").stat().st_size > 10_000

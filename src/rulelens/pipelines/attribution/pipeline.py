@@ -14,7 +14,7 @@ def variant_pipeline(variant: Variant) -> Pipeline:
             Node(
                 bind(attribute_variant, variant),
                 ["checkpoint", "attribution_clauses", "params:attribution", "params:prompt"],
-                ["attributions", "attribution_metrics"],
+                ["attributions", "attribution_metrics", "faithfulness_curves"],
                 name="attribute_variant",
             )
         ]

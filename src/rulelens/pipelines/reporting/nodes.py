@@ -1,0 +1,145 @@
+"""Nodes of the reporting pipeline: thin wrappers over rulelens.reporting."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from rulelens.reporting import analysis
+from rulelens.reporting import tables as stacked
+
+logger = logging.getLogger(__name__)
+FIGURES = ("focus", "category_share", "quality", "agreement", "faithfulness")
+
+
+def _stats_options(reporting: dict[str, Any]) -> dict[str, int]:
+    return {"n_resamples": int(reporting.get("n_resamples", 2000)), "seed": int(reporting.get("seed", 0))}
+
+
+def collect_variants(*training_metrics: dict, names: Sequence[str]) -> pd.DataFrame:
+    """One row per variant: strategy, size, base parameter count, trainable parameters, losses."""
+    return stacked.variant_table(dict(zip(names, training_metrics)))
+
+
+def stack_attributions(variants: pd.DataFrame, *tables: pd.DataFrame) -> pd.DataFrame:
+    """Every variant's word attributions in one table with strategy, model_size and n_params."""
+    return stacked.combine_attributions(variants, tables)
+
+
+def stack_quality(variants: pd.DataFrame, *tables: pd.DataFrame) -> pd.DataFrame:
+    """Every variant's (and zero-shot base's) per-clause rule quality in one table."""
+    return stacked.combine_quality(variants, tables)
+
+
+def stack_faithfulness(variants: pd.DataFrame, *tables: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(all deletion curves, per variant and clause AOPC)."""
+    curves = stacked.combine_curves(variants, tables)
+    return curves, stacked.aopc_from_curves(curves)
+
+
+def summarise_focus(attributions: pd.DataFrame, reporting: dict[str, Any]):
+    """Focus per clause and variant, and per variant means with CIs."""
+    return analysis.focus_tables(attributions, k=int(reporting.get("top_k", 3)), **_stats_options(reporting))
+
+
+def summarise_categories(attributions: pd.DataFrame, reporting: dict[str, Any]):
+    """Category mass share / enrichment per clause and variant, and per variant means with CIs."""
+    return analysis.category_tables(attributions, **_stats_options(reporting))
+
+
+def compare_strategies(clause_focus: pd.DataFrame, clause_categories: pd.DataFrame, quality: pd.DataFrame,
+                       reporting: dict[str, Any]) -> pd.DataFrame:
+    """Strategy comparisons per size on focus, categories and quality (tests, p, effect sizes, CIs)."""
+    return analysis.strategy_comparisons(clause_focus, clause_categories, quality, reporting["quality_metrics"],
+                                         **_stats_options(reporting))
+
+
+def measure_agreement(attributions: pd.DataFrame, reporting: dict[str, Any]):
+    """Per clause variant-pair agreement and the mean Spearman matrix."""
+    return analysis.agreement_tables(attributions, k=int(reporting.get("top_k", 3)))
+
+
+def trend_with_scale(clause_focus: pd.DataFrame, clause_categories: pd.DataFrame, quality: pd.DataFrame,
+                     reporting: dict[str, Any]) -> pd.DataFrame:
+    """Spearman trends against ln(n_params) for focus, category shares and quality."""
+    return analysis.scale_trend_table(clause_focus, clause_categories, quality, reporting["quality_metrics"])
+
+
+def summarise_quality(quality: pd.DataFrame, reporting: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(quality per variant with CIs, plateau estimates)."""
+    plateau = reporting.get("plateau") or {}
+    by_variant = analysis.quality_summary_by_variant(quality, reporting["quality_metrics"], **_stats_options(reporting))
+    plateaus = analysis.plateau_table(quality, metrics=[plateau.get("metric", "semantic_similarity")],
+                                      models=plateau.get("models", ("saturating", "hinge")),
+                                      epsilon=float(plateau.get("epsilon", 0.02)))
+    return by_variant, plateaus
+
+
+def check_faithfulness(curves: pd.DataFrame, aopc: pd.DataFrame, reporting: dict[str, Any]):
+    """(attribution vs random AOPC per variant and pooled, mean curves per strategy)."""
+    return analysis.faithfulness_table(aopc, **_stats_options(reporting)), analysis.faithfulness_mean_curves(curves)
+
+
+def _study_tables(variants, clause_focus, focus_summary, category_summary, comparisons, agreement_matrix,
+                  scale_trends, quality_by_variant, plateaus, faithfulness, faithfulness_curves):
+    from rulelens.reporting.study import StudyTables
+
+    return StudyTables(variants, clause_focus, focus_summary, category_summary, comparisons, agreement_matrix,
+                       scale_trends, quality_by_variant, plateaus, faithfulness, faithfulness_curves)
+
+
+REPORT_INPUTS = ["report_variants", "clause_focus", "focus_summary", "category_summary", "strategy_comparisons",
+                 "agreement_matrix", "scale_trends", "quality_by_variant", "quality_plateaus",
+                 "faithfulness_summary", "faithfulness_mean_curves"]
+
+
+def draw_figures(*tables: pd.DataFrame, reporting: dict[str, Any] | None = None) -> tuple:
+    """The report's figures, one catalog dataset each (kedro-viz previews them)."""
+    from rulelens.reporting.study import draw_all
+
+    metric = (reporting or {}).get("plateau", {}).get("metric", "semantic_similarity")
+    figures = draw_all(_study_tables(*tables), metric)
+    return tuple(figures[name] for name in FIGURES)
+
+
+def example_heatmaps(attributions: pd.DataFrame, clauses: pd.DataFrame, n_examples: int) -> list[tuple[str, str, int]]:
+    """(heading, page, number of variants) for the first ``n_examples`` attributed clauses."""
+    from rulelens.attribution import attribution_from_frame, render_variants_html
+
+    pages = []
+    texts = dict(zip(clauses["clause_id"], clauses["clause"]))
+    for clause_id in list(dict.fromkeys(attributions["clause_id"]))[:n_examples]:
+        rows = attributions[attributions["clause_id"] == clause_id]
+        variants = {name: attribution_from_frame(texts[clause_id], group)
+                    for name, group in rows.groupby("variant", sort=False)}
+        pages.append((f"Clause {clause_id}", render_variants_html(variants, title=f"Clause {clause_id}"), len(variants)))
+    return pages
+
+
+def write_report(attributions: pd.DataFrame, clauses: pd.DataFrame, reporting: dict[str, Any],
+                 *tables: pd.DataFrame) -> tuple[str, pd.DataFrame]:
+    """(self-contained HTML report, findings table) for this run."""
+    from datetime import datetime, timezone
+
+    from rulelens.reporting.findings import findings_frame
+    from rulelens.reporting.study import study_report
+
+    study = _study_tables(*tables)
+    run_info = {
+        "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "dataset": str(reporting.get("dataset", "")),
+        "variants": str(len(study.variants)),
+        "clauses attributed per variant": str(attributions.groupby("variant")["clause_id"].nunique().min()),
+        "target": ", ".join(sorted(set(attributions["target_mode"].astype(str)))),
+        "operator": ", ".join(sorted(set(attributions["operator"].astype(str)))),
+    }
+    heatmaps = example_heatmaps(attributions, clauses, int(reporting.get("heatmap_examples", 3)))
+    page, findings = study_report(study, run_info, heatmaps, alpha=float(reporting.get("alpha", 0.05)),
+                                  quality_metric=reporting.get("plateau", {}).get("metric", "semantic_similarity"),
+                                  title=str(reporting.get("title", "rulelens study report")))
+    for finding in findings:
+        logger.info("%s: %s", finding.key, finding.verdict)
+    return page, findings_frame(findings)

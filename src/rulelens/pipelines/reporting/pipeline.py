@@ -1,0 +1,54 @@
+"""Cross-variant statistics, figures and the HTML report (GUIDE 5, steps 5-8)."""
+
+from functools import partial, update_wrapper
+
+from kedro.pipeline import Node, Pipeline
+
+from rulelens.pipelines.evaluation.nodes import ZERO_SHOT
+from rulelens.variants import load_grid
+
+from . import nodes
+from .nodes import FIGURES, REPORT_INPUTS
+
+
+def _named(function, **fixed):
+    return update_wrapper(partial(function, **fixed), function)
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    variants = kwargs.get("variants") or load_grid()
+    names = [v.namespace for v in variants]
+    sizes = list(dict.fromkeys(v.size for v in variants))
+    quality_names = names + [f"{ZERO_SHOT}.{size}" for size in sizes]
+    params = "params:reporting"
+    return Pipeline(
+        [
+            Node(_named(nodes.collect_variants, names=names), [f"{n}.training_metrics" for n in names],
+                 "report_variants", name="collect_variants"),
+            Node(nodes.stack_attributions, ["report_variants", *[f"{n}.attributions" for n in names]],
+                 "report_attributions", name="stack_attributions"),
+            Node(nodes.stack_quality, ["report_variants", *[f"{n}.generated_rules" for n in quality_names]],
+                 "report_quality", name="stack_quality"),
+            Node(nodes.stack_faithfulness, ["report_variants", *[f"{n}.faithfulness_curves" for n in names]],
+                 ["report_faithfulness_curves", "faithfulness_aopc"], name="stack_faithfulness"),
+            Node(nodes.summarise_focus, ["report_attributions", params], ["clause_focus", "focus_summary"],
+                 name="summarise_focus"),
+            Node(nodes.summarise_categories, ["report_attributions", params], ["clause_categories", "category_summary"],
+                 name="summarise_categories"),
+            Node(nodes.compare_strategies, ["clause_focus", "clause_categories", "report_quality", params],
+                 "strategy_comparisons", name="compare_strategies"),
+            Node(nodes.measure_agreement, ["report_attributions", params], ["agreement_pairs", "agreement_matrix"],
+                 name="measure_agreement"),
+            Node(nodes.trend_with_scale, ["clause_focus", "clause_categories", "report_quality", params],
+                 "scale_trends", name="trend_with_scale"),
+            Node(nodes.summarise_quality, ["report_quality", params], ["quality_by_variant", "quality_plateaus"],
+                 name="summarise_quality_by_size"),
+            Node(nodes.check_faithfulness, ["report_faithfulness_curves", "faithfulness_aopc", params],
+                 ["faithfulness_summary", "faithfulness_mean_curves"], name="check_faithfulness"),
+            Node(nodes.draw_figures, REPORT_INPUTS, [f"figure_{name}" for name in FIGURES],
+                 name="draw_figures"),
+            Node(nodes.write_report, ["report_attributions", "attribution_clauses", params, *REPORT_INPUTS],
+                 ["study_report", "study_findings"], name="write_report"),
+        ],
+        tags={"reporting"},
+    )

@@ -1,0 +1,8 @@
+"""Reporting (GUIDE 5, steps 5-8): cross-variant tables, statistics, figures, findings and the HTML report.
+
+- tables:   per-variant outputs stacked with strategy, model_size and n_params
+- analysis: the study's statistics composed from :mod:`rulelens.statistics`
+- figures:  matplotlib figures, one per question
+- findings: verdicts against the published findings
+- report / study: the self-contained HTML page
+"""

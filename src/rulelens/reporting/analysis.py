@@ -1,0 +1,133 @@
+"""The study's statistics for one run, composed from :mod:`rulelens.statistics` (GUIDE 5, steps 5-8).
+
+Each function takes the stacked tables of :mod:`rulelens.reporting.tables` and returns plain
+DataFrames that the reporting pipeline saves; the report and the figures read only these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from rulelens import statistics as st
+
+FOCUS_METRICS = ("normalised_entropy", "gini", "top_k_mass", "effective_words")
+CATEGORY_METRICS = ("mass_share", "enrichment")
+ZERO_SHOT = "zero_shot"
+
+
+def fine_tuned(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows of fine-tuned variants only (the zero-shot base is a reference, not a strategy)."""
+    return table[table["strategy"] != ZERO_SHOT]
+
+
+def focus_tables(attributions: pd.DataFrame, k: int = 3, n_resamples: int = 2000, seed: int = 0):
+    """(per clause and variant focus measures, per variant means with bootstrap CIs)."""
+    clause_focus = st.clause_focus(attributions, k=k)
+    return clause_focus, st.focus_summary(clause_focus, metrics=FOCUS_METRICS, n_resamples=n_resamples, seed=seed)
+
+
+def category_tables(attributions: pd.DataFrame, n_resamples: int = 2000, seed: int = 0):
+    """(per clause, variant and category shares, per variant and category means with CIs)."""
+    clause_categories = st.clause_category_shares(attributions)
+    return clause_categories, st.category_summary(clause_categories, n_resamples=n_resamples, seed=seed)
+
+
+def strategy_comparisons(
+    clause_focus: pd.DataFrame,
+    clause_categories: pd.DataFrame,
+    clause_quality: pd.DataFrame,
+    quality_metrics: Sequence[str],
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Strategies compared per size on focus, category mass share / enrichment and rule quality.
+
+    One table, column ``family`` (focus | category | quality); paired tests over the clauses
+    every strategy saw (Friedman then Holm-corrected Wilcoxon), unpaired otherwise.
+    """
+    options = dict(n_resamples=n_resamples, seed=seed)
+    parts = [
+        st.compare_strategies(clause_focus, FOCUS_METRICS, **options).assign(family="focus", category=""),
+        st.compare_strategies(clause_categories, CATEGORY_METRICS, by=["category"], **options).assign(family="category"),
+        st.compare_strategies(fine_tuned(clause_quality), list(quality_metrics), **options).assign(family="quality", category=""),
+    ]
+    table = pd.concat(parts, ignore_index=True)
+    return table[["family", "category", *[c for c in table.columns if c not in ("family", "category")]]]
+
+
+def agreement_tables(attributions: pd.DataFrame, k: int = 3):
+    """(per clause and variant pair Spearman / top-k overlap, variant x variant mean Spearman matrix)."""
+    pairs = st.pairwise_agreement(attributions, k=k)
+    matrix = st.agreement_matrix(pairs, "spearman")
+    matrix.index.name = "variant"
+    return pairs, matrix.reset_index()
+
+
+def scale_trend_table(
+    clause_focus: pd.DataFrame,
+    clause_categories: pd.DataFrame,
+    clause_quality: pd.DataFrame,
+    quality_metrics: Sequence[str],
+) -> pd.DataFrame:
+    """Spearman of focus, category shares and rule quality against ln(n_params), per strategy and pooled."""
+    parts = [
+        st.scale_trends(clause_focus, FOCUS_METRICS).assign(family="focus", category=""),
+        st.scale_trends(clause_categories, CATEGORY_METRICS, by=["category"]).assign(family="category"),
+        st.scale_trends(fine_tuned(clause_quality), list(quality_metrics)).assign(family="quality", category=""),
+    ]
+    table = pd.concat(parts, ignore_index=True)
+    return table[["family", "category", *[c for c in table.columns if c not in ("family", "category")]]]
+
+
+def plateau_table(
+    clause_quality: pd.DataFrame,
+    metrics: Sequence[str] = ("semantic_similarity",),
+    models: Sequence[str] = ("saturating", "hinge"),
+    epsilon: float = 0.02,
+) -> pd.DataFrame:
+    """Rule quality against size: plateau estimates per strategy; "all" pools the fine-tuned strategies only."""
+    options = dict(metrics=metrics, models=models, epsilon=epsilon)
+    tuned = st.quality_plateaus(fine_tuned(clause_quality), **options)
+    base = clause_quality[clause_quality["strategy"] == ZERO_SHOT]
+    parts = [tuned]
+    if len(base):
+        zero = st.quality_plateaus(base, **options)
+        parts.append(zero[zero["strategy"] == ZERO_SHOT])
+    table = pd.concat(parts, ignore_index=True)
+    params = table.pop("params") if "params" in table.columns else None
+    if params is not None:
+        table["fit_params"] = params.map(lambda p: ", ".join(f"{k}={v:.4g}" for k, v in (p or {}).items()))
+    return table
+
+
+def faithfulness_table(aopc: pd.DataFrame, n_resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """Attribution vs random AOPC per variant and pooled over all variants (paired by clause)."""
+    columns = ["strategy", "model_size"]
+    if aopc.empty:
+        return pd.DataFrame(columns=[*columns, "measure", "better", "n", "aopc_attribution", "aopc_random",
+                                     "difference", "p_value", "effect_size"])
+    rows = []
+    for (strategy, size), block in aopc.groupby(columns, sort=True):
+        rows.append(st.faithfulness_summary(block, n_resamples=n_resamples, seed=seed).assign(strategy=strategy, model_size=size))
+    rows.append(st.faithfulness_summary(aopc, n_resamples=n_resamples, seed=seed).assign(strategy="all", model_size="all"))
+    table = pd.concat(rows, ignore_index=True)
+    return table[[*columns, *[c for c in table.columns if c not in columns]]]
+
+
+def faithfulness_mean_curves(curves: pd.DataFrame) -> pd.DataFrame:
+    """Mean deletion curves per strategy, order and k (over sizes and clauses), for the figure."""
+    if curves.empty:
+        return pd.DataFrame(columns=["strategy", "order", "k", "n", "comprehensiveness", "sufficiency"])
+    return (curves.groupby(["strategy", "order", "k"], sort=True)
+            .agg(n=("clause_id", "size"), comprehensiveness=("comprehensiveness", "mean"),
+                 sufficiency=("sufficiency", "mean"))
+            .reset_index())
+
+
+def quality_summary_by_variant(clause_quality: pd.DataFrame, metrics: Sequence[str], n_resamples: int = 2000,
+                               seed: int = 0) -> pd.DataFrame:
+    """Mean rule quality per (strategy, size) with bootstrap CIs, zero-shot included."""
+    return st.bootstrap_summary(clause_quality, list(metrics), by=["strategy", "model_size", "n_params"],
+                                n_resamples=n_resamples, seed=seed)

@@ -1,0 +1,114 @@
+"""Small constructed per-variant tables, in the schemas the earlier stages save, with planted effects.
+
+``planted=True``:
+- FFT puts most attribution on one word; LoRA and QLoRA spread it (FFT more focused);
+- numerical constraints and rule identifiers gain mass with size at the expense of "other" words;
+- quality rises from xs to s and stays flat at m (a plateau at s);
+- deleting the top-attributed words hurts far more than deleting random words.
+``planted=False``: every strategy and size is drawn from the same distributions (no effect).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+STRATEGIES = ("fft", "lora", "qlora")
+SIZES = {"xs": 1_000_000, "s": 10_000_000, "m": 100_000_000}
+WORDS = [("R.1.2", "rule_identifier"), ("The", "other"), ("door", "domain_entity"), ("shall", "deontic"),
+         ("be", "other"), ("at", "other"), ("least", "numerical_constraint"), ("900", "numerical_constraint"),
+         ("mm", "numerical_constraint"), ("wide", "other")]
+CLAUSE = " ".join(w for w, _ in WORDS) + "."
+N_CLAUSES = 10
+
+
+def clause_ids() -> list[str]:
+    return [f"c{i:02d}" for i in range(N_CLAUSES)]
+
+
+def attribution_clauses() -> pd.DataFrame:
+    return pd.DataFrame({"clause_id": clause_ids(), "clause": CLAUSE, "rule": "rule('R.1.2', door, require=width >= 900)"})
+
+
+def _scores(rng, strategy: str, size: str, planted: bool) -> np.ndarray:
+    base = rng.uniform(0.5, 1.5, len(WORDS))
+    if not planted:
+        return base
+    weights = {"xs": 1.0, "s": 3.0, "m": 9.0}[size]
+    categories = np.array([c for _, c in WORDS])
+    base[np.isin(categories, ["numerical_constraint", "rule_identifier"])] *= weights
+    base[categories == "other"] /= weights
+    if strategy == "fft":
+        base[7] *= 5.0  # one word ("900") carries most of the mass
+    return base
+
+
+def attributions(strategy: str, size: str, planted: bool = True, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng([seed, STRATEGIES.index(strategy), list(SIZES).index(size)])
+    rows = []
+    for clause_id in clause_ids():
+        scores = _scores(rng, strategy, size, planted)
+        shares = np.abs(scores) / np.abs(scores).sum()
+        start = 0
+        for index, ((word, category), score, share) in enumerate(zip(WORDS, scores, shares)):
+            rows.append(dict(variant=f"{strategy}.{size}", clause_id=clause_id, word_index=index, word=word,
+                             char_start=start, char_end=start + len(word), category=category, score=float(score),
+                             share=float(share), target_mode="reference", operator="delete", full_score=-20.0,
+                             target_text="rule(...)"))
+            start += len(word) + 1
+    return pd.DataFrame(rows)
+
+
+def generated_rules(strategy: str, size: str, planted: bool = True, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng([seed, 7, len(strategy), list(SIZES).index(size)])
+    level = {"xs": 0.40, "s": 0.80, "m": 0.80}[size] if planted else 0.6
+    if strategy == "zero_shot":
+        level -= 0.2
+    similarity = np.clip(level + rng.normal(0, 0.02, N_CLAUSES), 0, 1)
+    return pd.DataFrame({
+        "clause_id": clause_ids(), "clause": CLAUSE, "generated_rule": "rule(...)", "reference_rule": "rule(...)",
+        "semantic_similarity": similarity, "chrf": similarity * 0.8, "rouge_l": similarity * 0.9,
+        "exact_match": 0.0, "valid": rng.random(N_CLAUSES) < similarity, "generated_tokens": 20,
+        "strategy": strategy, "model_size": size,
+    })
+
+
+def faithfulness_curves(strategy: str, size: str, planted: bool = True, seed: int = 0, max_k: int = 4) -> pd.DataFrame:
+    rng = np.random.default_rng([seed, 11, STRATEGIES.index(strategy), list(SIZES).index(size)])
+    rows = []
+    for clause_id in clause_ids():
+        for k in range(1, max_k + 1):
+            attribution_drop = (3.0 if planted else 1.0) * k + rng.normal(0, 0.1)
+            random_drop = 1.0 * k + rng.normal(0, 0.1)
+            for order, comp, suff in (("attribution", attribution_drop, 5 - attribution_drop / 2),
+                                      ("random", random_drop, 5 - random_drop / 2)):
+                rows.append(dict(variant=f"{strategy}.{size}", clause_id=clause_id, n_words=len(WORDS), max_k=max_k,
+                                 full_score=-20.0, k=k, order=order, comprehensiveness=comp, sufficiency=suff,
+                                 comprehensiveness_std=0.0, sufficiency_std=0.0))
+    return pd.DataFrame(rows)
+
+
+def training_metrics(strategy: str, size: str) -> dict:
+    n = SIZES[size]
+    trainable = n if strategy == "fft" else n // 50
+    return {"base_params": n, "total_params": n + (0 if strategy == "fft" else trainable), "trainable_params": trainable,
+            "train_loss_last": 1.0, "val_loss_first": 2.0, "val_loss_last": 1.2, "strategy": strategy, "model_size": size}
+
+
+def variant_names() -> list[str]:
+    return [f"{s}.{z}" for s in STRATEGIES for z in SIZES]
+
+
+def study_inputs(planted: bool = True, seed: int = 0) -> dict:
+    """Everything the reporting pipeline reads, keyed like the catalog (per-variant lists in name order)."""
+    names = variant_names()
+    split = [n.split(".") for n in names]
+    return {
+        "names": names,
+        "training_metrics": [training_metrics(s, z) for s, z in split],
+        "attributions": [attributions(s, z, planted, seed) for s, z in split],
+        "generated_rules": [generated_rules(s, z, planted, seed) for s, z in split]
+        + [generated_rules("zero_shot", z, planted, seed) for z in SIZES],
+        "faithfulness_curves": [faithfulness_curves(s, z, planted, seed) for s, z in split],
+        "attribution_clauses": attribution_clauses(),
+    }
