@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[1]
-STAGES = ("data_processing", "training", "evaluation", "attribution")
+STAGES = ("data_processing", "training", "evaluation", "attribution", "reporting")
 
 
 def machine() -> str:

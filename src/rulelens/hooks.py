@@ -24,7 +24,7 @@ PARENT_ARTIFACTS = {
     "corpus_summary", "quality_summary", "attribution_heatmaps", "study_report", "study_findings",
     "strategy_comparisons", "scale_trends", "quality_plateaus", "focus_summary", "category_summary",
     "faithfulness_summary", "agreement_matrix",
-    *(f"figure_{name}" for name in ("focus", "category_share", "quality", "agreement", "faithfulness")),
+    *(f"figure_{name}" for name in ("focus", "category_share", "quality", "agreement", "faithfulness", "clause_heatmap")),
 }
 
 

@@ -95,7 +95,7 @@ def test_reporting_answers_the_study_questions_for_the_run(project):
     page = (out / "study_report.html").read_text(encoding="utf-8")
     assert page.count("<svg") >= 5 and "fft.tiny2" in page
     assert {p.name for p in (out / "figures").iterdir()} == {
-        "focus.png", "category_share.png", "quality.png", "agreement.png", "faithfulness.png"}
+        "focus.png", "category_share.png", "quality.png", "agreement.png", "faithfulness.png", "clause_heatmap.png"}
 
 
 def test_mlflow_has_one_parent_and_a_child_per_variant(project):

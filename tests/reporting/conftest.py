@@ -34,8 +34,7 @@ def run_reporting(inputs: dict, params: dict = PARAMS) -> dict:
         out["report_faithfulness_curves"], out["faithfulness_aopc"], params)
     tables = [out[name] for name in nodes.REPORT_INPUTS]
     out["figures"] = nodes.draw_figures(*tables)
-    out["study_report"], out["study_findings"] = nodes.write_report(
-        out["report_attributions"], out["attribution_clauses"], params, *tables)
+    out["study_report"], out["study_findings"] = nodes.write_report(out["attribution_clauses"], params, *tables)
     return out
 
 

@@ -183,3 +183,28 @@ def faithfulness_figure(mean_curves: pd.DataFrame):
     axes[0].legend(fontsize=8)
     fig.suptitle("Deletion curves: attribution order against random order (mean over sizes and clauses)")
     return fig
+
+
+def clause_heatmap_figure(attributions: pd.DataFrame, clause_id=None):
+    """One clause under every variant as a grid: variants as rows, words as columns, colour = a_i.
+
+    The image twin of the HTML side-by-side heatmap (kedro-viz previews images, not HTML). One
+    symmetric colour scale over the whole grid; red raises log p(target), blue lowers it.
+    """
+    if attributions.empty:
+        return _empty("Clause heatmap", "no attributions in this run")
+    if clause_id is None:
+        clause_id = attributions["clause_id"].iloc[0]
+    rows = attributions[attributions["clause_id"] == clause_id]
+    order = (rows.drop_duplicates("variant").sort_values(["n_params", "strategy"])["variant"]
+             if "n_params" in rows.columns else rows["variant"].drop_duplicates())
+    grid = rows.pivot_table(index="variant", columns="word_index", values="score").reindex(list(order))
+    words = rows.drop_duplicates("word_index").sort_values("word_index")["word"].tolist()
+    scale = float(np.nanmax(np.abs(grid.to_numpy()))) or 1.0
+    fig, ax = _subplots(figsize=(max(6.0, 0.42 * len(words) + 2.0), 0.42 * len(grid) + 1.8))
+    image = ax.imshow(grid.to_numpy(dtype=float), cmap="RdBu_r", vmin=-scale, vmax=scale, aspect="auto")
+    ax.set_xticks(range(len(words)), words, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(len(grid)), grid.index, fontsize=8)
+    fig.colorbar(image, ax=ax, shrink=0.9, label="a_i [nats]")
+    ax.set_title(f"Clause {clause_id}: word attributions under every variant")
+    return fig

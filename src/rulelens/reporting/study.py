@@ -26,6 +26,8 @@ FIGURE_CAPTIONS = {
     "agreement": "Mean Spearman correlation of two variants' word attributions on the same clause.",
     "faithfulness": "Deletion curves: removing the top-k attributed words (solid) against removing k random words "
                     "(dashed, mean of the random orders).",
+    "clause_heatmap": "The first attributed clause under every variant (rows, smallest model first): red words raise "
+                      "log p(reference rule), blue words lower it.",
 }
 
 
@@ -34,6 +36,7 @@ class StudyTables:
     """Everything the report reads (all saved by the reporting pipeline)."""
 
     variants: pd.DataFrame
+    attributions: pd.DataFrame
     clause_focus: pd.DataFrame
     focus_summary: pd.DataFrame
     category_summary: pd.DataFrame
@@ -54,6 +57,7 @@ def draw_all(tables: StudyTables, quality_metric: str = "semantic_similarity") -
         "quality": fg.quality_figure(tables.quality_by_variant, quality_metric),
         "agreement": fg.agreement_figure(tables.agreement_matrix),
         "faithfulness": fg.faithfulness_figure(tables.faithfulness_curves),
+        "clause_heatmap": fg.clause_heatmap_figure(tables.attributions),
     }
 
 
@@ -139,6 +143,12 @@ def sections(tables: StudyTables, quality_metric: str) -> list[Section]:
              "over k; the baseline is the same curve for random word orders, paired by clause."],
             figures=["faithfulness"],
             tables=[("Faithfulness (AOPC, attribution vs random)", tables.faithfulness)],
+        ),
+        Section(
+            "One clause under every variant",
+            ["The grid below is the first attributed clause; the interactive side-by-side pages of the first "
+             "clauses follow at the end of the report."],
+            figures=["clause_heatmap"],
         ),
     ]
 

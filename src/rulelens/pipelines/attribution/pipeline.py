@@ -2,7 +2,7 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from rulelens.pipelines.training.pipeline import bind, namespaced
+from rulelens.pipelines.training.pipeline import bind, dotted_names_expected, namespaced
 from rulelens.variants import Variant, load_grid
 
 from .nodes import attribute_variant, render_heatmaps
@@ -24,15 +24,16 @@ def variant_pipeline(variant: Variant) -> Pipeline:
 
 def create_pipeline(**kwargs) -> Pipeline:
     variants = kwargs.get("variants") or load_grid()
-    shared = Pipeline(
-        [
-            Node(
-                render_heatmaps,
-                ["attribution_clauses", *[f"{v.namespace}.attributions" for v in variants]],
-                "attribution_heatmaps",
-                name="render_attribution_heatmaps",
-            ),
-        ],
-        tags={"attribution"},
-    )
+    with dotted_names_expected():
+        shared = Pipeline(
+            [
+                Node(
+                    render_heatmaps,
+                    ["attribution_clauses", *[f"{v.namespace}.attributions" for v in variants]],
+                    "attribution_heatmaps",
+                    name="render_attribution_heatmaps",
+                ),
+            ],
+            tags={"attribution"},
+        )
     return shared + sum((variant_pipeline(v) for v in variants), Pipeline([]))

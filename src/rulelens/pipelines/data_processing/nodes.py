@@ -73,10 +73,19 @@ def summarise_corpus(clauses: pd.DataFrame, clause_words: pd.DataFrame, rejected
 
 
 def select_clauses(clauses: pd.DataFrame, selection: dict[str, Any]) -> pd.DataFrame:
-    """The clauses every variant is evaluated or explained on: the first ``n_clauses`` of a split by id."""
+    """The clauses every variant is evaluated or explained on: the first ``n_clauses`` of a split by id.
+
+    ``max_words`` (optional) keeps only clauses of at most that many words first: attribution
+    cost grows with words x target length, so a CPU run can explain more clauses by skipping the
+    longest ones (a documented bias towards shorter clauses; null keeps every length).
+    """
     chosen = clauses[clauses["split"] == selection.get("split", "test")].sort_values("clause_id")
+    max_words = selection.get("max_words")
+    if max_words:
+        chosen = chosen[chosen["n_words"] <= int(max_words)]
     count = selection.get("n_clauses")
     chosen = chosen.head(int(count)) if count else chosen
     if chosen.empty:
-        raise ValueError(f"no clauses in split {selection.get('split', 'test')!r} to select")
+        limit = f" with at most {max_words} words" if max_words else ""
+        raise ValueError(f"no clauses in split {selection.get('split', 'test')!r}{limit} to select")
     return chosen[["clause_id", "clause", "rule"]].reset_index(drop=True)

@@ -4,7 +4,7 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline
 
-from rulelens.pipelines.training.pipeline import bind, namespaced
+from rulelens.pipelines.training.pipeline import bind, dotted_names_expected, namespaced
 from rulelens.variants import Variant, load_grid
 
 from .nodes import ZERO_SHOT, evaluate_variant, evaluate_zero_shot, quality_table
@@ -43,12 +43,13 @@ def create_pipeline(**kwargs) -> Pipeline:
         """Cross-variant quality table (strategy x size -> metric mean and 95% CI)."""
         return quality_table(*zip(names, metrics))
 
-    shared = Pipeline(
-        [
-            Node(summarise, [f"{name}.evaluation_metrics" for name in names], "quality_summary", name="summarise_quality"),
-        ],
-        tags={"evaluation"},
-    )
+    with dotted_names_expected():
+        shared = Pipeline(
+            [
+                Node(summarise, [f"{name}.evaluation_metrics" for name in names], "quality_summary", name="summarise_quality"),
+            ],
+            tags={"evaluation"},
+        )
     return (
         shared
         + sum((variant_pipeline(v) for v in variants), Pipeline([]))

@@ -12,7 +12,7 @@ from rulelens.reporting import analysis
 from rulelens.reporting import tables as stacked
 
 logger = logging.getLogger(__name__)
-FIGURES = ("focus", "category_share", "quality", "agreement", "faithfulness")
+FIGURES = ("focus", "category_share", "quality", "agreement", "faithfulness", "clause_heatmap")
 
 
 def _stats_options(reporting: dict[str, Any]) -> dict[str, int]:
@@ -83,15 +83,15 @@ def check_faithfulness(curves: pd.DataFrame, aopc: pd.DataFrame, reporting: dict
     return analysis.faithfulness_table(aopc, **_stats_options(reporting)), analysis.faithfulness_mean_curves(curves)
 
 
-def _study_tables(variants, clause_focus, focus_summary, category_summary, comparisons, agreement_matrix,
+def _study_tables(variants, attributions, clause_focus, focus_summary, category_summary, comparisons, agreement_matrix,
                   scale_trends, quality_by_variant, plateaus, faithfulness, faithfulness_curves):
     from rulelens.reporting.study import StudyTables
 
-    return StudyTables(variants, clause_focus, focus_summary, category_summary, comparisons, agreement_matrix,
+    return StudyTables(variants, attributions, clause_focus, focus_summary, category_summary, comparisons, agreement_matrix,
                        scale_trends, quality_by_variant, plateaus, faithfulness, faithfulness_curves)
 
 
-REPORT_INPUTS = ["report_variants", "clause_focus", "focus_summary", "category_summary", "strategy_comparisons",
+REPORT_INPUTS = ["report_variants", "report_attributions", "clause_focus", "focus_summary", "category_summary", "strategy_comparisons",
                  "agreement_matrix", "scale_trends", "quality_by_variant", "quality_plateaus",
                  "faithfulness_summary", "faithfulness_mean_curves"]
 
@@ -119,8 +119,7 @@ def example_heatmaps(attributions: pd.DataFrame, clauses: pd.DataFrame, n_exampl
     return pages
 
 
-def write_report(attributions: pd.DataFrame, clauses: pd.DataFrame, reporting: dict[str, Any],
-                 *tables: pd.DataFrame) -> tuple[str, pd.DataFrame]:
+def write_report(clauses: pd.DataFrame, reporting: dict[str, Any], *tables: pd.DataFrame) -> tuple[str, pd.DataFrame]:
     """(self-contained HTML report, findings table) for this run."""
     from datetime import datetime, timezone
 
@@ -128,6 +127,7 @@ def write_report(attributions: pd.DataFrame, clauses: pd.DataFrame, reporting: d
     from rulelens.reporting.study import study_report
 
     study = _study_tables(*tables)
+    attributions = study.attributions
     run_info = {
         "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "dataset": str(reporting.get("dataset", "")),

@@ -5,6 +5,7 @@ from functools import partial, update_wrapper
 from kedro.pipeline import Node, Pipeline
 
 from rulelens.pipelines.evaluation.nodes import ZERO_SHOT
+from rulelens.pipelines.training.pipeline import dotted_names_expected
 from rulelens.variants import load_grid
 
 from . import nodes
@@ -21,6 +22,11 @@ def create_pipeline(**kwargs) -> Pipeline:
     sizes = list(dict.fromkeys(v.size for v in variants))
     quality_names = names + [f"{ZERO_SHOT}.{size}" for size in sizes]
     params = "params:reporting"
+    with dotted_names_expected():
+        return _reporting_pipeline(names, quality_names, params)
+
+
+def _reporting_pipeline(names: list[str], quality_names: list[str], params: str) -> Pipeline:
     return Pipeline(
         [
             Node(_named(nodes.collect_variants, names=names), [f"{n}.training_metrics" for n in names],
@@ -47,7 +53,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                  ["faithfulness_summary", "faithfulness_mean_curves"], name="check_faithfulness"),
             Node(nodes.draw_figures, REPORT_INPUTS, [f"figure_{name}" for name in FIGURES],
                  name="draw_figures"),
-            Node(nodes.write_report, ["report_attributions", "attribution_clauses", params, *REPORT_INPUTS],
+            Node(nodes.write_report, ["attribution_clauses", params, *REPORT_INPUTS],
                  ["study_report", "study_findings"], name="write_report"),
         ],
         tags={"reporting"},

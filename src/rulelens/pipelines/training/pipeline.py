@@ -1,5 +1,7 @@
 """One training branch per variant, namespaced ``<strategy>.<size>`` (GUIDE 3)."""
 
+import warnings
+from contextlib import contextmanager
 from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline
@@ -12,6 +14,14 @@ from .nodes import prepare_base_model, train_variant
 def bind(function, variant: Variant):
     """``function`` with its variant fixed, keeping its name and docstring for kedro-viz."""
     return update_wrapper(partial(function, variant=variant), function)
+
+
+@contextmanager
+def dotted_names_expected():
+    """Cross-variant nodes read ``<strategy>.<size>.*`` datasets by design; silence Kedro's dot warning there."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="One or more dataset names contain '.'", category=UserWarning)
+        yield
 
 
 def namespaced(template: Pipeline, variant: Variant, stage: str, shared_inputs: set[str], parameters: set[str]) -> Pipeline:
