@@ -3,7 +3,7 @@
     .venv/bin/python scripts/screenshot_report.py [REPORT.html] [--out report.png]
 
 Default report: data/08_reporting/building_code_rules/study_report.html. Prints one line per
-figure / heatmap frame (size, share of inked pixels, distinct colours) and exits 1 if any of
+figure / heatmap block (size, share of inked pixels, distinct colours) and exits 1 if any of
 them is blank. Needs the dev extra (playwright) and a system Chromium (see scripts/setup.sh).
 """
 

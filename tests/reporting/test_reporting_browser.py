@@ -25,7 +25,7 @@ def test_every_figure_and_heatmap_renders(planted_study, tmp_path):
     renders = check_report(report, screenshot=tmp_path / "shot.png")
     names = [r.name for r in renders if r.selector == "figure"]
     assert names == [f"fig-{name}" for name in FIGURES]
-    assert len([r for r in renders if r.selector == "iframe.heatmap"]) == 2
+    assert len([r for r in renders if r.selector == "div.heatmap"]) == 2
     assert all(r.rendered for r in renders), [r for r in renders if not r.rendered]
     assert (tmp_path / "shot.png").stat().st_size > 10_000
 

@@ -97,7 +97,8 @@ def test_report_is_self_contained_and_holds_every_figure(planted_study):
     assert page.startswith("<!DOCTYPE html>")
     for name in FIGURES:
         assert f'<figure id="fig-{name}"><svg' in page
-    assert page.count("<iframe") == 2  # heatmap_examples
+    assert page.count('<div class="heatmap">') == 2  # heatmap_examples
+    assert "<iframe" not in page
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)  # nothing fetched from the network
     assert "<script" not in page
     for question in planted_study["study_findings"]["question"]:

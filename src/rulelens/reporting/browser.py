@@ -22,7 +22,7 @@ MIN_COLOURS = 3      # and more than text: several distinct chromatic (non-grey)
 
 @dataclass(frozen=True)
 class ElementRender:
-    """How one figure or heatmap frame looked on screen."""
+    """How one figure or heatmap block looked on screen."""
 
     selector: str
     name: str
@@ -60,7 +60,7 @@ def _ink(png: bytes) -> tuple[float, int]:
 
 
 def check_report(report: Path, screenshot: Path | None = None, width: int = 1280) -> list[ElementRender]:
-    """Render ``report``; one :class:`ElementRender` per ``figure`` and heatmap ``iframe`` on the page."""
+    """Render ``report``; one :class:`ElementRender` per ``figure`` and heatmap block on the page."""
     from playwright.sync_api import sync_playwright
 
     executable = chromium_path()
@@ -72,7 +72,7 @@ def check_report(report: Path, screenshot: Path | None = None, width: int = 1280
         try:
             page = browser.new_page(viewport={"width": width, "height": 900})
             page.goto(Path(report).resolve().as_uri(), wait_until="load")
-            for selector in ("figure", "iframe.heatmap"):
+            for selector in ("figure", "div.heatmap"):
                 for index, element in enumerate(page.query_selector_all(selector)):
                     element.scroll_into_view_if_needed()
                     box = element.bounding_box() or {"width": 0, "height": 0}

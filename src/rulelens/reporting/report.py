@@ -1,13 +1,15 @@
 """One self-contained HTML report: findings in words, figures as inline SVG, tables, example heatmaps.
 
-Nothing is fetched when the file opens (no CDN, no script): figures are SVG in the page, the
-side-by-side clause heatmaps sit in sandboxed ``iframe srcdoc`` so their styles stay their own.
+Nothing is fetched when the file opens (no CDN, no script): figures are SVG in the page and the
+side-by-side clause heatmaps are the attribution stage's pages inlined (their class-scoped styles
+included once), so the page is one file that prints and screenshots whole.
 """
 
 from __future__ import annotations
 
 import html
 import io
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -32,7 +34,7 @@ table.data th{background:#f6f6f6} table.data td:first-child,table.data th:first-
 .finding{border-left:4px solid #ccc;padding:.3em 1em;margin:1em 0}
 .finding ul{margin:.3em 0;font-size:.9em}
 details summary{cursor:pointer;color:#1f5fa8}
-iframe.heatmap{width:100%;border:1px solid #ddd;border-radius:4px}
+div.heatmap{border:1px solid #ddd;border-radius:4px;padding:.2em 1em;margin:.5em 0 1.5em}
 .caveat{background:#fafafa;border:1px solid #eee;padding:.6em 1em;font-size:.92em}
 """
 
@@ -79,10 +81,18 @@ def finding_html(finding: Finding) -> str:
             + (f"<details><summary>evidence</summary><ul>{items}</ul></details>" if items else "") + "</div>")
 
 
-def heatmap_iframe(page: str, n_variants: int) -> str:
-    height = 150 + 150 * n_variants
-    return (f'<iframe class="heatmap" sandbox="" style="height:{height}px" '
-            f'srcdoc="{html.escape(page, quote=True)}"></iframe>')
+def heatmap_css() -> str:
+    """The heatmap pages' own rules, without those for body and h1 (the report sets its own)."""
+    from rulelens.attribution.result import _CSS
+
+    return "\n".join(line for line in _CSS.strip().splitlines() if not line.startswith(("body", "h1")))
+
+
+def heatmap_block(page: str) -> str:
+    """The body of a side-by-side heatmap page (its own title dropped) as a block of the report."""
+    body = page.split("<body>", 1)[-1].rsplit("</body>", 1)[0]
+    body = re.sub(r"<h1>.*?</h1>", "", body, count=1, flags=re.S)
+    return f'<div class="heatmap">{body}</div>'
 
 
 def render_report(
@@ -96,7 +106,7 @@ def render_report(
     """The whole page. ``figures``: name -> (matplotlib Figure, caption); ``heatmaps``: (title, page, n variants)."""
     info = " &middot; ".join(f"{html.escape(k)}: <b>{html.escape(str(v))}</b>" for k, v in run_info.items())
     parts = [f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-             f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1><p class=\"meta\">{info}</p>",
+             f"<style>{CSS}{heatmap_css() if heatmaps else ''}</style></head><body><h1>{html.escape(title)}</h1><p class=\"meta\">{info}</p>",
              "<h2>Answers at a glance</h2>", *[finding_html(f) for f in findings]]
     for section in sections:
         parts.append(f"<h2>{html.escape(section.title)}</h2>")
@@ -111,7 +121,7 @@ def render_report(
         parts.append("<h2>Example clauses under every variant</h2><p>Red words raise log p(reference rule), blue "
                      "words lower it; one colour scale per clause. Every clause's page is in "
                      "<code>attribution_heatmaps/</code>.</p>")
-        for heading, page, n_variants in heatmaps:
-            parts.append(f"<h3>{html.escape(heading)}</h3>{heatmap_iframe(page, n_variants)}")
+        for heading, page, _ in heatmaps:
+            parts.append(f"<h3>{html.escape(heading)}</h3>{heatmap_block(page)}")
     parts.append("</body></html>")
     return "\n".join(parts)
