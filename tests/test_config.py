@@ -11,7 +11,7 @@ from kedro.pipeline import Pipeline
 from rulelens.modeling.base_models import BaseModelSpec
 from rulelens.modeling.sft import TrainerSettings
 from rulelens.modeling.strategies import strategy_settings
-from rulelens.pipelines import attribution, data_processing, evaluation, training
+from rulelens.pipelines import attribution, data_processing, evaluation, reporting, training
 from rulelens.settings import CONFIG_LOADER_ARGS
 from rulelens.variant_params import variant_settings
 from rulelens.variants import env_from_command_line, load_grid
@@ -33,6 +33,7 @@ def pipelines(env):
         + training.create_pipeline(variants=variants)
         + evaluation.create_pipeline(variants=variants)
         + attribution.create_pipeline(variants=variants)
+        + reporting.create_pipeline(variants=variants)
     )
 
 
