@@ -33,7 +33,7 @@ def run_reporting(inputs: dict, params: dict = PARAMS) -> dict:
     out["faithfulness_summary"], out["faithfulness_mean_curves"] = nodes.check_faithfulness(
         out["report_faithfulness_curves"], out["faithfulness_aopc"], params)
     tables = [out[name] for name in nodes.REPORT_INPUTS]
-    out["figures"] = nodes.draw_figures(*tables)
+    out["figures"] = nodes.draw_figures(params, *tables)
     out["study_report"], out["study_findings"] = nodes.write_report(out["attribution_clauses"], params, *tables)
     return out
 

@@ -132,3 +132,16 @@ def test_missing_training_metrics_for_a_size_is_a_clear_error():
     extra = pd.concat(inputs["attributions"][3:4]).assign(variant="lora.xl")
     with pytest.raises(ValueError, match=r"no training metrics for sizes \['xl'\]"):
         nodes.stack_attributions(variants, extra)
+
+
+def test_the_configured_quality_metric_drives_plateau_figure_and_finding():
+    from tests.reporting.conftest import PARAMS, run_reporting
+
+    params = {**PARAMS, "quality_metrics": ["semantic_similarity"], "plateau": {**PARAMS["plateau"], "metric": "rouge_l"}}
+    study = run_reporting(study_inputs(), params)
+    assert set(study["quality_plateaus"]["metric"]) == {"rouge_l"}
+    assert "rouge_l" in set(study["quality_by_variant"]["metric"])
+    finding = study["study_findings"].set_index("key").loc["quality_plateau"]
+    assert "rouge l" in finding["question"] and finding["verdict"] == "reproduced"
+    quality_axes = study["figures"][2].axes[0]
+    assert quality_axes.get_ylabel() == "rouge l" and quality_axes.has_data()

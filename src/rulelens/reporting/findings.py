@@ -114,6 +114,8 @@ def plateau_finding(plateaus: pd.DataFrame, metric: str = "semantic_similarity")
     """Does rule quality stop improving beyond some size?"""
     question = "Does rule quality plateau with model size?"
     published = "Rule quality (semantic similarity) plateaus beyond a certain size (about 7B parameters)."
+    if metric != "semantic_similarity":
+        question = f"Does rule quality ({metric.replace('_', ' ')}) plateau with model size?"
     rows = plateaus[(plateaus["strategy"] == "all") & (plateaus["metric"] == metric)]
     details = [f"{row.model} fit: {row.status}" + (f" at {row.plateau_size} ({row.plateau_n_params:,.0f} parameters)"
                                                    if row.status == "plateau" else f" ({row.reason})")
@@ -149,11 +151,12 @@ def faithfulness_finding(faithfulness: pd.DataFrame, alpha: float = 0.05) -> Fin
 
 
 def all_findings(scale_trends: pd.DataFrame, comparisons: pd.DataFrame, plateaus: pd.DataFrame,
-                 faithfulness: pd.DataFrame, alpha: float = 0.05) -> list[Finding]:
+                 faithfulness: pd.DataFrame, alpha: float = 0.05,
+                 quality_metric: str = "semantic_similarity") -> list[Finding]:
     return [
         focus_finding(comparisons, alpha),
         scale_finding(scale_trends, alpha),
-        plateau_finding(plateaus),
+        plateau_finding(plateaus, quality_metric),
         faithfulness_finding(faithfulness, alpha),
     ]
 

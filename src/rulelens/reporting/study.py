@@ -164,7 +164,8 @@ CAVEATS = (
 def study_report(tables: StudyTables, run_info: dict, heatmaps: list[tuple[str, str, int]], *, alpha: float = 0.05,
                  quality_metric: str = "semantic_similarity", title: str = "rulelens study report") -> tuple[str, list[Finding]]:
     """(HTML page, findings) of one run."""
-    findings = all_findings(tables.scale_trends, tables.comparisons, tables.plateaus, tables.faithfulness, alpha)
+    findings = all_findings(tables.scale_trends, tables.comparisons, tables.plateaus, tables.faithfulness, alpha,
+                            quality_metric)
     figures = draw_all(tables, quality_metric)
     captioned = {name: (figure, FIGURE_CAPTIONS[name]) for name, figure in figures.items()}
     body_sections = sections(tables, quality_metric)

@@ -71,8 +71,9 @@ def trend_with_scale(clause_focus: pd.DataFrame, clause_categories: pd.DataFrame
 def summarise_quality(quality: pd.DataFrame, reporting: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(quality per variant with CIs, plateau estimates)."""
     plateau = reporting.get("plateau") or {}
-    by_variant = analysis.quality_summary_by_variant(quality, reporting["quality_metrics"], **_stats_options(reporting))
-    plateaus = analysis.plateau_table(quality, metrics=[plateau.get("metric", "semantic_similarity")],
+    metrics = list(dict.fromkeys([*reporting["quality_metrics"], _quality_metric(reporting)]))
+    by_variant = analysis.quality_summary_by_variant(quality, metrics, **_stats_options(reporting))
+    plateaus = analysis.plateau_table(quality, metrics=[_quality_metric(reporting)],
                                       models=plateau.get("models", ("saturating", "hinge")),
                                       epsilon=float(plateau.get("epsilon", 0.02)))
     return by_variant, plateaus
@@ -96,12 +97,15 @@ REPORT_INPUTS = ["report_variants", "report_attributions", "clause_focus", "focu
                  "faithfulness_summary", "faithfulness_mean_curves"]
 
 
-def draw_figures(*tables: pd.DataFrame, reporting: dict[str, Any] | None = None) -> tuple:
+def _quality_metric(reporting: dict[str, Any]) -> str:
+    return (reporting.get("plateau") or {}).get("metric", "semantic_similarity")
+
+
+def draw_figures(reporting: dict[str, Any], *tables: pd.DataFrame) -> tuple:
     """The report's figures, one catalog dataset each (kedro-viz previews them)."""
     from rulelens.reporting.study import draw_all
 
-    metric = (reporting or {}).get("plateau", {}).get("metric", "semantic_similarity")
-    figures = draw_all(_study_tables(*tables), metric)
+    figures = draw_all(_study_tables(*tables), _quality_metric(reporting))
     return tuple(figures[name] for name in FIGURES)
 
 
@@ -138,7 +142,7 @@ def write_report(clauses: pd.DataFrame, reporting: dict[str, Any], *tables: pd.D
     }
     heatmaps = example_heatmaps(attributions, clauses, int(reporting.get("heatmap_examples", 3)))
     page, findings = study_report(study, run_info, heatmaps, alpha=float(reporting.get("alpha", 0.05)),
-                                  quality_metric=reporting.get("plateau", {}).get("metric", "semantic_similarity"),
+                                  quality_metric=_quality_metric(reporting),
                                   title=str(reporting.get("title", "rulelens study report")))
     for finding in findings:
         logger.info("%s: %s", finding.key, finding.verdict)

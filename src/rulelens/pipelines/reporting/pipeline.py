@@ -51,7 +51,7 @@ def _reporting_pipeline(names: list[str], quality_names: list[str], params: str)
                  name="summarise_quality_by_size"),
             Node(nodes.check_faithfulness, ["report_faithfulness_curves", "faithfulness_aopc", params],
                  ["faithfulness_summary", "faithfulness_mean_curves"], name="check_faithfulness"),
-            Node(nodes.draw_figures, REPORT_INPUTS, [f"figure_{name}" for name in FIGURES],
+            Node(nodes.draw_figures, [params, *REPORT_INPUTS], [f"figure_{name}" for name in FIGURES],
                  name="draw_figures"),
             Node(nodes.write_report, ["attribution_clauses", params, *REPORT_INPUTS],
                  ["study_report", "study_findings"], name="write_report"),
