@@ -47,6 +47,7 @@ def test_identical_strategies_show_no_focus_difference(null_study):
     # with no planted effect, a significant result at every size and metric would be a broken test
     assert (omnibus["p_value"] > 0.01).mean() > 0.8
     assert verdicts(null_study)["strategy_focus"] != "reproduced"
+    assert "Short CPU fine-tuning" in null_study["study_report"]  # the departure is explained
 
 
 def test_category_shift_with_scale_is_found(planted_study):
@@ -104,6 +105,7 @@ def test_report_is_self_contained_and_holds_every_figure(planted_study):
     for question in planted_study["study_findings"]["question"]:
         assert question in page
     assert "reproduced" in page and "Caveats" in page
+    assert "Every published finding tested here is reproduced by this run." in page
 
 
 def test_figures_are_drawn_for_every_question(planted_study):
