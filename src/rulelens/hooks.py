@@ -15,6 +15,7 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 
 from rulelens import tracking
+from rulelens.reporting import FIGURES
 from rulelens.variants import Variant, load_grid
 
 logger = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ PARENT_ARTIFACTS = {
     "corpus_summary", "quality_summary", "attribution_heatmaps", "study_report", "study_findings",
     "strategy_comparisons", "scale_trends", "quality_plateaus", "focus_summary", "category_summary",
     "faithfulness_summary", "agreement_matrix",
-    *(f"figure_{name}" for name in ("focus", "category_share", "quality", "agreement", "faithfulness", "clause_heatmap")),
+    *(f"figure_{name}" for name in FIGURES),
 }
 
 

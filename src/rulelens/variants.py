@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 
 STRATEGIES = ("fft", "lora", "qlora")
+ZERO_SHOT = "zero_shot"  # the untuned base of a size: a reference row in evaluation and reporting, not a strategy
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,16 @@ class Variant:
     @property
     def namespace(self) -> str:
         return f"{self.strategy}.{self.size}"
+
+
+def sizes_of(variants: list[Variant]) -> list[str]:
+    """The grid's sizes, in grid order."""
+    return list(dict.fromkeys(v.size for v in variants))
+
+
+def evaluated_namespaces(variants: list[Variant]) -> list[str]:
+    """Every namespace that writes rules: the variants, then the zero-shot base of each size."""
+    return [v.namespace for v in variants] + [f"{ZERO_SHOT}.{size}" for size in sizes_of(variants)]
 
 
 def env_from_command_line(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> str | None:

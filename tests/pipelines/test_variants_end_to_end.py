@@ -6,10 +6,10 @@ second run that skips completed variants, and a single-namespace run.
 """
 
 import json
+import math
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -120,7 +120,7 @@ def test_mlflow_has_one_parent_and_a_child_per_variant(project):
         assert tags["checkpoint_path"].endswith(child.info.run_name.replace(".", "/"))
         artifacts = {a.path for a in client(uri).list_artifacts(child.info.run_id)}
         assert {"attributions.parquet", "generated_rules.parquet", "loss_history.csv", "faithfulness_curves.parquet"} <= artifacts
-        assert metrics["faithfulness_attribution_comprehensiveness"] == metrics["faithfulness_attribution_comprehensiveness"]
+        assert math.isfinite(metrics["faithfulness_attribution_comprehensiveness"])
         history = client(uri).get_metric_history(child.info.run_id, "train_loss")
         assert len(history) >= 2 and len({h.step for h in history}) == len(history)
 

@@ -50,7 +50,7 @@ def test_identical_strategies_show_no_focus_difference(null_study):
     assert "Short CPU fine-tuning" in null_study["study_report"]  # the departure is explained
 
 
-def test_category_shift_with_scale_is_found(planted_study):
+def test_category_shift_with_scale_is_found(planted_study, null_study):
     trends = planted_study["scale_trends"]
     pooled = trends[(trends["family"] == "category") & (trends["metric"] == "mass_share") & (trends["strategy"] == "all")]
     by_category = pooled.set_index("category")
@@ -59,13 +59,7 @@ def test_category_shift_with_scale_is_found(planted_study):
         assert by_category.loc[category, "n"] == 9 and by_category.loc[category, "n_sizes"] == 3
     assert by_category.loc["other", "rho"] < 0
     assert verdicts(planted_study)["scale_categories"] == "reproduced"
-    assert verdicts(null_study_inputs_verdicts())["scale_categories"] != "reproduced"
-
-
-def null_study_inputs_verdicts():
-    from tests.reporting.conftest import run_reporting
-
-    return run_reporting(study_inputs(planted=False, seed=3))
+    assert verdicts(null_study)["scale_categories"] != "reproduced"
 
 
 def test_quality_plateau_at_the_planted_size(planted_study):

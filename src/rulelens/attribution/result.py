@@ -82,7 +82,7 @@ def attributions_frame(results: Iterable[ClauseAttribution]):
 # ---------------------------------------------------------------- HTML rendering
 _POSITIVE = (214, 39, 40)  # red: the word supports the target (deleting it lowers log p)
 _NEGATIVE = (31, 119, 180)  # blue: the word works against the target
-_CSS = """
+HEATMAP_CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:1.5em;color:#222}
 h1{font-size:1.2em} .meta{color:#666;font-size:.85em}
 table.variants{border-collapse:collapse;width:100%}
@@ -133,8 +133,9 @@ def _legend(scale: float) -> str:
     )
 
 
-def render_variants_html(variants: Mapping[str, ClauseAttribution], title: str | None = None) -> str:
-    """One self-contained page: the same clause under each variant, one shared colour scale."""
+def render_variants_fragment(variants: Mapping[str, ClauseAttribution]) -> str:
+    """The legend and the variants table (no page around them): the same clause under each
+    variant on one shared colour scale. Styled by :data:`HEATMAP_CSS`."""
     if not variants:
         raise ValueError("no variants to render")
     items = list(variants.items())
@@ -150,13 +151,18 @@ def render_variants_html(variants: Mapping[str, ClauseAttribution], title: str |
         "</td></tr>"
         for name, a in items
     )
-    first = items[0][1]
+    return f'{_legend(scale)}<table class="variants">{rows}</table>'
+
+
+def render_variants_html(variants: Mapping[str, ClauseAttribution], title: str | None = None) -> str:
+    """One self-contained page: :func:`render_variants_fragment` with a title and its styles."""
+    fragment = render_variants_fragment(variants)
+    first = next(iter(variants.values()))
     heading = html.escape(title or f"Attribution of clause {first.clause_id if first.clause_id is not None else ''}")
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>{heading}</title><style>{_CSS}</style></head><body>"
-        f"<h1>{heading}</h1>{_legend(scale)}"
-        f'<table class="variants">{rows}</table></body></html>'
+        f"<title>{heading}</title><style>{HEATMAP_CSS}</style></head><body>"
+        f"<h1>{heading}</h1>{fragment}</body></html>"
     )
 
 
@@ -174,3 +180,8 @@ def attribution_from_frame(clause: str, rows, full_score: float = math.nan, targ
         target_mode=str(first["target_mode"]), target_text=str(first.get("target_text", target_text)),
         clause_id=first["clause_id"],
     )
+
+
+def clause_variants(clause: str, rows) -> dict[str, ClauseAttribution]:
+    """One clause's saved rows (column ``variant`` plus the frame columns) -> variant -> result, in row order."""
+    return {name: attribution_from_frame(clause, group) for name, group in rows.groupby("variant", sort=False)}

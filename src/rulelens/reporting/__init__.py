@@ -5,4 +5,9 @@
 - figures:  matplotlib figures, one per question
 - findings: verdicts against the published findings
 - report / study: the self-contained HTML page
+
+Light to import (nothing below is imported here): the pipeline registry and the MLflow hook read
+:data:`FIGURES` at start-up.
 """
+
+FIGURES = ("focus", "category_share", "quality", "agreement", "faithfulness", "clause_heatmap")

@@ -11,10 +11,10 @@ from collections.abc import Sequence
 import pandas as pd
 
 from rulelens import statistics as st
+from rulelens.variants import ZERO_SHOT
 
 FOCUS_METRICS = ("normalised_entropy", "gini", "top_k_mass", "effective_words")
 CATEGORY_METRICS = ("mass_share", "enrichment")
-ZERO_SHOT = "zero_shot"
 
 
 def fine_tuned(table: pd.DataFrame) -> pd.DataFrame:
@@ -96,9 +96,8 @@ def plateau_table(
         zero = st.quality_plateaus(base, **options)
         parts.append(zero[zero["strategy"] == ZERO_SHOT])
     table = pd.concat(parts, ignore_index=True)
-    params = table.pop("params") if "params" in table.columns else None
-    if params is not None:
-        table["fit_params"] = params.map(lambda p: ", ".join(f"{k}={v:.4g}" for k, v in (p or {}).items()))
+    if "params" in table.columns:  # fitted parameters as readable text (a dict column does not fit a CSV)
+        table["fit_params"] = table.pop("params").map(lambda p: ", ".join(f"{k}={v:.4g}" for k, v in (p or {}).items()))
     return table
 
 

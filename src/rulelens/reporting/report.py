@@ -1,15 +1,14 @@
 """One self-contained HTML report: findings in words, figures as inline SVG, tables, example heatmaps.
 
 Nothing is fetched when the file opens (no CDN, no script): figures are SVG in the page and the
-side-by-side clause heatmaps are the attribution stage's pages inlined (their class-scoped styles
-included once), so the page is one file that prints and screenshots whole.
+side-by-side clause heatmaps are the attribution stage's fragments inlined (their class-scoped
+styles included once), so the page is one file that prints and screenshots whole.
 """
 
 from __future__ import annotations
 
 import html
 import io
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -83,16 +82,9 @@ def finding_html(finding: Finding) -> str:
 
 def heatmap_css() -> str:
     """The heatmap pages' own rules, without those for body and h1 (the report sets its own)."""
-    from rulelens.attribution.result import _CSS
+    from rulelens.attribution.result import HEATMAP_CSS
 
-    return "\n".join(line for line in _CSS.strip().splitlines() if not line.startswith(("body", "h1")))
-
-
-def heatmap_block(page: str) -> str:
-    """The body of a side-by-side heatmap page (its own title dropped) as a block of the report."""
-    body = page.split("<body>", 1)[-1].rsplit("</body>", 1)[0]
-    body = re.sub(r"<h1>.*?</h1>", "", body, count=1, flags=re.S)
-    return f'<div class="heatmap">{body}</div>'
+    return "\n".join(line for line in HEATMAP_CSS.strip().splitlines() if not line.startswith(("body", "h1")))
 
 
 def render_report(
@@ -101,9 +93,9 @@ def render_report(
     findings: Sequence[Finding],
     sections: Sequence[Section],
     figures: Mapping[str, tuple[object, str]],
-    heatmaps: Sequence[tuple[str, str, int]] = (),
+    heatmaps: Sequence[tuple[str, str]] = (),
 ) -> str:
-    """The whole page. ``figures``: name -> (matplotlib Figure, caption); ``heatmaps``: (title, page, n variants)."""
+    """The whole page. ``figures``: name -> (matplotlib Figure, caption); ``heatmaps``: (title, HTML fragment)."""
     info = " &middot; ".join(f"{html.escape(k)}: <b>{html.escape(str(v))}</b>" for k, v in run_info.items())
     parts = [f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
              f"<style>{CSS}{heatmap_css() if heatmaps else ''}</style></head><body><h1>{html.escape(title)}</h1><p class=\"meta\">{info}</p>",
@@ -121,7 +113,7 @@ def render_report(
         parts.append("<h2>Example clauses under every variant</h2><p>Red words raise log p(reference rule), blue "
                      "words lower it; one colour scale per clause. Every clause's page is in "
                      "<code>attribution_heatmaps/</code>.</p>")
-        for heading, page, _ in heatmaps:
-            parts.append(f"<h3>{html.escape(heading)}</h3>{heatmap_block(page)}")
+        for heading, fragment in heatmaps:
+            parts.append(f'<h3>{html.escape(heading)}</h3><div class="heatmap">{fragment}</div>')
     parts.append("</body></html>")
     return "\n".join(parts)

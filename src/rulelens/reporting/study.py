@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from rulelens.reporting import FIGURES
 from rulelens.reporting import figures as fg
 from rulelens.reporting.findings import Finding, all_findings
 from rulelens.reporting.report import Section, render_report
@@ -51,7 +52,7 @@ class StudyTables:
 
 def draw_all(tables: StudyTables, quality_metric: str = "semantic_similarity") -> dict[str, object]:
     """name -> matplotlib Figure for every figure of the report."""
-    return {
+    figures = {
         "focus": fg.focus_figure(tables.clause_focus),
         "category_share": fg.category_share_figure(tables.category_summary),
         "quality": fg.quality_figure(tables.quality_by_variant, quality_metric),
@@ -59,6 +60,8 @@ def draw_all(tables: StudyTables, quality_metric: str = "semantic_similarity") -
         "faithfulness": fg.faithfulness_figure(tables.faithfulness_curves),
         "clause_heatmap": fg.clause_heatmap_figure(tables.attributions),
     }
+    assert tuple(figures) == FIGURES, "rulelens.reporting.FIGURES names every figure, in order"
+    return figures
 
 
 def _mean_by_strategy(summary: pd.DataFrame, metric: str) -> str:
@@ -181,7 +184,7 @@ CAVEATS = (
 )
 
 
-def study_report(tables: StudyTables, run_info: dict, heatmaps: list[tuple[str, str, int]], *, alpha: float = 0.05,
+def study_report(tables: StudyTables, run_info: dict, heatmaps: list[tuple[str, str]], *, alpha: float = 0.05,
                  quality_metric: str = "semantic_similarity", title: str = "rulelens study report") -> tuple[str, list[Finding]]:
     """(HTML page, findings) of one run."""
     findings = all_findings(tables.scale_trends, tables.comparisons, tables.plateaus, tables.faithfulness, alpha,

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-VARIANT_COLUMNS = ["strategy", "model_size", "n_params", "total_params", "trainable_params",
+VARIANT_TABLE_COLUMNS = ["strategy", "model_size", "n_params", "total_params", "trainable_params",
                    "train_loss_last", "val_loss_first", "val_loss_last"]
 QUALITY_METRICS = ("semantic_similarity", "chrf", "rouge_l", "exact_match", "valid")
 
@@ -35,8 +35,8 @@ def variant_table(training_metrics: Mapping[str, Mapping]) -> pd.DataFrame:
         if base is None:
             raise ValueError(f"training metrics of {name} carry neither base_params nor total_params")
         rows.append({"strategy": strategy, "model_size": size, "n_params": int(base),
-                     **{key: metrics.get(key, np.nan) for key in VARIANT_COLUMNS[3:]}})
-    return pd.DataFrame(rows, columns=VARIANT_COLUMNS)
+                     **{key: metrics.get(key, np.nan) for key in VARIANT_TABLE_COLUMNS[3:]}})
+    return pd.DataFrame(rows, columns=VARIANT_TABLE_COLUMNS)
 
 
 def size_parameters(variants: pd.DataFrame) -> dict[str, int]:
@@ -56,16 +56,20 @@ def _with_sizes(frame: pd.DataFrame, variants: pd.DataFrame, what: str) -> pd.Da
     return frame.assign(n_params=frame["model_size"].map(sizes).astype("int64"))
 
 
+def _with_strategy_and_size(table: pd.DataFrame) -> pd.DataFrame:
+    """``strategy`` and ``model_size`` columns after ``variant`` (the namespace), split once."""
+    parts = table["variant"].map(split_namespace)
+    table.insert(1, "strategy", parts.str[0])
+    table.insert(2, "model_size", parts.str[1])
+    return table
+
+
 def combine_attributions(variants: pd.DataFrame, tables: Sequence[pd.DataFrame]) -> pd.DataFrame:
     """Stack the per-variant word tables (column ``variant`` = namespace) with strategy, size, n_params."""
     frames = [t for t in tables if len(t)]
     if not frames:
         raise ValueError("no attribution rows to report: run the attribution pipeline first")
-    table = pd.concat(frames, ignore_index=True)
-    parts = table["variant"].map(split_namespace)
-    table.insert(1, "strategy", parts.str[0])
-    table.insert(2, "model_size", parts.str[1])
-    return _with_sizes(table, variants, "attributions")
+    return _with_sizes(_with_strategy_and_size(pd.concat(frames, ignore_index=True)), variants, "attributions")
 
 
 def combine_quality(variants: pd.DataFrame, tables: Sequence[pd.DataFrame]) -> pd.DataFrame:
@@ -86,11 +90,7 @@ def combine_curves(variants: pd.DataFrame, tables: Sequence[pd.DataFrame]) -> pd
     if not frames:
         return pd.DataFrame(columns=["variant", "strategy", "model_size", "n_params", "clause_id", "k", "order",
                                      "comprehensiveness", "sufficiency"])
-    table = pd.concat(frames, ignore_index=True)
-    parts = table["variant"].map(split_namespace)
-    table.insert(1, "strategy", parts.str[0])
-    table.insert(2, "model_size", parts.str[1])
-    return _with_sizes(table, variants, "faithfulness curves")
+    return _with_sizes(_with_strategy_and_size(pd.concat(frames, ignore_index=True)), variants, "faithfulness curves")
 
 
 def aopc_from_curves(curves: pd.DataFrame) -> pd.DataFrame:

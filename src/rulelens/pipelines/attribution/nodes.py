@@ -13,6 +13,7 @@ logger = logging.getLogger(__name__)
 
 ENGINE_OPTIONS = ("operator", "target_mode", "reduction", "max_new_tokens", "memory_cap_bytes", "max_batch_tokens", "mask_token")
 FAITHFULNESS_ENGINE_OPTIONS = ("memory_cap_bytes", "max_batch_tokens")
+FAITHFULNESS_DEFAULTS = {"n_clauses": 6, "max_k": 4, "n_random": 2, "seed": 0}  # as in parameters_attribution.yml
 
 
 def attribute_variant(
@@ -58,7 +59,7 @@ def faithfulness_curves(checkpoint: Any, results: list, attribution: dict[str, A
 
     from rulelens.attribution.faithfulness import clause_deletion_curves, curves_frame
 
-    settings = {"n_clauses": 8, "max_k": 5, "n_random": 3, "seed": 0, **(attribution.get("faithfulness") or {})}
+    settings = {**FAITHFULNESS_DEFAULTS, **(attribution.get("faithfulness") or {})}
     chosen = results[: max(0, int(settings["n_clauses"] or 0))]
     engine = {key: attribution[key] for key in FAITHFULNESS_ENGINE_OPTIONS if attribution.get(key) is not None}
     curves = {}
@@ -81,13 +82,13 @@ def faithfulness_metrics(curves: pd.DataFrame) -> dict[str, float]:
 
 def render_heatmaps(selected: pd.DataFrame, *tables: pd.DataFrame) -> dict[str, str]:
     """One HTML page per clause: the same clause under every variant, side by side."""
-    from rulelens.attribution import attribution_from_frame, render_variants_html
+    from rulelens.attribution.result import clause_variants, render_variants_html
 
     combined = pd.concat(tables, ignore_index=True)
     pages = {}
     for clause_id, clause in zip(selected["clause_id"], selected["clause"]):
         rows = combined[combined["clause_id"] == clause_id]
-        variants = {name: attribution_from_frame(clause, group) for name, group in rows.groupby("variant", sort=False)}
+        variants = clause_variants(clause, rows)
         if variants:
             pages[f"{clause_id}.html"] = render_variants_html(variants, title=f"Clause {clause_id}: every variant")
     return pages

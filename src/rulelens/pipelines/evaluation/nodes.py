@@ -8,10 +8,9 @@ from typing import Any
 import pandas as pd
 
 from rulelens.variant_params import variant_settings
-from rulelens.variants import Variant
+from rulelens.variants import ZERO_SHOT, Variant
 
 logger = logging.getLogger(__name__)
-ZERO_SHOT = "zero_shot"
 
 
 def _evaluate(model: Any, tokenizer: Any, selected: pd.DataFrame, evaluation: dict[str, Any], prompt: dict[str, Any], label: str):

@@ -1,11 +1,9 @@
 """Evaluation per variant (namespaced like training), zero-shot bases per size, a quality table."""
 
-from functools import partial, update_wrapper
-
 from kedro.pipeline import Node, Pipeline
 
-from rulelens.pipelines.training.pipeline import bind, dotted_names_expected, namespaced
-from rulelens.variants import Variant, load_grid
+from rulelens.pipelines.training.pipeline import bind, dotted_names_expected, namespaced, with_fixed
+from rulelens.variants import Variant, evaluated_namespaces, load_grid, sizes_of
 
 from .nodes import ZERO_SHOT, evaluate_variant, evaluate_zero_shot, quality_table
 
@@ -25,7 +23,7 @@ def variant_pipeline(variant: Variant) -> Pipeline:
 
 
 def zero_shot_pipeline(size: str) -> Pipeline:
-    node_function = update_wrapper(partial(evaluate_zero_shot, size=size), evaluate_zero_shot)
+    node_function = with_fixed(evaluate_zero_shot, size=size)
     template = Pipeline(
         [Node(node_function, ["evaluation_clauses", "params:evaluation", "params:prompt", "params:training"],
               ["generated_rules", "evaluation_metrics"], name="evaluate_zero_shot")]
@@ -36,8 +34,8 @@ def zero_shot_pipeline(size: str) -> Pipeline:
 
 def create_pipeline(**kwargs) -> Pipeline:
     variants = kwargs.get("variants") or load_grid()
-    sizes = list(dict.fromkeys(v.size for v in variants))
-    names = [v.namespace for v in variants] + [f"{ZERO_SHOT}.{size}" for size in sizes]
+    sizes = sizes_of(variants)
+    names = evaluated_namespaces(variants)
 
     def summarise(*metrics):
         """Cross-variant quality table (strategy x size -> metric mean and 95% CI)."""

@@ -1,4 +1,7 @@
-"""Nodes of the reporting pipeline: thin wrappers over rulelens.reporting."""
+"""Nodes of the reporting pipeline: thin wrappers over rulelens.reporting.
+
+The statistics (scipy) load inside the nodes, so that ``kedro viz`` and ``kedro registry`` start fast.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +11,12 @@ from typing import Any
 
 import pandas as pd
 
-from rulelens.reporting import analysis
-from rulelens.reporting import tables as stacked
+from rulelens.reporting import FIGURES
 
 logger = logging.getLogger(__name__)
-FIGURES = ("focus", "category_share", "quality", "agreement", "faithfulness", "clause_heatmap")
+REPORT_INPUTS = ["report_variants", "report_attributions", "clause_focus", "focus_summary", "category_summary",
+                 "strategy_comparisons", "agreement_matrix", "scale_trends", "quality_by_variant", "quality_plateaus",
+                 "faithfulness_summary", "faithfulness_mean_curves"]  # in the field order of StudyTables
 
 
 def _stats_options(reporting: dict[str, Any]) -> dict[str, int]:
@@ -21,55 +25,75 @@ def _stats_options(reporting: dict[str, Any]) -> dict[str, int]:
 
 def collect_variants(*training_metrics: dict, names: Sequence[str]) -> pd.DataFrame:
     """One row per variant: strategy, size, base parameter count, trainable parameters, losses."""
+    from rulelens.reporting import tables as stacked
+
     return stacked.variant_table(dict(zip(names, training_metrics)))
 
 
 def stack_attributions(variants: pd.DataFrame, *tables: pd.DataFrame) -> pd.DataFrame:
     """Every variant's word attributions in one table with strategy, model_size and n_params."""
+    from rulelens.reporting import tables as stacked
+
     return stacked.combine_attributions(variants, tables)
 
 
 def stack_quality(variants: pd.DataFrame, *tables: pd.DataFrame) -> pd.DataFrame:
     """Every variant's (and zero-shot base's) per-clause rule quality in one table."""
+    from rulelens.reporting import tables as stacked
+
     return stacked.combine_quality(variants, tables)
 
 
 def stack_faithfulness(variants: pd.DataFrame, *tables: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(all deletion curves, per variant and clause AOPC)."""
+    from rulelens.reporting import tables as stacked
+
     curves = stacked.combine_curves(variants, tables)
     return curves, stacked.aopc_from_curves(curves)
 
 
 def summarise_focus(attributions: pd.DataFrame, reporting: dict[str, Any]):
     """Focus per clause and variant, and per variant means with CIs."""
+    from rulelens.reporting import analysis
+
     return analysis.focus_tables(attributions, k=int(reporting.get("top_k", 3)), **_stats_options(reporting))
 
 
 def summarise_categories(attributions: pd.DataFrame, reporting: dict[str, Any]):
     """Category mass share / enrichment per clause and variant, and per variant means with CIs."""
+    from rulelens.reporting import analysis
+
     return analysis.category_tables(attributions, **_stats_options(reporting))
 
 
 def compare_strategies(clause_focus: pd.DataFrame, clause_categories: pd.DataFrame, quality: pd.DataFrame,
                        reporting: dict[str, Any]) -> pd.DataFrame:
     """Strategy comparisons per size on focus, categories and quality (tests, p, effect sizes, CIs)."""
+    from rulelens.reporting import analysis
+
     return analysis.strategy_comparisons(clause_focus, clause_categories, quality, reporting["quality_metrics"],
                                          **_stats_options(reporting))
 
 
 def measure_agreement(attributions: pd.DataFrame, reporting: dict[str, Any]):
     """Per clause variant-pair agreement and the mean Spearman matrix."""
+    from rulelens.reporting import analysis
+
     return analysis.agreement_tables(attributions, k=int(reporting.get("top_k", 3)))
 
 
 def trend_with_scale(clause_focus: pd.DataFrame, clause_categories: pd.DataFrame, quality: pd.DataFrame,
                      reporting: dict[str, Any]) -> pd.DataFrame:
     """Spearman trends against ln(n_params) for focus, category shares and quality."""
+    from rulelens.reporting import analysis
+
     return analysis.scale_trend_table(clause_focus, clause_categories, quality, reporting["quality_metrics"])
 
 
 def summarise_quality(quality: pd.DataFrame, reporting: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(quality per variant with CIs, plateau estimates)."""
+    from rulelens.reporting import analysis
+
     plateau = reporting.get("plateau") or {}
     metrics = list(dict.fromkeys([*reporting["quality_metrics"], _quality_metric(reporting)]))
     by_variant = analysis.quality_summary_by_variant(quality, metrics, **_stats_options(reporting))
@@ -81,20 +105,15 @@ def summarise_quality(quality: pd.DataFrame, reporting: dict[str, Any]) -> tuple
 
 def check_faithfulness(curves: pd.DataFrame, aopc: pd.DataFrame, reporting: dict[str, Any]):
     """(attribution vs random AOPC per variant and pooled, mean curves per strategy)."""
+    from rulelens.reporting import analysis
+
     return analysis.faithfulness_table(aopc, **_stats_options(reporting)), analysis.faithfulness_mean_curves(curves)
 
 
-def _study_tables(variants, attributions, clause_focus, focus_summary, category_summary, comparisons, agreement_matrix,
-                  scale_trends, quality_by_variant, plateaus, faithfulness, faithfulness_curves):
+def _study_tables(*tables: pd.DataFrame):
     from rulelens.reporting.study import StudyTables
 
-    return StudyTables(variants, attributions, clause_focus, focus_summary, category_summary, comparisons, agreement_matrix,
-                       scale_trends, quality_by_variant, plateaus, faithfulness, faithfulness_curves)
-
-
-REPORT_INPUTS = ["report_variants", "report_attributions", "clause_focus", "focus_summary", "category_summary", "strategy_comparisons",
-                 "agreement_matrix", "scale_trends", "quality_by_variant", "quality_plateaus",
-                 "faithfulness_summary", "faithfulness_mean_curves"]
+    return StudyTables(*tables)
 
 
 def _quality_metric(reporting: dict[str, Any]) -> str:
@@ -109,17 +128,15 @@ def draw_figures(reporting: dict[str, Any], *tables: pd.DataFrame) -> tuple:
     return tuple(figures[name] for name in FIGURES)
 
 
-def example_heatmaps(attributions: pd.DataFrame, clauses: pd.DataFrame, n_examples: int) -> list[tuple[str, str, int]]:
-    """(heading, page, number of variants) for the first ``n_examples`` attributed clauses."""
-    from rulelens.attribution import attribution_from_frame, render_variants_html
+def example_heatmaps(attributions: pd.DataFrame, clauses: pd.DataFrame, n_examples: int) -> list[tuple[str, str]]:
+    """(heading, side-by-side HTML fragment) for the first ``n_examples`` attributed clauses."""
+    from rulelens.attribution.result import clause_variants, render_variants_fragment
 
     pages = []
     texts = dict(zip(clauses["clause_id"], clauses["clause"]))
     for clause_id in list(dict.fromkeys(attributions["clause_id"]))[:n_examples]:
         rows = attributions[attributions["clause_id"] == clause_id]
-        variants = {name: attribution_from_frame(texts[clause_id], group)
-                    for name, group in rows.groupby("variant", sort=False)}
-        pages.append((f"Clause {clause_id}", render_variants_html(variants, title=f"Clause {clause_id}"), len(variants)))
+        pages.append((f"Clause {clause_id}", render_variants_fragment(clause_variants(texts[clause_id], rows))))
     return pages
 
 

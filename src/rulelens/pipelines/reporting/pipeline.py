@@ -1,26 +1,18 @@
 """Cross-variant statistics, figures and the HTML report (GUIDE 5, steps 5-8)."""
 
-from functools import partial, update_wrapper
-
 from kedro.pipeline import Node, Pipeline
 
-from rulelens.pipelines.evaluation.nodes import ZERO_SHOT
-from rulelens.pipelines.training.pipeline import dotted_names_expected
-from rulelens.variants import load_grid
+from rulelens.pipelines.training.pipeline import dotted_names_expected, with_fixed
+from rulelens.variants import evaluated_namespaces, load_grid
 
 from . import nodes
 from .nodes import FIGURES, REPORT_INPUTS
 
 
-def _named(function, **fixed):
-    return update_wrapper(partial(function, **fixed), function)
-
-
 def create_pipeline(**kwargs) -> Pipeline:
     variants = kwargs.get("variants") or load_grid()
     names = [v.namespace for v in variants]
-    sizes = list(dict.fromkeys(v.size for v in variants))
-    quality_names = names + [f"{ZERO_SHOT}.{size}" for size in sizes]
+    quality_names = evaluated_namespaces(variants)
     params = "params:reporting"
     with dotted_names_expected():
         return _reporting_pipeline(names, quality_names, params)
@@ -29,7 +21,7 @@ def create_pipeline(**kwargs) -> Pipeline:
 def _reporting_pipeline(names: list[str], quality_names: list[str], params: str) -> Pipeline:
     return Pipeline(
         [
-            Node(_named(nodes.collect_variants, names=names), [f"{n}.training_metrics" for n in names],
+            Node(with_fixed(nodes.collect_variants, names=names), [f"{n}.training_metrics" for n in names],
                  "report_variants", name="collect_variants"),
             Node(nodes.stack_attributions, ["report_variants", *[f"{n}.attributions" for n in names]],
                  "report_attributions", name="stack_attributions"),

@@ -11,9 +11,14 @@ from rulelens.variants import Variant, load_grid
 from .nodes import prepare_base_model, train_variant
 
 
+def with_fixed(function, **fixed):
+    """``function`` with keyword arguments fixed, keeping its name and docstring for kedro-viz."""
+    return update_wrapper(partial(function, **fixed), function)
+
+
 def bind(function, variant: Variant):
-    """``function`` with its variant fixed, keeping its name and docstring for kedro-viz."""
-    return update_wrapper(partial(function, variant=variant), function)
+    """``function`` with its variant fixed."""
+    return with_fixed(function, variant=variant)
 
 
 @contextmanager
