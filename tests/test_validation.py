@@ -102,3 +102,78 @@ def test_unknown_split_values_are_rejected():
 def test_no_valid_rows_fails_clearly():
     with pytest.raises(DataValidationError, match="no valid clause/rule rows remain.*2 rejected"):
         require_valid_rows(pd.DataFrame(), pd.DataFrame({"x": [1, 2]}), "data/01_raw/x.csv")
+
+
+# --------------------------------------------------------------------------- data contract
+
+
+@pytest.mark.parametrize("token", [
+    "<|im_end|>", "<|endoftext|>", "<s>", "</s>", "<unk>", "<pad>", "<mask>", "<bos>", "<eos>", "[INST]", "[/INST]",
+    "<<SYS>>", "<start_of_turn>", "<end_of_turn>", "[CLS]", "[SEP]", "[MASK]",
+])
+def test_special_token_strings_are_rejected_in_clause_and_rule(token):
+    raw = pd.DataFrame({
+        "clause": [f"BCA C.1 Doors shall close {token} quickly.", "BCA C.2 Walls shall stand.", "BCA C.3 Stairs < 2 m shall <b>have</b> rails."],
+        "rule": [GOOD_RULE, GOOD_RULE.replace("room,", f"room{token},"), GOOD_RULE + " "],
+    })
+    valid, rejected = validate_rows(raw, settings())
+    assert list(valid["source_row"]) == [3]  # comparison signs and other tags are fine
+    assert list(rejected["kind"]) == ["special_token", "special_token"]
+    assert list(rejected["field"]) == ["clause", "rule"]
+    assert token in rejected["reason"].iloc[0] and list(rejected["source_row"]) == [1, 2]
+
+
+def test_control_characters_are_rejected_but_tab_and_newline_pass():
+    raw = pd.DataFrame({
+        "clause": ["BCA C.1 Doors\x00 shall close.", "BCA C.2 Walls\tshall\nstand.", "BCA C.3 Bell\x07 rings.", "BCA C.4 ok."],
+        "rule": [GOOD_RULE, GOOD_RULE + " ", GOOD_RULE + "  ", GOOD_RULE + "\x1b"],
+    })
+    valid, rejected = validate_rows(raw, settings())
+    assert list(valid["source_row"]) == [2]
+    assert list(rejected["kind"]) == ["control_character"] * 3
+    assert list(rejected["field"]) == ["clause", "clause", "rule"]
+    assert "U+0000" in rejected["reason"].iloc[0] and "U+0007" in rejected["reason"].iloc[1]
+
+
+def test_clauses_without_words_are_rejected():
+    raw = pd.DataFrame({"clause": ["...", "-- ; !", "BCA C.1 Doors shall close."], "rule": [GOOD_RULE, GOOD_RULE + " ", GOOD_RULE + "  "]})
+    valid, rejected = validate_rows(raw, settings())
+    assert list(valid["source_row"]) == [3]
+    assert list(rejected["kind"]) == ["no_words", "no_words"] and set(rejected["field"]) == {"clause"}
+
+
+def id_settings(**overrides):
+    return settings(columns={"clause": "clause", "rule": "rule", "clause_id": "clause_id", "split": None}, **overrides)
+
+
+def test_duplicate_clause_ids_name_the_first_row():
+    raw = pd.DataFrame({
+        "clause_id": ["a", "b", "a", "a"],
+        "clause": ["BCA C.1 one.", "BCA C.2 two.", "BCA C.3 three.", "BCA C.4 four."],
+        "rule": [GOOD_RULE, GOOD_RULE + " ", GOOD_RULE + "  ", GOOD_RULE + "   "],
+    })
+    valid, rejected = validate_rows(raw, id_settings())
+    assert list(valid["clause_id"]) == ["a", "b"]
+    assert list(rejected["source_row"]) == [3, 4]
+    assert set(rejected["kind"]) == {"duplicate_id"} and set(rejected["field"]) == {"clause_id"}
+    assert all("first used by row 1" in reason for reason in rejected["reason"])
+
+
+def test_partly_blank_ids_are_an_error_naming_the_rows():
+    raw = pd.DataFrame({"clause_id": ["a", None, "c", "  "], "clause": ["BCA C.1 one."] * 4, "rule": [GOOD_RULE] * 4})
+    with pytest.raises(ValueError, match=r"clause_id is blank in row\(s\) 2, 4"):
+        validate_rows(raw, id_settings())
+
+
+def test_numeric_ids_become_text_and_an_all_blank_id_column_counts_as_absent():
+    raw = pd.DataFrame({"clause_id": [7.0, 8.0], "clause": ["BCA C.1 one.", "BCA C.2 two."], "rule": [GOOD_RULE, GOOD_RULE + " "]})
+    valid, _ = validate_rows(raw, id_settings())
+    assert list(valid["clause_id"]) == ["7", "8"]
+    valid, _ = validate_rows(raw.assign(clause_id=[None, None]), id_settings())
+    assert "clause_id" not in valid
+
+
+def test_a_split_column_without_split_values_is_a_configuration_error():
+    params = {"columns": {"clause": "clause", "rule": "rule", "split": "random_split"}, "split_values": {}}
+    with pytest.raises(DataValidationError, match=r"data_processing.split_values"):
+        settings(**params)

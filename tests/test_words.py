@@ -77,3 +77,44 @@ def test_category_counts_cover_every_category():
     counts = category_counts(split_words("BCA C.3.2.1 Rooms shall be 2.0 m high."))
     assert set(counts) == {RULE_IDENTIFIER, NUMERICAL_CONSTRAINT, DEONTIC, DOMAIN_ENTITY, OTHER}
     assert sum(counts.values()) == 8
+
+
+# --------------------------------------------------------------------------- NZ Building Code text
+
+
+@pytest.mark.parametrize(
+    "clause, identifiers",
+    [
+        ("1.2.2 Natural ventilation of occupied spaces must be no less than 5% of the floor area.", ["1.2.2"]),
+        ("1.4 Calculating occupant loads 1.4.3 Duplication shall be avoided.", ["1.4", "1.4.3"]),
+        ("C1-C6 Protection from Fire; refer to Acceptable Solution C/AS1.", ["C1-C6", "C/AS1"]),
+        ("Sprinklers shall comply with NZS 4541 and AS/NZS 1170.0.", ["NZS", "4541", "AS/NZS", "1170.0"]),
+        ("Gutters shall be sized as in Table 3.2 and Figures 3 and 4 (see Paragraph 3.7).",
+         ["Table", "3.2", "Figures", "3", "4", "Paragraph", "3.7"]),
+        ("Vents shall comply with E2/AS1 clause 6.4.1.", ["E2/AS1", "clause", "6.4.1"]),
+    ],
+)
+def test_nzbc_clause_numbers_standards_and_cross_references_are_identifiers(clause, identifiers):
+    assert [w.text for w in split_words(clause) if w.category == RULE_IDENTIFIER] == identifiers
+
+
+@pytest.mark.parametrize(
+    "clause, constraints",
+    [
+        ("Pipes shall withstand 350 kPa at the outlet.", ["350", "kPa"]),
+        ("The discharge shall be at least 0.3 L/s.", ["at", "least", "0.3", "L/s"]),
+        ("Each opening shall be 1.5 m² or 3 m2 in area.", ["1.5", "m²", "3", "m2"]),
+        ("Laps shall be minimum 200 mm and fixings 0.2 kN.", ["minimum", "200", "mm", "0.2", "kN"]),
+        ("2.0 m of headroom shall be kept.", ["2.0", "m"]),
+    ],
+)
+def test_nzbc_values_with_units_are_numerical_constraints(clause, constraints):
+    assert [w.text for w in split_words(clause) if w.category == NUMERICAL_CONSTRAINT] == constraints
+
+
+def test_nzbc_leading_clause_number_and_unit_words_elsewhere():
+    pairs = words_and_categories("2.3 Fire resistance ratings 2.3.6 Floors shall have an FRR of 60 minutes.")
+    assert pairs[0] == ("2.3", RULE_IDENTIFIER) and ("2.3.6", RULE_IDENTIFIER) in pairs
+    assert ("60", NUMERICAL_CONSTRAINT) in pairs and ("minutes", NUMERICAL_CONSTRAINT) in pairs
+    # a unit word with no number before it stays an ordinary word
+    assert dict(words_and_categories("1.1 The kPa rating shall be shown."))["kPa"] == OTHER

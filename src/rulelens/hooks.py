@@ -7,6 +7,7 @@ and ``kedro mlflow ui`` stay in use). Nodes never call MLflow: the hook logs the
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from pathlib import Path
@@ -20,13 +21,29 @@ from rulelens.variants import Variant, load_grid
 
 logger = logging.getLogger(__name__)
 DEFAULT_URI = "sqlite:///mlflow.db"
-ARTIFACT_OUTPUTS = {"attributions", "generated_rules", "loss_history", "faithfulness_curves"}
+ARTIFACT_OUTPUTS = {"attributions", "generated_rules", "loss_history", "faithfulness_curves", "lds_scores"}
 PARENT_ARTIFACTS = {
     "corpus_summary", "quality_summary", "attribution_heatmaps", "study_report", "study_findings",
     "strategy_comparisons", "scale_trends", "quality_plateaus", "focus_summary", "category_summary",
-    "faithfulness_summary", "agreement_matrix",
+    "faithfulness_summary", "lds_summary", "agreement_matrix", "run_facts",
     *(f"figure_{name}" for name in FIGURES),
 }
+
+
+def tolerant(what: str):
+    """Let a tracking failure cost a warning, never the run: training hours outlive a lost store."""
+    def decorate(method):
+        @functools.wraps(method)
+        def wrapper(self, *args, **kwargs):
+            try:
+                return method(self, *args, **kwargs)
+            except Exception as error:  # any store/network error; the run's own outputs go on through the catalog
+                self.failures += 1
+                logger.warning("MLflow: could not %s (%s: %s); the run goes on, this was not logged",
+                               what, type(error).__name__, error)
+                return None
+        return wrapper
+    return decorate
 
 
 class VariantTrackingHook:
@@ -42,6 +59,7 @@ class VariantTrackingHook:
         self.sizes: set[str] = set()
         self.variant_params: dict[str, Any] = {}
         self.catalog = None
+        self.failures = 0
 
     @hook_impl
     def after_context_created(self, context) -> None:
@@ -85,6 +103,7 @@ class VariantTrackingHook:
         logger.info("MLflow parent run %s in %s (%s)", self.parent_id, self.experiment, self.tracking_uri)
 
     @hook_impl
+    @tolerant("log a node's metrics")
     def after_node_run(self, node, outputs: dict[str, Any]) -> None:
         """Log a variant node's metrics and histories into that variant's child run."""
         if not self.parent_id:
@@ -97,6 +116,7 @@ class VariantTrackingHook:
             self._log_output(run_id, variant, name.rsplit(".", 1)[-1], value)
 
     @hook_impl
+    @tolerant("attach a saved dataset")
     def after_dataset_saved(self, dataset_name: str, node) -> None:
         """Once a variant's table is on disk, attach it to the child run (checkpoints by path)."""
         if not self.parent_id:
@@ -122,7 +142,7 @@ class VariantTrackingHook:
         if variant not in self.children:
             from rulelens.variant_params import variant_settings
 
-            settings = variant_settings(self.variant_params, variant)
+            settings = self._trained_with(variant) or variant_settings(self.variant_params, variant)
             run = self.client.create_run(
                 self.experiment_id,
                 run_name=variant.namespace,
@@ -133,6 +153,16 @@ class VariantTrackingHook:
             self.children[variant] = run.info.run_id
             self._log_params(run.info.run_id, settings)
         return self.children[variant]
+
+    def _trained_with(self, variant: Variant) -> dict[str, Any] | None:
+        """The settings a completed checkpoint was trained with (its record), unless this run retrains it."""
+        if (self.variant_params.get("training") or {}).get("retrain") or self.catalog is None:
+            return None
+        try:
+            marker = self.catalog.load(f"{variant.namespace}.completed_checkpoint")
+        except Exception:  # no such dataset in this environment
+            return None
+        return ((marker or {}).get("metadata") or {}).get("trained_with")
 
     def _log_params(self, run_id: str, settings: dict[str, Any]) -> None:
         from mlflow.entities import Param
@@ -151,6 +181,8 @@ class VariantTrackingHook:
         elif name.endswith("metrics") and isinstance(value, dict):
             metrics = [Metric(k, v, now, 0) for k, v in tracking.scalar_metrics(value).items()]
             self.client.log_batch(run_id, metrics=metrics)
+            if value.get("fingerprint"):
+                self.client.set_tag(run_id, "fingerprint", str(value["fingerprint"]))
         elif name.endswith("history") and hasattr(value, "itertuples"):
             metrics = [Metric(k, v, now, step) for k, v, step in tracking.history_series(value)]
             for start in range(0, len(metrics), 900):
@@ -175,13 +207,19 @@ class VariantTrackingHook:
             self.client.log_artifact(self.parent_id, path)
 
     def _finish(self, status: str) -> None:
+        """Close every run; a store that is gone only costs a warning (a node's own error stays the one raised)."""
         if not self.parent_id:
             return
-        for run_id in self.children.values():
-            self.client.set_terminated(run_id, status)
-        self.client.set_terminated(self.parent_id, status)
+        for run_id in [*self.children.values(), self.parent_id]:
+            self._terminate(run_id, status)
         logger.info("MLflow: %d variant run(s) under parent %s (%s)", len(self.children), self.parent_id, status)
+        if self.failures:
+            logger.warning("MLflow: %d logging call(s) failed in this run; outputs are saved in the catalog", self.failures)
         self.parent_id = None
+
+    @tolerant("close an MLflow run")
+    def _terminate(self, run_id: str, status: str) -> None:
+        self.client.set_terminated(run_id, status)
 
 
 def _saved_path(catalog, name: str) -> str | None:

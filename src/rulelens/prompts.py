@@ -56,8 +56,51 @@ def uses_chat_template(tokenizer: Any, style: PromptStyle) -> bool:
     return bool(style.use_chat_template and getattr(tokenizer, "chat_template", None))
 
 
+def special_token_strings(tokenizer: Any) -> list[str]:
+    """Every string the tokenizer turns into a control token: its special tokens and the added
+    tokens marked special (SmolLM2: ``<|endoftext|>``, ``<|im_start|>``, ``<|im_end|>``,
+    ``<repo_name>``, ...). Longest first."""
+    strings = {str(t) for t in (getattr(tokenizer, "all_special_tokens", None) or []) if t}
+    added = getattr(tokenizer, "added_tokens_decoder", None) or {}
+    strings |= {str(t.content) for t in added.values() if getattr(t, "special", False) and getattr(t, "content", "")}
+    return sorted(strings, key=lambda t: (-len(t), t))
+
+
+def special_tokens_in(tokenizer: Any, text: str) -> list[str]:
+    """The tokenizer special-token strings that occur in ``text`` (empty list: none)."""
+    return [token for token in special_token_strings(tokenizer) if token in text]
+
+
+def check_clause_text(tokenizer: Any, clause: str, parts: PromptParts | None = None) -> None:
+    """Raise ValueError when ``clause`` would be parsed (partly) as a control token.
+
+    A special-token string inside the clause, or one formed across the clause's boundary with
+    the prompt's prefix or suffix, would be tokenized as a control token (for example
+    ``<|im_end|>`` ending the user turn) in training, generation and attribution alike.
+    """
+    found = special_tokens_in(tokenizer, clause)
+    if found:
+        raise ValueError(f"clause contains the tokenizer special token {found[0]!r}; such text would be "
+                         f"parsed as a control token (clause starts {clause[:60]!r})")
+    if parts is None:
+        return
+    for token in special_token_strings(tokenizer):
+        for cut in range(1, len(token)):
+            head, tail = token[:cut], token[cut:]
+            if (clause.endswith(head) and parts.suffix.startswith(tail)) or (
+                parts.prefix.endswith(head) and clause.startswith(tail)
+            ):
+                raise ValueError(f"clause forms the tokenizer special token {token!r} with the prompt template "
+                                 f"(clause starts {clause[:60]!r})")
+
+
 def build_prompt(tokenizer: Any, clause: str, style: PromptStyle = PromptStyle()) -> PromptParts:
-    """Render the prompt for ``clause`` and split it around the clause."""
+    """Render the prompt for ``clause`` and split it around the clause.
+
+    Raises ValueError when the clause contains a tokenizer special-token string (see
+    :func:`check_clause_text`): training, generation and attribution all build prompts here.
+    """
+    check_clause_text(tokenizer, clause)
     if uses_chat_template(tokenizer, style):
         messages = []
         if style.system:
@@ -67,7 +110,9 @@ def build_prompt(tokenizer: Any, clause: str, style: PromptStyle = PromptStyle()
         prefix, suffix = rendered.split(_SENTINEL)
     else:
         prefix, suffix = style.instruction, PLAIN_SUFFIX
-    return PromptParts(prefix=prefix, clause=clause, suffix=suffix)
+    parts = PromptParts(prefix=prefix, clause=clause, suffix=suffix)
+    check_clause_text(tokenizer, clause, parts)
+    return parts
 
 
 def target_text(tokenizer: Any, rule: str) -> str:

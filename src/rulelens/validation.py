@@ -14,12 +14,25 @@ from typing import Any
 
 import pandas as pd
 
+from rulelens.words import split_words
+
 REQUIRED_FIELDS = ("clause", "rule")
 OPTIONAL_FIELDS = ("clause_id", "split", "agency", "domain")
 # Undecodable bytes arrive as \xNN escapes (the catalog reads with encoding_errors=backslashreplace,
 # which keeps the original bytes visible), as lone surrogates, or as U+FFFD replacement characters.
 _UNDECODABLE = re.compile(r"\\x[89a-fA-F][0-9a-fA-F]|[\udc80-\udcff\ufffd]")
 _WHITESPACE = re.compile(r"\s+")
+# Strings that tokenizers treat as special tokens: in a clause or rule they would change the prompt
+# or the training target's structure (e.g. end a chat turn), so such rows are rejected.
+SPECIAL_TOKEN_PATTERNS = (
+    r"<\|[^<>|\s]*\|>",  # <|im_end|>, <|endoftext|>, <|eot_id|>, <|start_header_id|>
+    r"</?s>", r"<unk>", r"<pad>", r"<mask>", r"<bos>", r"<eos>",
+    r"\[/?INST\]", r"<</?SYS>>", r"<start_of_turn>", r"<end_of_turn>",
+    r"\[CLS\]", r"\[SEP\]", r"\[MASK\]", r"\[PAD\]", r"\[UNK\]",
+)
+_SPECIAL_TOKEN = re.compile("|".join(SPECIAL_TOKEN_PATTERNS))
+# Control characters other than tab, newline and carriage return (C0, DEL and C1).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 class DataValidationError(ValueError):
@@ -38,13 +51,25 @@ class ValidationSettings:
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> ValidationSettings:
-        return cls(
+        settings = cls(
             source_file=str(params["source_file"]),
             columns=dict(params["columns"]),
             max_clause_chars=int(params.get("max_clause_chars", 2000)),
             max_rule_chars=int(params.get("max_rule_chars", 2000)),
             split_values={str(k): str(v) for k, v in (params.get("split_values") or {}).items()},
         )
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Configuration errors: a split column without the labels that translate it."""
+        if self.columns.get("split") and not self.split_values:
+            raise DataValidationError(
+                f"{self.source_file}: data_processing.columns.split maps the column {self.columns['split']!r} but "
+                f"data_processing.split_values is empty; set data_processing.split_values (e.g. "
+                f"{{1: train, 2: validation, 3: test}}) to the file's split labels, or set "
+                f"data_processing.columns.split to null to split by data_processing.split_fractions"
+            )
 
 
 def map_columns(raw: pd.DataFrame, settings: ValidationSettings) -> pd.DataFrame:
@@ -84,6 +109,12 @@ def _value_problem(value: Any, max_chars: int) -> tuple[str, str] | None:
         return "empty", "empty text"
     if len(value) > max_chars:
         return "too_long", f"too long: {len(value)} characters > limit {max_chars}"
+    control = _CONTROL.search(value)
+    if control:
+        return "control_character", f"control character U+{ord(control.group()):04X} at position {control.start()}"
+    special = _SPECIAL_TOKEN.search(value)
+    if special:
+        return "special_token", f"contains the tokenizer special-token string {special.group()!r}"
     return None
 
 
@@ -95,6 +126,8 @@ def row_problems(row: dict[str, Any], settings: ValidationSettings) -> list[Prob
         problem = _value_problem(row.get(name), limits[name])
         if problem:
             problems.append((name, *problem))
+    if not any(name == "clause" for name, _, _ in problems) and not split_words(row["clause"]):
+        problems.append(("clause", "no_words", "no words (only punctuation or symbols)"))
     if settings.split_values and "split" in row and _split_key(row["split"]) not in settings.split_values:
         expected = sorted(settings.split_values)
         problems.append(("split", "unknown_split", f"unknown split value {row['split']!r}; expected one of {expected}"))
@@ -121,24 +154,58 @@ def _duplicate_problem(clause: str, rule: str, seen_exact: dict, seen_normal: di
 
 def validate_rows(raw: pd.DataFrame, settings: ValidationSettings) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split a raw table into (valid rows, rejected rows with source_file/source_row/field/reason)."""
-    mapped = map_columns(raw, settings)
+    settings.check()
+    mapped = normalise_ids(map_columns(raw, settings), settings.source_file)
     valid_rows, rejected_rows = [], []
     seen_exact: dict[tuple[str, str], int] = {}
     seen_normal: dict[tuple[str, str], int] = {}
+    seen_ids: dict[str, int] = {}
     for row in mapped.to_dict(orient="records"):
         problems = row_problems(row, settings)
         if not problems:
             duplicate = _duplicate_problem(row["clause"], row["rule"], seen_exact, seen_normal)
             problems = [duplicate] if duplicate else []
+        if not problems and "clause_id" in row and row["clause_id"] in seen_ids:
+            first = seen_ids[row["clause_id"]]
+            problems = [("clause_id", "duplicate_id", f"duplicate clause_id {row['clause_id']!r}, first used by row {first}")]
         if problems:
             rejected_rows.append(_rejected_record(row, problems, settings.source_file))
             continue
+        if "clause_id" in row:
+            seen_ids[row["clause_id"]] = row["source_row"]
         seen_exact[(row["clause"], row["rule"])] = row["source_row"]
         seen_normal[(normalise_whitespace(row["clause"]), normalise_whitespace(row["rule"]))] = row["source_row"]
         valid_rows.append(row)
     valid = pd.DataFrame(valid_rows, columns=list(mapped.columns))
     rejected = pd.DataFrame(rejected_rows, columns=_rejected_columns(mapped))
     return valid, rejected
+
+
+def _is_blank(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and pd.isna(value)) or (isinstance(value, str) and not value.strip())
+
+
+def normalise_ids(mapped: pd.DataFrame, source_file: str) -> pd.DataFrame:
+    """Clause ids as text (``7.0`` -> ``"7"``); an id column that is blank in some rows is an error.
+
+    A column that is blank in every row counts as absent (dropped: ids are then made from the
+    row numbers, as when no id column is mapped). Never renumbers a partly filled column.
+    """
+    if "clause_id" not in mapped:
+        return mapped
+    blank = mapped["clause_id"].map(_is_blank)
+    if blank.all():
+        return mapped.drop(columns="clause_id")
+    if blank.any():
+        rows = mapped.loc[blank, "source_row"].tolist()
+        shown = ", ".join(map(str, rows[:20])) + (f" ... ({len(rows)} rows)" if len(rows) > 20 else "")
+        raise DataValidationError(
+            f"{source_file}: clause_id is blank in row(s) {shown}; fill in those ids, or set "
+            f"data_processing.columns.clause_id to null to number every row instead"
+        )
+    mapped = mapped.copy()
+    mapped["clause_id"] = mapped["clause_id"].map(_split_key)
+    return mapped
 
 
 def _rejected_columns(mapped: pd.DataFrame) -> list[str]:

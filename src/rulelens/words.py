@@ -3,7 +3,10 @@
 A *word* is the unit that attribution perturbs (GUIDE 5.1): what a reader sees as one
 item. Rule identifiers (``C.3.2.1``, ``2.3.12(b)``, ``D1/AS1``) and numbers (``2.0``,
 ``1:12``, ``5%``, ``1 200``) stay whole; punctuation is not a word. Categories follow
-GUIDE 5.6. Everything here is plain Python so that data processing, attribution and
+GUIDE 5.6. NZ Building Code text adds clause numbers at the start (``1.4 Calculating ...``),
+clause ranges (``C1-C6``), standards (``NZS 4541``) and cross-references (``Table 3.2``,
+``Figures 3 and 4``, ``Paragraph 3.7``): all rule identifiers, while values with units
+(``350 kPa``, ``0.3 L/s``, ``1.5 m²``) are numerical constraints. Everything here is plain Python so that data processing, attribution and
 reporting share one definition.
 """
 
@@ -21,6 +24,7 @@ CATEGORIES = (RULE_IDENTIFIER, NUMERICAL_CONSTRAINT, DEONTIC, DOMAIN_ENTITY, OTH
 
 # Order matters: the first alternative that matches at a position wins.
 _IDENTIFIER_PATTERNS = (
+    r"[A-Z]\d+-[A-Z]\d+(?![\w/])",  # C1-C6: a range of NZBC clauses
     r"[A-Z]{1,3}\d*/[A-Z]{1,4}\d*(?:\.\d+)*",  # D1/AS1, C/AS2, G13/AS2
     r"[A-Z]{1,3}\.?\d+(?:\.\d+)+(?:\([a-z0-9]{1,4}\))*",  # C.3.2.1, C3.2, B1.3.3(a)
     r"[A-Z]\.\d+(?:\([a-z0-9]{1,4}\))*",  # C.3
@@ -122,7 +126,9 @@ def _leading_identifier_count(spans: list[tuple[str, int, int, str]], text: str)
     acronym belongs to the identifier when an identifier follows it directly.
     """
     count = 0
-    for surface, _, _, kind in spans[:4]:
+    if _is_leading_clause_number(spans):
+        count = 1
+    for surface, _, _, kind in spans[count:4]:
         if kind == "ident" or (kind == "num" and "." in surface and count > 0):
             count += 1
         elif kind == "word" and surface.isupper() and len(surface) >= 2:
@@ -131,6 +137,38 @@ def _leading_identifier_count(spans: list[tuple[str, int, int, str]], text: str)
             break
     idents = sum(1 for s in spans[:count] if s[3] in ("ident", "num"))
     return count if idents else 0
+
+
+_CLAUSE_NUMBER = re.compile(r"^\d+(?:\.\d+)+$")
+
+
+def _is_leading_clause_number(spans: list[tuple[str, int, int, str]]) -> bool:
+    """``1.4 Calculating occupant loads``: a dotted number opening the clause, not followed by a unit."""
+    if len(spans) < 2 or spans[0][3] != "num" or not _CLAUSE_NUMBER.match(spans[0][0]):
+        return False
+    following = spans[1]
+    return following[3] == "word" and following[0].lower() not in UNITS
+
+
+# Words after which a number is a cross-reference (``Table 3.2``, ``Figures 3 and 4``), not a value.
+REFERENCE_WORDS = frozenset(
+    """table tables figure figures fig paragraph paragraphs para clause clauses section sections
+    part parts appendix appendices note notes item items step steps chapter schedule""".split()
+)
+_REFERENCE_LINKS = frozenset({"and", "or", "to", "&"})
+
+
+def _reference_numbers(spans: list[tuple[str, int, int, str]], lowered: list[str]) -> set[int]:
+    """Reference words with the numbers they name, chained through and/or/to (``3 and 4``)."""
+    marked: set[int] = set()
+    for i, (_, _, _, kind) in enumerate(spans):
+        if kind not in ("num", "ident") or i == 0:
+            continue
+        if lowered[i - 1] in REFERENCE_WORDS:
+            marked.update((i - 1, i))
+        elif kind == "num" and i >= 2 and lowered[i - 1] in _REFERENCE_LINKS and (i - 2) in marked:
+            marked.add(i)
+    return marked
 
 
 def _mark_phrases(lowered: list[str], phrases: tuple[tuple[str, ...], ...]) -> set[int]:
@@ -152,9 +190,12 @@ def split_words(text: str) -> list[Word]:
     n_leading = _leading_identifier_count(spans, text)
     deontic = _mark_phrases(lowered, DEONTIC_PHRASES)
     comparison = _mark_phrases(lowered, COMPARISON_PHRASES)
+    references = _reference_numbers(spans, lowered)
     words = []
     for i, (surface, start, end, kind) in enumerate(spans):
-        words.append(Word(i, surface, start, end, _category(i, kind, lowered[i], n_leading, deontic, comparison, lowered)))
+        category = RULE_IDENTIFIER if i in references else _category(
+            i, kind, lowered[i], n_leading, deontic, comparison, lowered)
+        words.append(Word(i, surface, start, end, category))
     return words
 
 

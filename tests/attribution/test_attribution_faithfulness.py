@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 
 from rulelens.attribution import attribute_clause
-from rulelens.attribution.faithfulness import clause_deletion_curves, curves_frame, subset_scorer
+from rulelens.attribution.faithfulness import (
+    clause_deletion_curves, clause_lds, curves_frame, lds_frame, subset_scorer,
+)
+from rulelens.attribution.segments import baseline_values
 from rulelens.attribution.reference import reference_token_log_probs
 from rulelens.attribution.plan import plan_clause
 from rulelens.prompts import PromptStyle, encode_prompt
@@ -52,3 +55,32 @@ def test_attribution_without_target_ids_is_refused(tiny_model, smol_tokenizer, c
     attribution = replace(attribute_clause(tiny_model, smol_tokenizer, clause, rule), target_ids=())
     with pytest.raises(ValueError, match="no target ids"):
         clause_deletion_curves(tiny_model, smol_tokenizer, attribution)
+
+
+@pytest.mark.parametrize("operator", ["delete", "mask"])
+def test_lds_mask_scores_equal_the_one_sequence_reference(operator, tiny_model, smol_tokenizer, clause, rule):
+    attribution = attribute_clause(tiny_model, smol_tokenizer, clause, rule, operator=operator)
+    result = clause_lds(tiny_model, smol_tokenizer, attribution, n_masks=32, keep_prob=0.5, seed=5, n_random=4)
+    assert result.masks.shape == (32, len(attribution.words)) and result.actual_scores.shape == (32,)
+    assert result.full_score == pytest.approx(attribution.full_score, abs=TOLERANCE)
+    plan = plan_clause(smol_tokenizer, clause, style=PromptStyle(), operator=operator)
+    originals = [f.text for f in plan.template.features]
+    baselines = baseline_values(plan.template, operator, plan.mask_text)
+    for mask, actual in zip(result.masks, result.actual_scores):
+        text = plan.template.render([o if keep else b for o, b, keep in zip(originals, baselines, mask)])
+        prompt = encode_prompt(smol_tokenizer, plan.parts.with_clause(text))
+        expected = sum(reference_token_log_probs(tiny_model, prompt, list(attribution.target_ids)))
+        assert actual == pytest.approx(expected, abs=TOLERANCE)
+    assert -1 <= result.lds <= 1 and -1 <= result.lds_random <= 1
+
+
+def test_lds_is_seeded_and_framed(tiny_model, smol_tokenizer, clause, rule):
+    attribution = attribute_clause(tiny_model, smol_tokenizer, clause, rule)
+    first = clause_lds(tiny_model, smol_tokenizer, attribution, n_masks=8, seed=2, n_random=3)
+    again = clause_lds(tiny_model, smol_tokenizer, attribution, n_masks=8, seed=2, n_random=3)
+    np.testing.assert_array_equal(first.masks, again.masks)
+    assert first.lds == pytest.approx(again.lds) and first.lds_random == again.lds_random
+    frame = lds_frame([first])
+    assert list(frame.columns) == ["clause_id", "n_words", "n_masks", "keep_prob", "lds", "lds_random", "full_score"]
+    assert frame.iloc[0]["n_masks"] == 8 and frame.iloc[0]["n_words"] == len(attribution.words)
+    assert lds_frame([]).empty

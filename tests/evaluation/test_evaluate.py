@@ -32,7 +32,8 @@ def test_evaluate_model_on_a_scripted_model(scripted_model, smol_tokenizer, enco
     assert per_clause["generated_tokens"].tolist() == [len(tok(RULE, add_special_tokens=False)["input_ids"])] * 3
 
     by_metric = table.set_index("metric")
-    assert set(by_metric.index) == {"semantic_similarity", "chrf", "rouge_l", "exact_match", "valid"}
+    assert set(by_metric.index) == {"semantic_similarity", "chrf", "rouge_l", "exact_match", "valid", "stopped_by_repetition"}
+    assert by_metric.loc["stopped_by_repetition", "mean"] == 0.0 and set(per_clause["stop_reason"]) == {"stop_rule"}
     assert by_metric.loc["exact_match", "mean"] == pytest.approx(1 / 3) and (by_metric["n"] == 3).all()
     assert (by_metric["ci_low"] <= by_metric["mean"]).all() and (by_metric["mean"] <= by_metric["ci_high"]).all()
 
@@ -47,3 +48,33 @@ def test_evaluate_model_lrml_without_embeddings(tiny_llama, smol_tokenizer):
         metric_params={"embedding_model": None, "n_resamples": 50}, rule_format="lrml")
     assert per_clause["clause_id"].tolist() == ["0"] and per_clause["semantic_similarity"].isna().all()
     assert table.set_index("metric").loc["semantic_similarity", "n"] == 0
+
+
+def test_a_looping_clause_is_counted_as_stopped_by_repetition(tiny_llama, smol_tokenizer):
+    """One clause of three loops (a forced script for the second prompt); the share is 1/3."""
+    tok = smol_tokenizer
+    model = tiny_llama(seed=0)
+    loop = tok(" and room.height_m >= 2.4", add_special_tokens=False)["input_ids"]
+    done = tok(RULE, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+    state = {"step": -1}
+
+    def hook(module, args, kwargs, output):
+        ids = kwargs.get("input_ids")
+        state["step"] = 0 if ids is not None and ids.shape[1] > 1 else state["step"] + 1
+        logits = output.logits.clone()
+        step = state["step"]
+        for row in range(logits.shape[0]):
+            script = (loop * 40) if state["looping"][row] else done
+            logits[row, -1, script[min(step, len(script) - 1)]] += 1e4
+        output.logits = logits
+        return output
+
+    model.register_forward_hook(hook, with_kwargs=True)
+    test = pd.DataFrame({"clause_id": ["c1", "c2", "c3"], "clause": ["A.1 one.", "B.2 two loops.", "C.3 three."], "rule": [RULE] * 3})
+    state["looping"] = [False, True, False]
+    per_clause, table, _ = evaluate_model(
+        model, tok, test, generation_params={"max_new_tokens": 80, "batch_size": 3, "sort_by_length": False},
+        metric_params={"n_resamples": 100, "embedding_model": None})
+    assert per_clause["stop_reason"].tolist() == ["stop_rule", "repetition", "stop_rule"]
+    assert per_clause.loc[1, "generated_tokens"] < 80
+    assert table.set_index("metric").loc["stopped_by_repetition", "mean"] == pytest.approx(1 / 3)

@@ -7,11 +7,13 @@ import pytest
 from rulelens.evaluation.generation import (
     STOP_EOS,
     STOP_LENGTH,
+    STOP_REPETITION,
     STOP_RULE,
     GenerationParams,
     balanced_call_end,
     clean_text,
     generate_rules,
+    repetition_stop,
     stop_length,
     stop_string_start,
     text_stop_position,
@@ -164,3 +166,76 @@ def test_params_from_mapping():
     assert params.stop_strings == ("\n", "###") and params.batch_size == 2
     with pytest.raises(ValueError):
         GenerationParams.from_params({"max_new_tokens": 0})
+
+
+# --------------------------------------------------------------------------- repetition stop
+
+LOOP = " and room.height_m >= 2.4"
+
+
+def test_repetition_stop_is_pure_and_monotone():
+    ids = [1, 2, 3] + [7, 8, 9] * 10
+    end = repetition_stop(ids, 3, 4)
+    # windows (7,8,9) end at 6, 9, 12, 15: the 4th occurrence fires
+    assert end == 15
+    assert all(repetition_stop(ids[:k], 3, 4) == end for k in range(end, len(ids) + 1))
+    assert all(repetition_stop(ids[:k], 3, 4) is None for k in range(end))
+    assert repetition_stop([5] * 10, 8, 3) == 10  # one token repeated: overlapping windows count
+    assert repetition_stop(ids, None, 4) is None and repetition_stop(ids, 3, None) is None
+
+
+def test_repetition_stop_in_stop_length(smol_tokenizer):
+    tok = smol_tokenizer
+    eos = frozenset({tok.eos_token_id})
+    params = GenerationParams(repetition_ngram=4, repetition_max_repeats=3)
+
+    def decode(ids):
+        return tok.decode(list(ids), skip_special_tokens=True)
+
+    head, loop = ids_of(tok, 'rule("X", room, require=room.a >= 1'), ids_of(tok, LOOP)
+    looping = head + loop * 12
+    n, reason = stop_length(looping, decode, eos, params)
+    assert reason == STOP_REPETITION and n == repetition_stop(looping, 4, 3) < len(looping)
+    # the stop rule closing first still wins; off switches the repetition stop off
+    complete = ids_of(tok, COMPLETE)
+    assert stop_length(complete + loop * 12, decode, eos, params) == (len(complete), STOP_RULE)
+    off = GenerationParams(repetition_ngram=None)
+    assert stop_length(looping, decode, eos, off) == (len(looping), STOP_LENGTH)
+    with pytest.raises(ValueError):
+        GenerationParams.from_params({"repetition_ngram": 4, "repetition_max_repeats": 1})
+
+
+def test_shipped_corpus_rules_never_trigger_the_repetition_stop(smol_tokenizer):
+    """Real rules repeat short runs (``', '``, ``room.``) but never loop: fed as generations, none stops."""
+    from pathlib import Path
+
+    import pandas as pd
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    generation = yaml.safe_load((root / "conf/base/parameters_evaluation.yml").read_text())["evaluation"]["generation"]
+    params = GenerationParams.from_params(generation)
+    assert params.repetition_on
+    rules = pd.read_csv(root / "data/01_raw/building_code_rules.csv")["rule"].astype(str)
+    fired = [r for r in rules if repetition_stop(ids_of(smol_tokenizer, r), params.repetition_ngram, params.repetition_max_repeats)]
+    assert fired == []
+    # the settings are not vacuous: a rule that loops is caught within max_new_tokens
+    looping = ids_of(smol_tokenizer, 'rule("X", room, require=room.a >= 1' + LOOP * 20)
+    assert repetition_stop(looping, params.repetition_ngram, params.repetition_max_repeats) <= params.max_new_tokens
+
+
+def test_a_looping_model_stops_early_through_generate(scripted_model, smol_tokenizer):
+    tok = smol_tokenizer
+    head, loop = ids_of(tok, 'rule("X", room, require=room.a >= 1'), ids_of(tok, LOOP)
+    model = scripted_model(head + loop * 40)
+    params = {"max_new_tokens": 200, "repetition_ngram": 8, "repetition_max_repeats": 5}
+    out = generate_rules(model, tok, CLAUSES[:1], params=params)
+    item = out.items[0]
+    expected = repetition_stop(head + loop * 40, 8, 5)
+    assert item.stop_reason == STOP_REPETITION and item.n_tokens == expected < 200
+    assert model.calls == expected  # generate itself ended at the loop, not at max_new_tokens
+    assert item.text.startswith('rule("X", room') and LOOP.strip() in item.text
+    # off: the same model runs to max_new_tokens
+    model = scripted_model(head + loop * 40)
+    item = generate_rules(model, tok, CLAUSES[:1], params={**params, "repetition_ngram": None, "max_new_tokens": 60}).items[0]
+    assert item.stop_reason == STOP_LENGTH and item.n_tokens == 60

@@ -86,8 +86,15 @@ def test_reporting_answers_the_study_questions_for_the_run(project):
     first = curves[(curves["order"] == "attribution") & (curves["k"] == 1)].set_index(["variant", "clause_id"])
     top = attributions.groupby(["variant", "clause_id"])["score"].max()
     joined = first.join(top.rename("top_score"))
-    assert len(joined) == len(VARIANTS) * 3
+    assert len(joined) == len(VARIANTS) * 2  # attribution.faithfulness.n_clauses of the test profile
     assert (joined["comprehensiveness"] - joined["top_score"]).abs().max() < 1e-3
+    lds = pd.read_parquet(tables / "lds_scores.parquet")
+    assert len(lds) == len(VARIANTS) * 2 and (lds["n_masks"] == 32).all() and lds["lds"].between(-1, 1).all()
+    lds_summary = pd.read_csv(tables / "lds_summary.csv")
+    assert lds_summary.set_index("strategy").loc["all", "n_clauses"] == 2  # clauses, not variant x clause rows
+    facts = json.loads((out / "run_facts.json").read_text())
+    assert facts["environment"] == "test" and all(s["random_weights"] for s in facts["sizes"])
+    assert facts["selection"]["n_clauses"] == 3 and sum(facts["selection"]["strata"].values()) == 3
     findings = pd.read_csv(out / "study_findings.csv")
     assert list(findings["key"]) == ["strategy_focus", "scale_categories", "quality_plateau", "faithfulness"]
     # two sizes cannot show a plateau: the report says so instead of guessing
@@ -106,21 +113,24 @@ def test_mlflow_has_one_parent_and_a_child_per_variant(project):
     assert len(parents) == 1
     parent_files = {a.path for a in client(uri).list_artifacts(parents[0].info.run_id)}
     assert {"quality_summary.csv", "corpus_summary.csv", "attribution_heatmaps", "study_report.html",
-            "study_findings.csv", "strategy_comparisons.csv", "focus.png", "faithfulness.png"} <= parent_files
+            "study_findings.csv", "strategy_comparisons.csv", "focus.png", "faithfulness.png", "run_facts.json",
+            "lds_summary.csv"} <= parent_files
     assert sorted(r.info.run_name for r in children) == sorted(VARIANTS)
     for child in children:
         tags, params, metrics = child.data.tags, child.data.params, child.data.metrics
         assert tags["mlflow.parentRunId"] == parents[0].info.run_id
         assert child.info.run_name == f"{tags['strategy']}.{tags['model_size']}"
-        assert int(tags["n_params"]) > 0 and tags["base_model"]
+        assert int(tags["n_params"]) > 0 and tags["base_model"] and len(tags["fingerprint"]) == 64
         assert "trainer.learning_rate" in params and "strategy" in params
         assert not any(key.startswith(("fft.", "lora.", "qlora.")) for key in params)
         assert {"trainable_params", "wall_time_s", "peak_rss_mb", "attribution_normalised_entropy",
                 "semantic_similarity", "semantic_similarity_ci_low", "generation_rules_per_s"} <= set(metrics)
         assert tags["checkpoint_path"].endswith(child.info.run_name.replace(".", "/"))
         artifacts = {a.path for a in client(uri).list_artifacts(child.info.run_id)}
-        assert {"attributions.parquet", "generated_rules.parquet", "loss_history.csv", "faithfulness_curves.parquet"} <= artifacts
+        assert {"attributions.parquet", "generated_rules.parquet", "loss_history.csv", "faithfulness_curves.parquet",
+                "lds_scores.parquet"} <= artifacts
         assert math.isfinite(metrics["faithfulness_attribution_comprehensiveness"])
+        assert math.isfinite(metrics["faithfulness_lds"]) and math.isfinite(metrics["faithfulness_lds_random"])
         history = client(uri).get_metric_history(child.info.run_id, "train_loss")
         assert len(history) >= 2 and len({h.step for h in history}) == len(history)
 

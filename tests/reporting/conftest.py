@@ -1,40 +1,66 @@
-"""Run the reporting nodes in pipeline order on constructed tables (no Kedro, no models)."""
+"""Run the real reporting pipeline (``create_pipeline()``) in memory on constructed tables.
+
+No Kedro project, no models: a DataCatalog of in-memory datasets holds the per-variant tables
+the earlier stages would have saved, SequentialRunner runs the pipeline as ``kedro run`` wires
+it, and every output stays readable afterwards.
+"""
 
 from __future__ import annotations
 
 import pytest
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
 
-from rulelens.pipelines.reporting import nodes
+from rulelens.pipelines.reporting.pipeline import create_pipeline
+from rulelens.variants import Variant, evaluated_namespaces
 from tests.reporting.study_fixtures import study_inputs
 
 PARAMS = {
-    "title": "fixture report", "dataset": "fixture", "alpha": 0.05, "top_k": 3, "n_resamples": 300, "seed": 0,
+    "title": "fixture report", "dataset": "fixture", "environment": "base", "alpha": 0.05, "top_k": 3,
+    "n_resamples": 300, "seed": 0,
     "quality_metrics": ["semantic_similarity", "chrf", "valid"],
-    "plateau": {"metric": "semantic_similarity", "models": ["saturating", "hinge"], "epsilon": 0.05},
+    "plateau": {"metric": "semantic_similarity", "models": ["saturating", "hinge"], "epsilon": 0.05,
+                "min_n_params": 7.0e9, "n_resamples": 100},
     "heatmap_examples": 2,
 }
 
 
+class KeptDataset(MemoryDataset):
+    """An in-memory dataset the runner cannot release, so a test can read every intermediate table."""
+
+    def _release(self) -> None:
+        pass
+
+
+def catalog_inputs(inputs: dict, params: dict) -> dict:
+    """Catalog name -> data for everything the reporting pipeline reads."""
+    variants = [Variant(*name.split(".")) for name in inputs["names"]]
+    data = {"study_clauses": inputs["study_clauses"], "params:reporting": params,
+            "params:training": inputs["training"], "params:data_processing": inputs["data_processing"]}
+    for name, metrics, attributions, curves, lds in zip(inputs["names"], inputs["training_metrics"],
+                                                         inputs["attributions"], inputs["faithfulness_curves"],
+                                                         inputs["lds_scores"]):
+        data.update({f"{name}.training_metrics": metrics, f"{name}.attributions": attributions,
+                     f"{name}.faithfulness_curves": curves, f"{name}.lds_scores": lds})
+    for name, rules in zip(evaluated_namespaces(variants), inputs["generated_rules"]):
+        data[f"{name}.generated_rules"] = rules
+    return data
+
+
 def run_reporting(inputs: dict, params: dict = PARAMS) -> dict:
-    """Every reporting output, computed by the node functions the pipeline wires together."""
-    out = {"params": params, "attribution_clauses": inputs["attribution_clauses"]}
-    out["report_variants"] = nodes.collect_variants(*inputs["training_metrics"], names=inputs["names"])
-    out["report_attributions"] = nodes.stack_attributions(out["report_variants"], *inputs["attributions"])
-    out["report_quality"] = nodes.stack_quality(out["report_variants"], *inputs["generated_rules"])
-    out["report_faithfulness_curves"], out["faithfulness_aopc"] = nodes.stack_faithfulness(
-        out["report_variants"], *inputs["faithfulness_curves"])
-    out["clause_focus"], out["focus_summary"] = nodes.summarise_focus(out["report_attributions"], params)
-    out["clause_categories"], out["category_summary"] = nodes.summarise_categories(out["report_attributions"], params)
-    out["strategy_comparisons"] = nodes.compare_strategies(out["clause_focus"], out["clause_categories"],
-                                                           out["report_quality"], params)
-    out["agreement_pairs"], out["agreement_matrix"] = nodes.measure_agreement(out["report_attributions"], params)
-    out["scale_trends"] = nodes.trend_with_scale(out["clause_focus"], out["clause_categories"], out["report_quality"], params)
-    out["quality_by_variant"], out["quality_plateaus"] = nodes.summarise_quality(out["report_quality"], params)
-    out["faithfulness_summary"], out["faithfulness_mean_curves"] = nodes.check_faithfulness(
-        out["report_faithfulness_curves"], out["faithfulness_aopc"], params)
-    tables = [out[name] for name in nodes.REPORT_INPUTS]
-    out["figures"] = nodes.draw_figures(params, *tables)
-    out["study_report"], out["study_findings"] = nodes.write_report(out["attribution_clauses"], params, *tables)
+    """Every reporting output, computed by the reporting pipeline exactly as ``kedro run`` wires it."""
+    pipeline = create_pipeline(variants=[Variant(*name.split(".")) for name in inputs["names"]])
+    data = catalog_inputs(inputs, params)
+    missing = sorted(pipeline.inputs() - set(data))
+    assert not missing, f"the fixture lacks pipeline inputs {missing}"
+    catalog = DataCatalog({name: KeptDataset(data=value, copy_mode="assign") for name, value in data.items()})
+    for name in pipeline.all_outputs():
+        catalog[name] = KeptDataset(copy_mode="assign")
+    SequentialRunner().run(pipeline, catalog)
+    out = {name: catalog.load(name) for name in pipeline.all_outputs()}
+    out["figures"] = [out[f"figure_{name}"] for name in ("focus", "category_share", "quality", "agreement",
+                                                        "faithfulness", "clause_heatmap")]
+    out["params"] = params
     return out
 
 

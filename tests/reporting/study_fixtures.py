@@ -5,7 +5,11 @@
 - numerical constraints and rule identifiers gain mass with size at the expense of "other" words;
 - quality rises from xs to s and stays flat at m (a plateau at s);
 - deleting the top-attributed words hurts far more than deleting random words.
+- the LDS of the attributions is high and that of random attributions near 0.
 ``planted=False``: every strategy and size is drawn from the same distributions (no effect).
+
+``sizes`` picks the ladder: the default three sizes (too few to test a trend or a plateau) or
+:data:`FIVE_SIZES`, which reaches past the published ~7B plateau range.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import pandas as pd
 
 STRATEGIES = ("fft", "lora", "qlora")
 SIZES = {"xs": 1_000_000, "s": 10_000_000, "m": 100_000_000}
+FIVE_SIZES = {"xs": 1_000_000, "s": 10_000_000, "m": 100_000_000, "l": 1_000_000_000, "xl": 10_000_000_000}
+QUALITY_LEVELS = {"xs": 0.40, "s": 0.60, "m": 0.80, "l": 0.80, "xl": 0.80}  # rises, then flat from m
 WORDS = [("R.1.2", "rule_identifier"), ("The", "other"), ("door", "domain_entity"), ("shall", "deontic"),
          ("be", "other"), ("at", "other"), ("least", "numerical_constraint"), ("900", "numerical_constraint"),
          ("mm", "numerical_constraint"), ("wide", "other")]
@@ -26,15 +32,18 @@ def clause_ids() -> list[str]:
     return [f"c{i:02d}" for i in range(N_CLAUSES)]
 
 
-def attribution_clauses() -> pd.DataFrame:
-    return pd.DataFrame({"clause_id": clause_ids(), "clause": CLAUSE, "rule": "rule('R.1.2', door, require=width >= 900)"})
+def study_clauses() -> pd.DataFrame:
+    agency = ["NCC" if i % 2 else "IBC" for i in range(N_CLAUSES)]
+    return pd.DataFrame({"clause_id": clause_ids(), "clause": CLAUSE, "rule": "rule('R.1.2', door, require=width >= 900)",
+                         "agency": agency, "quantitative": True, "n_words": len(WORDS),
+                         "stratum": [f"agency={a} | quantitative=True" for a in agency]})
 
 
 def _scores(rng, strategy: str, size: str, planted: bool) -> np.ndarray:
     base = rng.uniform(0.5, 1.5, len(WORDS))
     if not planted:
         return base
-    weights = {"xs": 1.0, "s": 3.0, "m": 9.0}[size]
+    weights = 1.0 + 0.75 * list(FIVE_SIZES).index(size)  # linear in ln(parameters): 10x per size step
     categories = np.array([c for _, c in WORDS])
     base[np.isin(categories, ["numerical_constraint", "rule_identifier"])] *= weights
     base[categories == "other"] /= weights
@@ -44,7 +53,7 @@ def _scores(rng, strategy: str, size: str, planted: bool) -> np.ndarray:
 
 
 def attributions(strategy: str, size: str, planted: bool = True, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng([seed, STRATEGIES.index(strategy), list(SIZES).index(size)])
+    rng = np.random.default_rng([seed, STRATEGIES.index(strategy), list(FIVE_SIZES).index(size)])
     rows = []
     for clause_id in clause_ids():
         scores = _scores(rng, strategy, size, planted)
@@ -60,8 +69,8 @@ def attributions(strategy: str, size: str, planted: bool = True, seed: int = 0) 
 
 
 def generated_rules(strategy: str, size: str, planted: bool = True, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng([seed, 7, len(strategy), list(SIZES).index(size)])
-    level = {"xs": 0.40, "s": 0.80, "m": 0.80}[size] if planted else 0.6
+    rng = np.random.default_rng([seed, 7, len(strategy), list(FIVE_SIZES).index(size)])
+    level = QUALITY_LEVELS[size] if planted else 0.6
     if strategy == "zero_shot":
         level -= 0.2
     similarity = np.clip(level + rng.normal(0, 0.02, N_CLAUSES), 0, 1)
@@ -74,7 +83,7 @@ def generated_rules(strategy: str, size: str, planted: bool = True, seed: int = 
 
 
 def faithfulness_curves(strategy: str, size: str, planted: bool = True, seed: int = 0, max_k: int = 4) -> pd.DataFrame:
-    rng = np.random.default_rng([seed, 11, STRATEGIES.index(strategy), list(SIZES).index(size)])
+    rng = np.random.default_rng([seed, 11, STRATEGIES.index(strategy), list(FIVE_SIZES).index(size)])
     rows = []
     for clause_id in clause_ids():
         for k in range(1, max_k + 1):
@@ -88,27 +97,59 @@ def faithfulness_curves(strategy: str, size: str, planted: bool = True, seed: in
     return pd.DataFrame(rows)
 
 
-def training_metrics(strategy: str, size: str) -> dict:
-    n = SIZES[size]
+def lds_scores(strategy: str, size: str, planted: bool = True, seed: int = 0) -> pd.DataFrame:
+    """Per-clause LDS in the attribution stage's schema: high for planted attributions, ~0 otherwise."""
+    rng = np.random.default_rng([seed, 13, STRATEGIES.index(strategy), list(FIVE_SIZES).index(size)])
+    lds = (0.7 if planted else 0.0) + rng.normal(0, 0.1, N_CLAUSES)
+    return pd.DataFrame({"variant": f"{strategy}.{size}", "clause_id": clause_ids(), "n_words": len(WORDS),
+                         "n_masks": 32, "keep_prob": 0.5, "lds": lds, "lds_random": rng.normal(0, 0.1, N_CLAUSES),
+                         "full_score": -20.0})
+
+
+def training_metrics(strategy: str, size: str, sizes: dict = SIZES) -> dict:
+    n = sizes[size]
     trainable = n if strategy == "fft" else n // 50
     return {"base_params": n, "total_params": n + (0 if strategy == "fft" else trainable), "trainable_params": trainable,
+            "train_examples": 48, "global_step": 6, "epochs_trained": 1.0,
             "train_loss_last": 1.0, "val_loss_first": 2.0, "val_loss_last": 1.2, "strategy": strategy, "model_size": size}
 
 
-def variant_names() -> list[str]:
-    return [f"{s}.{z}" for s in STRATEGIES for z in SIZES]
+def variant_names(sizes: dict = SIZES) -> list[str]:
+    return [f"{s}.{z}" for s in STRATEGIES for z in sizes]
 
 
-def study_inputs(planted: bool = True, seed: int = 0) -> dict:
+def cpu_ladder_training(sizes: dict = SIZES) -> dict:
+    """Training parameters shaped like conf/base: SmolLM2 from its GGUF package, smaller rungs depth-pruned."""
+    names = list(sizes)
+    specs = {name: {"base_model": {"source": "gguf_package", "keep_layers": 8 * (i + 2), "layer_selection": "ends"}}
+             for i, name in enumerate(names[:-1])}
+    specs[names[-1]] = {"base_model": {"source": "gguf_package"}}
+    return {"sizes": specs, "strategies": {s: {} for s in STRATEGIES}, "trainer": {}}
+
+
+def gpu_family_training(sizes: dict = FIVE_SIZES) -> dict:
+    """Training parameters shaped like conf/gpu: one model family from the hub, nothing pruned."""
+    specs = {name: {"base_model": {"source": "hf", "name_or_path": f"Org/Family-{name}"}} for name in sizes}
+    return {"sizes": specs, "strategies": {s: {} for s in STRATEGIES}, "trainer": {}}
+
+
+SELECTION = {"selection": {"split": "test", "n_clauses": N_CLAUSES, "max_words": 32, "seed": 7,
+                           "strata": ["agency", "quantitative"]}}
+
+
+def study_inputs(planted: bool = True, seed: int = 0, sizes: dict = SIZES) -> dict:
     """Everything the reporting pipeline reads, keyed like the catalog (per-variant lists in name order)."""
-    names = variant_names()
+    names = variant_names(sizes)
     split = [n.split(".") for n in names]
     return {
         "names": names,
-        "training_metrics": [training_metrics(s, z) for s, z in split],
+        "training_metrics": [training_metrics(s, z, sizes) for s, z in split],
         "attributions": [attributions(s, z, planted, seed) for s, z in split],
         "generated_rules": [generated_rules(s, z, planted, seed) for s, z in split]
-        + [generated_rules("zero_shot", z, planted, seed) for z in SIZES],
+        + [generated_rules("zero_shot", z, planted, seed) for z in sizes],
         "faithfulness_curves": [faithfulness_curves(s, z, planted, seed) for s, z in split],
-        "attribution_clauses": attribution_clauses(),
+        "lds_scores": [lds_scores(s, z, planted, seed) for s, z in split],
+        "study_clauses": study_clauses(),
+        "training": cpu_ladder_training(sizes),
+        "data_processing": SELECTION,
     }

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from rulelens.pipelines.reporting.nodes import FIGURES
-from tests.reporting.study_fixtures import SIZES, study_inputs
+from tests.reporting.conftest import PARAMS, run_reporting
+from tests.reporting.study_fixtures import FIVE_SIZES, N_CLAUSES, SIZES, gpu_family_training, study_inputs
 
 
 def verdicts(study) -> dict[str, str]:
@@ -47,34 +48,69 @@ def test_identical_strategies_show_no_focus_difference(null_study):
     # with no planted effect, a significant result at every size and metric would be a broken test
     assert (omnibus["p_value"] > 0.01).mean() > 0.8
     assert verdicts(null_study)["strategy_focus"] != "reproduced"
-    assert "Short CPU fine-tuning" in null_study["study_report"]  # the departure is explained
+    # the departure is explained from the run's facts: 6 optimizer steps per variant in the fixture
+    assert "trained for only 6 optimizer steps" in null_study["study_report"]
 
 
-def test_category_shift_with_scale_is_found(planted_study, null_study):
-    trends = planted_study["scale_trends"]
+def _pooled_category_trends(study):
+    trends = study["scale_trends"]
     pooled = trends[(trends["family"] == "category") & (trends["metric"] == "mass_share") & (trends["strategy"] == "all")]
-    by_category = pooled.set_index("category")
+    return pooled.set_index("category")
+
+
+def test_three_sizes_give_a_direction_but_no_significance(planted_study):
+    by_category = _pooled_category_trends(planted_study)
     for category in ("numerical_constraint", "rule_identifier"):
-        assert by_category.loc[category, "rho"] > 0.7 and by_category.loc[category, "p_value"] < 0.05
-        assert by_category.loc[category, "n"] == 9 and by_category.loc[category, "n_sizes"] == 3
-    assert by_category.loc["other", "rho"] < 0
-    assert verdicts(planted_study)["scale_categories"] == "reproduced"
-    assert verdicts(null_study)["scale_categories"] != "reproduced"
+        row = by_category.loc[category]
+        assert row["n_sizes"] == 3 and row["n_clauses"] == N_CLAUSES  # sizes counted once, not strategy x size
+        assert row["slope"] > 0 and not row["testable"] and not row["significant"] and np.isnan(row["p_value"])
+    assert verdicts(planted_study)["scale_categories"] == "same direction, not testable for significance"
 
 
-def test_quality_plateau_at_the_planted_size(planted_study):
-    plateaus = planted_study["quality_plateaus"]
-    pooled = plateaus[(plateaus["strategy"] == "all") & (plateaus["model"] == "hinge")].iloc[0]
-    assert pooled["status"] == "plateau" and pooled["plateau_size"] == "s"
-    assert set(plateaus["strategy"]) == {"fft", "lora", "qlora", "all", "zero_shot"}
-    assert verdicts(planted_study)["quality_plateau"] == "reproduced"
+@pytest.fixture(scope="module")
+def five_size_studies():
+    return {planted: run_reporting(study_inputs(planted=planted, sizes=FIVE_SIZES)) for planted in (True, False)}
 
 
-def test_faithfulness_beats_random_only_when_planted(planted_study, null_study):
+def test_category_shift_with_scale_is_found_over_five_sizes(five_size_studies):
+    planted = five_size_studies[True]
+    by_category = _pooled_category_trends(planted)
+    for category in ("numerical_constraint", "rule_identifier"):
+        row = by_category.loc[category]
+        assert row["n_sizes"] == 5 and row["testable"] and row["significant"] and row["slope_ci_low"] > 0
+    assert by_category.loc["other", "slope"] < 0
+    assert verdicts(planted)["scale_categories"] == "reproduced"
+    assert verdicts(five_size_studies[False])["scale_categories"] != "reproduced"
+
+
+def test_quality_plateau_needs_four_sizes_and_the_published_range(planted_study, five_size_studies):
+    def pooled(study):
+        plateaus = study["quality_plateaus"]
+        return plateaus[(plateaus["strategy"] == "all") & (plateaus["model"] == "hinge")].iloc[0]
+
+    assert pooled(planted_study)["status"].startswith("not testable")  # three sizes
+    assert verdicts(planted_study)["quality_plateau"] == "not testable"
+    row = pooled(five_size_studies[True])
+    assert row["status"] == "plateau" and row["plateau_size"] == "m" and row["bootstrap_support"] >= 0.95
+    assert verdicts(five_size_studies[True])["quality_plateau"] == "reproduced"
+    assert set(five_size_studies[True]["quality_plateaus"]["strategy"]) == {"fft", "lora", "qlora", "all", "zero_shot"}
+    # the same five sizes scaled below the published ~7B range cannot test it
+    below = run_reporting(study_inputs(sizes={k: v // 100 for k, v in FIVE_SIZES.items()}))
+    assert pooled(below)["status"] == "not testable on this ladder"
+    assert verdicts(below)["quality_plateau"] == "not testable"
+
+
+def test_faithfulness_counts_clauses_not_variant_rows(planted_study, null_study):
     pooled = planted_study["faithfulness_summary"].query("strategy == 'all'").set_index("measure")
     assert pooled.loc["comprehensiveness", "difference"] == pytest.approx(2.0 * 2.5, abs=0.2)  # (3k - k) averaged over k=1..4
-    assert pooled.loc["comprehensiveness", "p_value"] < 0.001 and pooled.loc["comprehensiveness", "n"] == 90
+    assert pooled.loc["comprehensiveness", "n"] == N_CLAUSES  # the same 10 clauses under 9 variants are 10 units
+    assert pooled.loc["comprehensiveness", "p_value"] < 0.01
+    per_variant = planted_study["faithfulness_summary"].query("strategy != 'all'")
+    assert len(per_variant) == 2 * 9 and (per_variant["n"] == N_CLAUSES).all()
+    lds = planted_study["lds_summary"].set_index(["strategy", "model_size"])
+    assert lds.loc[("all", "all"), "n_clauses"] == N_CLAUSES and lds.loc[("all", "all"), "p_value"] < 0.01
     assert verdicts(planted_study)["faithfulness"] == "faithful"
+    assert verdicts(null_study)["faithfulness"] != "faithful"
     aopc = planted_study["faithfulness_aopc"]
     assert len(aopc) == 90 and np.isfinite(aopc[["comprehensiveness", "random_comprehensiveness"]]).all().all()
 
@@ -99,7 +135,7 @@ def test_report_is_self_contained_and_holds_every_figure(planted_study):
     for question in planted_study["study_findings"]["question"]:
         assert question in page
     assert "reproduced" in page and "Caveats" in page
-    assert "Every published finding tested here is reproduced by this run." in page
+    assert "agency=NCC | quantitative=True" in page  # the clauses per stratum
 
 
 def test_figures_are_drawn_for_every_question(planted_study):
@@ -114,10 +150,11 @@ def test_report_without_deletion_curves_still_renders():
 
     inputs = study_inputs()
     inputs["faithfulness_curves"] = [frame.iloc[0:0] for frame in inputs["faithfulness_curves"]]
+    inputs["lds_scores"] = [frame.iloc[0:0] for frame in inputs["lds_scores"]]
     study = run_reporting(inputs)
-    assert study["faithfulness_summary"].empty
+    assert study["faithfulness_summary"].empty and study["lds_summary"].empty
     assert dict(zip(study["study_findings"]["key"], study["study_findings"]["verdict"]))["faithfulness"] == "not testable"
-    assert "no deletion curves" in study["study_report"]
+    assert "no deletion curves or LDS" in study["study_report"]
 
 
 def test_missing_training_metrics_for_a_size_is_a_clear_error():
@@ -131,13 +168,55 @@ def test_missing_training_metrics_for_a_size_is_a_clear_error():
 
 
 def test_the_configured_quality_metric_drives_plateau_figure_and_finding():
-    from tests.reporting.conftest import PARAMS, run_reporting
-
     params = {**PARAMS, "quality_metrics": ["semantic_similarity"], "plateau": {**PARAMS["plateau"], "metric": "rouge_l"}}
-    study = run_reporting(study_inputs(), params)
+    study = run_reporting(study_inputs(sizes=FIVE_SIZES), params)
     assert set(study["quality_plateaus"]["metric"]) == {"rouge_l"}
     assert "rouge_l" in set(study["quality_by_variant"]["metric"])
     finding = study["study_findings"].set_index("key").loc["quality_plateau"]
     assert "rouge l" in finding["question"] and finding["verdict"] == "reproduced"
     quality_axes = study["figures"][2].axes[0]
     assert quality_axes.get_ylabel() == "rouge l" and quality_axes.has_data()
+
+
+def _caveats(page: str) -> str:
+    return page[page.index("<h2>Where this run departs"):]
+
+
+def test_report_text_comes_from_the_run_facts_of_the_cpu_ladder(planted_study):
+    facts = planted_study["run_facts"]
+    assert facts["environment"] == "base" and facts["n_sizes"] == 3
+    assert [s["pruned"] for s in facts["sizes"]] == [True, True, False]
+    text = _caveats(planted_study["study_report"])
+    assert "depth-pruned copies of SmolLM2-135M-Instruct" in text
+    assert "Q4_1-quantised GGUF" in text
+    assert "below the ~7.0B range" in text
+    assert "3 model size(s)" in text and "6 optimizer steps on 48 training examples" in text
+    assert f"{N_CLAUSES} clauses of the test split, a seeded random sample, stratified by agency and quantitative" in text
+    assert "smallest standardised effect" in text
+
+
+def test_report_on_another_dataset_and_a_gpu_family_says_nothing_false():
+    """A GPU-profile-like run (one hub family, 5 sizes up to 10B) on another dataset and environment."""
+    inputs = study_inputs(sizes=FIVE_SIZES)
+    inputs["training"] = gpu_family_training(FIVE_SIZES)
+    inputs["training_metrics"] = [{**m, "global_step": 400, "train_examples": 646} for m in inputs["training_metrics"]]
+    params = {**PARAMS, "dataset": "nzbc_lrml", "environment": "nzbc"}
+    study = run_reporting(inputs, params)
+    page = study["study_report"]
+    assert "environment: <b>nzbc</b>" in page and "dataset: <b>nzbc_lrml</b>" in page
+    text = _caveats(page)
+    for false_here in ("pruned", "GGUF", "SmolLM2", "below the ~", "shipped corpus", "CPU", "random-weight",
+                       "brief training", "too few to"):
+        assert false_here not in text, false_here
+    assert "Org/Family-xl (10.0B parameters)" in text
+    assert "400 optimizer steps on 646 training examples" in text
+
+
+def test_report_of_the_tiny_test_profile_says_so():
+    from tests.reporting.study_fixtures import SIZES
+
+    inputs = study_inputs()
+    inputs["training"] = {"sizes": {name: {"base_model": {"source": "tiny"}} for name in SIZES}}
+    study = run_reporting(inputs, {**PARAMS, "environment": "test"})
+    text = _caveats(study["study_report"])
+    assert "tiny random-weight models" in text and "SmolLM2" not in text and "pruned" not in text

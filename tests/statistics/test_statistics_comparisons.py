@@ -140,3 +140,27 @@ def test_duplicates_rejected():
     t = per_clause({"fft": [1.0, 2.0], "lora": [1.0, 3.0], "qlora": [0.0, 1.0]})
     with pytest.raises(ValueError, match="duplicate"):
         compare_strategies(pd.concat([t, t]), ["gini"])
+
+
+def test_direction_follows_the_rank_statistic_not_the_mean():
+    # fft is below lora on 9 of 10 clauses, but one huge outlier makes the mean difference positive
+    lora = np.linspace(0.4, 0.6, 10)
+    fft = lora - 0.05
+    fft[0] = lora[0] + 100.0
+    out = compare_strategies(per_clause({"fft": fft, "lora": lora}), ["gini"], n_resamples=100)
+    pair = out[out["group_a"] == "fft"].iloc[0]
+    assert pair["mean_difference"] > 0 and pair["effect_size"] < 0
+    assert pair["direction"] == -1
+    assert pair["mde_name"] == "d_z" and np.isfinite(pair["mde"]) and np.isfinite(pair["effect_d"])
+    omnibus = out[out["group_a"] == ""].iloc[0]
+    assert np.isnan(omnibus["direction"]) and np.isnan(omnibus["mde"])
+
+
+def test_pair_mde_uses_the_holm_family():
+    rng = np.random.default_rng(3)
+    values = {s: rng.normal(size=12) for s in ("fft", "lora", "qlora")}
+    out = compare_strategies(per_clause(values), ["gini"], n_resamples=50)
+    from rulelens.statistics import minimum_detectable_effect
+
+    expected = minimum_detectable_effect(12, test="wilcoxon_paired", n_comparisons=3)["mde"]
+    assert out.loc[out["group_a"] != "", "mde"].to_numpy() == pytest.approx([expected] * 3)

@@ -88,3 +88,53 @@ def test_input_errors():
         deletion_curves([1.0, 2.0])
     with pytest.raises(ValueError):
         deletion_curves([], only_word_zero)
+
+
+def _repeated_aopcs(rng, n_clauses, n_variants, shift=0.0, clause_sd=1.0, noise_sd=0.3):
+    """AOPC rows for the same clauses under every variant; clause effects on the difference are shared."""
+    import pandas as pd
+
+    clause_diff = rng.normal(scale=clause_sd, size=n_clauses)
+    rows = []
+    for v in range(n_variants):
+        for c in range(n_clauses):
+            random = {m: rng.normal() for m in ("comprehensiveness", "sufficiency")}
+            rows.append(dict(strategy=f"s{v % 3}", model_size=f"m{v // 3}", clause_id=f"c{c}",
+                             comprehensiveness=random["comprehensiveness"] + shift + clause_diff[c]
+                             + rng.normal(scale=noise_sd),
+                             random_comprehensiveness=random["comprehensiveness"],
+                             sufficiency=random["sufficiency"] - shift + clause_diff[c] + rng.normal(scale=noise_sd),
+                             random_sufficiency=random["sufficiency"]))
+    return pd.DataFrame(rows)
+
+
+def test_pooled_faithfulness_counts_clauses():
+    from rulelens.statistics import pooled_faithfulness
+
+    table = _repeated_aopcs(np.random.default_rng(0), n_clauses=6, n_variants=9, shift=2.0, clause_sd=0.1)
+    out = pooled_faithfulness(table, n_resamples=200).set_index("measure")
+    assert (out["n"] == 6).all() and (out["n_variants"] == 9).all() and (out["unit"] == "clause").all()
+    assert out.loc["comprehensiveness", "direction"] == 1 and out.loc["sufficiency", "direction"] == -1
+    # n = 6 clauses: an exact Wilcoxon can reach 2/2^6 = 0.031 at best
+    assert out.loc["comprehensiveness", "p_value"] == pytest.approx(2 / 2**6)
+    per_variant = faithfulness_summary(table, n_resamples=50)
+    assert set(per_variant.columns) <= set(out.reset_index().columns)
+
+
+def test_pooled_faithfulness_null_rate():
+    from rulelens.statistics import pooled_faithfulness
+
+    hits = 0
+    for seed in range(200):
+        table = _repeated_aopcs(np.random.default_rng(seed), n_clauses=15, n_variants=9)
+        out = pooled_faithfulness(table, n_resamples=20, seed=seed)
+        hits += int(out.loc[out["measure"] == "comprehensiveness", "p_value"].iloc[0] < 0.05)
+    assert hits / 200 <= 0.08
+
+
+def test_summary_has_power_columns():
+    rng = np.random.default_rng(1)
+    table = _repeated_aopcs(rng, n_clauses=5, n_variants=1, shift=1.0, clause_sd=0.1)
+    out = faithfulness_summary(table, n_resamples=50)
+    assert out["mde"].isna().all() and out["note"].str.contains("not testable at this n").all()
+    assert (out["mde_name"] == "d_z").all() and np.isfinite(out["effect_d"]).all()

@@ -50,7 +50,8 @@ def test_hinge_finds_planted_knee():
     x = np.log(LADDER)
     q = 0.55 + 0.08 * (np.minimum(x, np.log(knee)) - np.log(knee))
     res = plateau_estimate(LADDER, q, model="hinge", epsilon=0.01)
-    assert res["status"] == "plateau"
+    assert res["fit_status"] == "plateau"
+    assert res["status"] == "not testable" and "clause" in res["reason"]  # size means only: no clause bootstrap
     assert res["plateau_n_params"] == knee
     assert res["knee_n_params"] == pytest.approx(knee, rel=1e-3)
     assert res["asymptote"] == pytest.approx(0.55)
@@ -60,10 +61,11 @@ def test_saturating_finds_planted_plateau():
     x = np.log(LADDER) - np.log(LADDER[0])
     q = 0.8 - 0.5 * np.exp(-1.2 * x)
     res = plateau_estimate(LADDER, q, model="saturating", epsilon=0.02)
+    assert res["fit_status"] == "plateau"
     # within eps = 0.02 * range when 0.5 exp(-1.2 x) <= eps: the smallest such ladder size
     eps = 0.02 * (q.max() - q.min())
     expected = LADDER[np.flatnonzero(0.5 * np.exp(-1.2 * x) <= eps)[0]]
-    assert res["status"] == "plateau" and res["plateau_n_params"] == expected == 3e9
+    assert res["plateau_n_params"] == expected == 3e9
     assert res["asymptote"] == pytest.approx(0.8, abs=1e-6)
 
 
@@ -84,6 +86,10 @@ def test_few_sizes_not_estimable():
 
 def test_still_rising_is_not_a_plateau():
     res = plateau_estimate(LADDER, np.log(LADDER), model="hinge")
+    assert res["fit_status"] == "not reached" and res["plateau_size"] is None
+    clauses = np.tile(np.arange(5), LADDER.size)
+    res = plateau_estimate(np.repeat(LADDER, 5), np.repeat(np.log(LADDER), 5), model="hinge", clause_ids=clauses,
+                           n_resamples=50)
     assert res["status"] == "not reached" and res["plateau_size"] is None
 
 

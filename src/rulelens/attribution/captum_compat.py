@@ -2,7 +2,8 @@
 
 Used to check the engine against an independent, widely used implementation (GUIDE 5.4).
 The interpretable features are the engine's word features (:mod:`.segments`); the baseline is
-the empty string for ``delete`` and ``lead whitespace + mask string`` for ``mask``. Two details
+the empty string for ``delete`` (the word and the whitespace it takes, see :mod:`.segments`)
+and the plain-text mask placeholder for ``mask``. Two details
 keep the token sequences identical to the engine's:
 
 * captum turns the template text into ids with ``tokenizer.encode(text)``, which adds the
@@ -38,14 +39,14 @@ def supports_forward_in_tokens() -> bool:
 
 
 def _template_function(plan: ClausePlan):
-    """captum template: the full prompt text from the feature values (no str.format braces)."""
-    prefix, suffix, fixed = plan.parts.prefix, plan.parts.suffix, plan.template.fixed
+    """captum template: the full prompt text from the feature values (no str.format braces).
+
+    Renders through :meth:`ClauseTemplate.render`, so a deleted word (value ``""``) takes its
+    whitespace exactly as in the engine."""
+    prefix, suffix, template = plan.parts.prefix, plan.parts.suffix, plan.template
 
     def render(*values: str) -> str:
-        pieces = [prefix, fixed[0]]
-        for value, text in zip(values, fixed[1:]):
-            pieces += [value, text]
-        return "".join(pieces) + suffix
+        return prefix + template.render(list(values)) + suffix
 
     return render
 

@@ -14,7 +14,9 @@ from typing import Any
 
 from rulelens.attribution.result import ClauseAttribution
 from rulelens.attribution.segments import DELETE, ClauseTemplate, clause_template, mask_string, perturbed_clauses
-from rulelens.prompts import PromptParts, PromptStyle, build_prompt, encode, encode_prompt, target_text
+from rulelens.prompts import (
+    PromptParts, PromptStyle, build_prompt, check_clause_text, encode, encode_prompt, target_text,
+)
 
 REFERENCE = "reference"
 GREEDY = "greedy"
@@ -58,14 +60,22 @@ def plan_clause(
     style: PromptStyle = PromptStyle(),
     operator: str = DELETE,
     mask_token: str | None = None,
+    mask_text: str | None = None,
 ) -> ClausePlan:
-    """Build the prompt around ``clause`` and tokenize it and all its single-word perturbations."""
+    """Build the prompt around ``clause`` and tokenize it and all its single-word perturbations.
+
+    ``mask_text`` (alias ``mask_token``, the engine option's name) is the mask operator's
+    plain-text placeholder, default ``"___"``; it is validated by :func:`mask_string`.
+    """
     parts = build_prompt(tokenizer, clause, style)
     template = clause_template(clause)
-    mask_text = mask_string(tokenizer, mask_token) if operator != DELETE else ""
-    clauses = (clause, *perturbed_clauses(template, operator, mask_text))
+    text = mask_text if mask_text is not None else mask_token
+    placeholder = mask_string(tokenizer, text) if operator != DELETE else ""
+    clauses = (clause, *perturbed_clauses(template, operator, placeholder))
+    for perturbed in clauses[1:]:
+        check_clause_text(tokenizer, perturbed, parts)
     prompt_ids = tuple(tuple(encode_prompt(tokenizer, parts.with_clause(c))) for c in clauses)
-    return ClausePlan(parts, template, operator, mask_text, clauses, prompt_ids)
+    return ClausePlan(parts, template, operator, placeholder, clauses, prompt_ids)
 
 
 REDUCTIONS = ("sum", "mean")

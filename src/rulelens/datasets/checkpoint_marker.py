@@ -13,7 +13,7 @@ from typing import Any
 
 from kedro.io import AbstractDataset, DatasetError
 
-from rulelens.datasets.hf_checkpoint import read_marker
+from rulelens.datasets.hf_checkpoint import read_marker, recover_interrupted_swap
 
 
 class KeepCompletedCheckpoint(dict):
@@ -28,7 +28,9 @@ class CheckpointMarkerDataset(AbstractDataset[None, Any]):
         self.metadata = metadata
 
     def load(self) -> dict[str, Any] | None:
-        return read_marker(self._path)
+        recover_interrupted_swap(self._path)
+        marker = read_marker(self._path)
+        return None if marker is None else {**marker, "path": str(self._path)}
 
     def save(self, data: Any) -> None:
         raise DatasetError(f"{type(self).__name__} at {self._path} is read-only")

@@ -6,6 +6,11 @@ temporary sibling folder that is renamed into place once everything (weights as 
 tokenizer, and last the ``_COMPLETE`` marker with metadata) is written; ``exists()`` is true
 only for folders with that marker, so a crash mid-save never looks like a finished checkpoint.
 
+A swap interrupted between its two renames (the old folder moved aside, the new one not yet in
+place) is recovered on the next access: the complete new folder is moved into place, else the
+old one is restored; nothing stays only under a hidden name. Completed checkpoints record the
+size of every weight file, and a truncated or corrupt one is reported by name on load.
+
 Adapters are detected by ``adapter_config.json``; the base model is loaded from the path the
 checkpoint recorded (the cached base folder), 4-bit again when it was trained as QLoRA.
 
@@ -20,6 +25,7 @@ Catalog example::
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import uuid
@@ -47,6 +53,58 @@ def read_marker(path: str | Path) -> dict[str, Any] | None:
     """The ``_COMPLETE`` metadata of a checkpoint folder, or None when it is not complete."""
     marker = Path(path) / COMPLETE_MARKER
     return json.loads(marker.read_text()) if marker.is_file() else None
+
+
+def _siblings(path: Path, kind: str) -> list[Path]:
+    """Hidden ``.<name>.tmp-*`` / ``.<name>.old-*`` folders beside ``path``, newest first."""
+    if not path.parent.is_dir():
+        return []
+    found = [p for p in path.parent.glob(f".{path.name}.{kind}-*") if p.is_dir()]
+    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def recover_interrupted_swap(path: Path) -> str | None:
+    """Put a checkpoint back in place after a crash between the two renames of a save.
+
+    Returns what was done (for the log), or None when there was nothing to recover.
+    """
+    if path.exists():
+        if (path / COMPLETE_MARKER).is_file():  # a finished swap whose clean-up was cut short
+            for stale in _siblings(path, "old"):
+                shutil.rmtree(stale, ignore_errors=True)
+        return None
+    for kind, what in (("tmp", "the newly saved checkpoint"), ("old", "the previous checkpoint")):
+        for candidate in _siblings(path, kind):
+            if (candidate / COMPLETE_MARKER).is_file():
+                os.rename(candidate, path)
+                message = f"recovered {what} at {path} from {candidate.name} after an interrupted save"
+                logging.getLogger(__name__).warning(message)
+                return message
+    return None
+
+
+def weight_files(folder: Path) -> dict[str, int]:
+    """Sizes in bytes of the weight files (safetensors) of a checkpoint folder."""
+    return {p.name: p.stat().st_size for p in sorted(folder.glob("*.safetensors"))}
+
+
+def check_weight_files(folder: Path, recorded: dict[str, int] | None) -> None:
+    """Fail with the file's name when a weight file is missing, truncated or not valid safetensors."""
+    from safetensors import safe_open
+
+    for name, size in (recorded or {}).items():
+        path = folder / name
+        if not path.is_file():
+            raise DatasetError(f"checkpoint {folder}: weight file {path} is missing")
+        if path.stat().st_size != size:
+            raise DatasetError(f"checkpoint {folder}: weight file {path} has {path.stat().st_size} bytes, "
+                               f"{size} were saved (truncated or replaced); retrain the variant or restore the file")
+    for path in sorted(folder.glob("*.safetensors")):
+        try:
+            with safe_open(str(path), framework="pt") as handle:
+                handle.keys()
+        except Exception as error:  # safetensors raises its own error types for bad headers / short files
+            raise DatasetError(f"checkpoint {folder}: weight file {path} cannot be read ({error})") from error
 
 
 def _is_adapter_model(model: Any) -> bool:
@@ -98,6 +156,8 @@ class HFCheckpointDataset(AbstractDataset[Any, ModelBundle]):
         return {"path": str(PurePosixPath(self._path)), "overwrite": self._overwrite, "load_args": self._load_args}
 
     def _exists(self) -> bool:
+        if not getattr(self, "_saving", False):  # our own save's finished temporary folder is not a crash
+            recover_interrupted_swap(self._path)
         return read_marker(self._path) is not None
 
     # ------------------------------------------------------------------ save
@@ -116,6 +176,15 @@ class HFCheckpointDataset(AbstractDataset[Any, ModelBundle]):
             self._logger.info("Checkpoint %s is complete; kept as it is", self._path)
             return
         bundle = ModelBundle.coerce(data)
+        recover_interrupted_swap(self._path)
+        self._remove_unfinished_saves()
+        self._saving = True
+        try:
+            self._save_bundle(bundle)
+        finally:
+            self._saving = False
+
+    def _save_bundle(self, bundle: ModelBundle) -> None:
         replace_reason = bundle.metadata.get("overwrite_reason")
         if replace_reason and self._exists():
             self._logger.warning("Replacing completed checkpoint %s (%s)", self._path, replace_reason)
@@ -126,11 +195,15 @@ class HFCheckpointDataset(AbstractDataset[Any, ModelBundle]):
             kind = "adapter" if _is_adapter_model(bundle.model) else "full"
             bundle.model.save_pretrained(tmp)  # safetensors (the only format transformers 5/peft write here)
             bundle.tokenizer.save_pretrained(tmp)
-            (tmp / COMPLETE_MARKER).write_text(json.dumps(_marker_payload(bundle, kind), indent=2, default=str))
+            payload = {**_marker_payload(bundle, kind), "weight_files": weight_files(tmp)}
+            (tmp / COMPLETE_MARKER).write_text(json.dumps(payload, indent=2, default=str))
             self._refuse_overwrite(allowed=bool(replace_reason))  # someone may have finished it meanwhile
             self._move_into_place(tmp)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+        from rulelens.modeling.workdir import remove_work_dir
+
+        remove_work_dir(bundle.metadata.get("trainer_work_dir"))  # the Trainer's scratch folder is no longer needed
 
     def _refuse_overwrite(self, allowed: bool = False) -> None:
         """Completed checkpoints are replaced only with overwrite=True or an explicit reason
@@ -140,6 +213,12 @@ class HFCheckpointDataset(AbstractDataset[Any, ModelBundle]):
                 f"checkpoint {self._path} is already complete; refusing to overwrite it "
                 f"(set overwrite: true on the dataset, or delete the folder)"
             )
+
+    def _remove_unfinished_saves(self) -> None:
+        """Delete hidden temporary folders of saves that died before their marker was written."""
+        for leftover in _siblings(self._path, "tmp"):
+            if not (leftover / COMPLETE_MARKER).is_file():
+                shutil.rmtree(leftover, ignore_errors=True)
 
     def _move_into_place(self, tmp: Path) -> None:
         old = None
@@ -156,9 +235,11 @@ class HFCheckpointDataset(AbstractDataset[Any, ModelBundle]):
         """The model (base + adapter for adapter checkpoints) in eval mode, its tokenizer and metadata."""
         from transformers import AutoTokenizer
 
+        recover_interrupted_swap(self._path)
         marker = read_marker(self._path)
         if marker is None:
             raise DatasetError(f"{self._path} is not a completed checkpoint (no {COMPLETE_MARKER} marker)")
+        check_weight_files(self._path, marker.get("weight_files"))
         if (self._path / ADAPTER_CONFIG).is_file():
             model = self._load_adapter(marker)
         else:

@@ -10,14 +10,24 @@ from typing import Any
 
 import pandas as pd
 
-from rulelens.evaluation.generation import GenerationParams, Generations, generate_rules
-from rulelens.evaluation.metrics import MetricParams, aggregate, score_pairs
+from rulelens.evaluation.generation import STOP_REPETITION, GenerationParams, Generations, generate_rules
+from rulelens.evaluation.metrics import (
+    DIAGNOSTICS, LRML_CLAUSE_COLUMNS, LRML_METRICS, METRICS, MetricParams, aggregate, score_pairs,
+)
 from rulelens.prompts import PromptStyle
 
 PER_CLAUSE_COLUMNS = [
     "clause_id", "clause", "generated_rule", "reference_rule", "semantic_similarity", "chrf",
-    "rouge_l", "exact_match", "valid", "generated_tokens",
+    "rouge_l", "exact_match", "valid", "generated_tokens", "stop_reason",
 ]
+
+
+def per_clause_columns(rule_format: str = "rulelens") -> list[str]:
+    """The per-clause table's columns: PER_CLAUSE_COLUMNS, plus the LRML score after ``valid`` for LRML."""
+    if rule_format != "lrml":
+        return list(PER_CLAUSE_COLUMNS)
+    at = PER_CLAUSE_COLUMNS.index("valid") + 1
+    return [*PER_CLAUSE_COLUMNS[:at], *LRML_CLAUSE_COLUMNS, *PER_CLAUSE_COLUMNS[at:]]
 
 
 def throughput(generations: Generations) -> dict[str, float]:
@@ -50,6 +60,11 @@ def evaluate_model(model: Any, tokenizer: Any, test_frame: pd.DataFrame, *,
                    ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
     """(per-clause scores, aggregate with bootstrap CIs, throughput) for one model.
 
+    The per-clause table says why decoding stopped (``stop_reason``); the aggregate adds
+    ``stopped_by_repetition``, the share of clauses cut by the repetition stop. With
+    ``rule_format="lrml"`` the table also has ``lrml_precision``, ``lrml_recall`` and
+    ``lrml_clause_f1`` and the aggregate ``lrml_f1``, ``lrml_precision``, ``lrml_recall``.
+
     ``test_frame`` needs ``clause`` and ``rule`` columns; ``clause_id`` is optional (the
     index is used otherwise). ``encoder`` overrides the embedding model of ``metric_params``.
     """
@@ -66,5 +81,8 @@ def evaluate_model(model: Any, tokenizer: Any, test_frame: pd.DataFrame, *,
     })
     per_clause = pd.concat([per_clause, scores.reset_index(drop=True)], axis=1)
     per_clause["generated_tokens"] = generations.token_counts
-    metrics_frame = aggregate(per_clause, params=metric_params)
-    return per_clause[PER_CLAUSE_COLUMNS], metrics_frame, throughput(generations)
+    per_clause["stop_reason"] = [item.stop_reason for item in generations.items]
+    diagnostics = per_clause.assign(stopped_by_repetition=(per_clause["stop_reason"] == STOP_REPETITION).astype(float))
+    quality = (*METRICS, *LRML_METRICS) if rule_format == "lrml" else METRICS
+    metrics_frame = aggregate(diagnostics, metrics=(*quality, *DIAGNOSTICS), params=metric_params)
+    return per_clause[per_clause_columns(rule_format)], metrics_frame, throughput(generations)

@@ -12,6 +12,9 @@ A row stops at the first of:
 * the stop rule: the parentheses of the first ``rule(`` call balance (string literals are
   skipped), i.e. one complete rule has been written;
 * a stop string (default: a newline after some non-blank output; rules are one line);
+* the repetition stop: the new token ids end in an n-gram of ``repetition_ngram`` tokens that
+  now occurs ``repetition_max_repeats`` times in the row's output (a decoding loop; real
+  rules repeat short sequences such as ``', '`` but not long ones that often);
 * ``max_new_tokens``.
 
 The same pure functions decide the stop inside ``generate`` (to end a batch early) and
@@ -30,6 +33,8 @@ from rulelens.prompts import PromptStyle, build_prompt, encode_prompt
 STOP_EOS = "eos"
 STOP_RULE = "stop_rule"
 STOP_LENGTH = "max_new_tokens"
+STOP_REPETITION = "repetition"
+STOP_REASONS = (STOP_EOS, STOP_RULE, STOP_REPETITION, STOP_LENGTH)
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,8 @@ class GenerationParams:
     balanced_call: str | None = "rule"  # stop once this call's parentheses balance; None: off
     stop_strings: tuple[str, ...] = ("\n",)  # stop at these (after leading whitespace); text cut before them
     sort_by_length: bool = True  # batch prompts of similar length together (less padding)
+    repetition_ngram: int | None = 8  # repetition stop: n-gram length in tokens; None: off
+    repetition_max_repeats: int | None = 5  # ... stop when the last n-gram occurs this often; None: off
 
     @classmethod
     def from_params(cls, params: dict[str, Any] | GenerationParams | None) -> GenerationParams:
@@ -53,7 +60,13 @@ class GenerationParams:
         result = cls(**values)
         if result.max_new_tokens < 1 or result.batch_size < 1:
             raise ValueError("max_new_tokens and batch_size must be >= 1")
+        if result.repetition_on and (result.repetition_ngram < 1 or result.repetition_max_repeats < 2):
+            raise ValueError("repetition_ngram must be >= 1 and repetition_max_repeats >= 2 (or null: off)")
         return result
+
+    @property
+    def repetition_on(self) -> bool:
+        return self.repetition_ngram is not None and self.repetition_max_repeats is not None
 
 
 @dataclass(frozen=True)
@@ -144,15 +157,37 @@ def text_stop_position(text: str, params: GenerationParams) -> int | None:
     return min(candidates) if candidates else None
 
 
+def repetition_stop(token_ids: Sequence[int], ngram: int | None, max_repeats: int | None) -> int | None:
+    """Length of the shortest prefix that ends in an n-gram occurring ``max_repeats`` times, or None.
+
+    The ``ngram``-token windows of the prefix are counted (overlapping); the stop fires at the
+    first token whose window brings its count to ``max_repeats``: a row caught in a loop of any
+    period stops after about ``max_repeats`` periods. Monotone like the stop rule: once it fires
+    for a prefix it fires at the same place for every extension. None when either setting is None.
+    """
+    if ngram is None or max_repeats is None:
+        return None
+    ids = list(token_ids)
+    counts: dict[tuple[int, ...], int] = {}
+    for end in range(ngram, len(ids) + 1):
+        window = tuple(ids[end - ngram: end])
+        counts[window] = counts.get(window, 0) + 1
+        if counts[window] >= max_repeats:
+            return end
+    return None
+
+
 def stop_length(token_ids: Sequence[int], decode: Callable[[Sequence[int]], str], eos_ids: set[int] | frozenset[int],
                 params: GenerationParams) -> tuple[int, str]:
     """(number of new tokens the row really produced, stop reason) for one generated row.
 
-    The eos token counts as produced. Tokens after the stop (batch padding) are excluded.
+    The eos token counts as produced. Tokens after the stop (batch padding) are excluded. When
+    the stop rule and the repetition stop both fire, the earlier wins (the stop rule on a tie).
     """
     ids = list(token_ids)
     limit = next((i + 1 for i, t in enumerate(ids) if t in eos_ids), None)
     search = ids[: limit - 1] if limit is not None else ids
+    stops: list[tuple[int, int, str]] = []
     if search and text_stop_position(decode(search), params) is not None:
         low, high = 1, len(search)  # smallest prefix for which the stop rule fires
         while low < high:
@@ -161,7 +196,13 @@ def stop_length(token_ids: Sequence[int], decode: Callable[[Sequence[int]], str]
                 high = mid
             else:
                 low = mid + 1
-        return low, STOP_RULE
+        stops.append((low, 0, STOP_RULE))
+    repeated = repetition_stop(search, params.repetition_ngram, params.repetition_max_repeats)
+    if repeated is not None:
+        stops.append((repeated, 1, STOP_REPETITION))
+    if stops:
+        length, _, reason = min(stops)
+        return length, reason
     if limit is not None:
         return limit, STOP_EOS
     return len(ids), STOP_LENGTH
@@ -219,18 +260,22 @@ def _stopping_criteria(tokenizer: Any, params: GenerationParams, prompt_width: i
     import torch
     from transformers import StoppingCriteria, StoppingCriteriaList
 
+    text_rules = bool(params.balanced_call or params.stop_strings)
+
     class RuleComplete(StoppingCriteria):
-        """Ends a row once its new text satisfies the stop rule (rows stop independently)."""
+        """Ends a row once its new text satisfies the stop rule or it loops (rows stop independently)."""
 
         def __call__(self, input_ids, scores, **kwargs):
-            done = [
-                text_stop_position(tokenizer.decode(row[prompt_width:].tolist(), skip_special_tokens=True), params)
-                is not None
-                for row in input_ids
-            ]
+            done = []
+            for row in input_ids:
+                new = row[prompt_width:].tolist()
+                stop = text_rules and text_stop_position(tokenizer.decode(new, skip_special_tokens=True), params) is not None
+                if not stop and params.repetition_on:
+                    stop = repetition_stop(new, params.repetition_ngram, params.repetition_max_repeats) is not None
+                done.append(stop)
             return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
-    if not params.balanced_call and not params.stop_strings:
+    if not text_rules and not params.repetition_on:
         return StoppingCriteriaList()
     return StoppingCriteriaList([RuleComplete()])
 

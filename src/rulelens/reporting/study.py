@@ -14,7 +14,8 @@ import pandas as pd
 
 from rulelens.reporting import FIGURES
 from rulelens.reporting import figures as fg
-from rulelens.reporting.findings import Finding, all_findings
+from rulelens.reporting.facts import caveats, departure_reasons
+from rulelens.reporting.findings import REPRODUCED, Finding, all_findings
 from rulelens.reporting.report import Section, render_report
 
 FIGURE_CAPTIONS = {
@@ -48,6 +49,7 @@ class StudyTables:
     plateaus: pd.DataFrame
     faithfulness: pd.DataFrame
     faithfulness_curves: pd.DataFrame
+    lds: pd.DataFrame
 
 
 def draw_all(tables: StudyTables, quality_metric: str = "semantic_similarity") -> dict[str, object]:
@@ -86,19 +88,32 @@ def _agreement_sentence(matrix: pd.DataFrame) -> str:
     return "On the same clauses, " + " and ".join(parts) + "."
 
 
-def sections(tables: StudyTables, quality_metric: str) -> list[Section]:
+def strata_table(facts: dict) -> pd.DataFrame:
+    """Selected clauses per stratum (from the run facts)."""
+    strata = (facts.get("selection") or {}).get("strata") or {}
+    return pd.DataFrame({"stratum": list(strata), "clauses": list(strata.values())})
+
+
+def sections(tables: StudyTables, quality_metric: str, facts: dict | None = None) -> list[Section]:
     variants = tables.variants.sort_values(["n_params", "strategy"])
     focus_cmp = tables.comparisons[tables.comparisons["family"] == "focus"]
     category_cmp = tables.comparisons[tables.comparisons["family"] == "category"]
     quality_cmp = tables.comparisons[tables.comparisons["family"] == "quality"]
     n_clauses = tables.clause_focus["clause_id"].nunique() if len(tables.clause_focus) else 0
+    facts = facts or {}
+    selection = facts.get("selection") or {}
+    strata = strata_table(facts)
     return [
         Section(
-            "Variants of this run",
+            "Variants and clauses of this run",
             [f"{len(variants)} fine-tuned variants ({', '.join(sorted(set(variants['strategy'])))}) over "
              f"{variants['model_size'].nunique()} sizes; {n_clauses} test clauses attributed per variant. "
-             "Model size is the base model's parameter count."],
-            tables=[("Variants", variants)],
+             "Model size is the base model's parameter count.",
+             f"The same {selection.get('n_clauses', n_clauses)} clauses are evaluated and attributed under every "
+             f"variant: a seeded random sample of the {html.escape(str(selection.get('split', 'test')))} split"
+             + (f", stratified by {html.escape(' and '.join(selection.get('strata_columns') or []))}, "
+                f"{len(strata)} strata" if len(strata) > 1 else "") + "."],
+            tables=[("Variants", variants), ("Selected clauses per stratum", strata)],
         ),
         Section(
             "Fine-tuning strategy and attribution focus",
@@ -115,12 +130,13 @@ def sections(tables: StudyTables, quality_metric: str) -> list[Section]:
             "Word categories and model scale",
             ["Which words carry the attribution: rule identifiers, numerical constraints (numbers, units, "
              "comparison phrases), deontic words, domain entities, other. Mass share is the category's part of "
-             "the attribution, enrichment is mass share over word share (above 1: more than its size). Scale "
-             "trends are Spearman's rho of a variant's mean against ln(parameters); with few sizes they cannot "
-             "reach significance, so read the sign and the figure together."],
+             "the attribution, enrichment is mass share over word share (above 1: more than its size). A scale "
+             "trend is the slope of the per-size mean against ln(parameters), each size counted once; the size "
+             "is the unit of replication, so it is tested over sizes (t-test, at least 4 sizes) and its CI comes "
+             "from resampling clauses (the same clauses for every size)."],
             figures=["category_share"],
             tables=[("Category shares per variant (mean, 95% CI)", tables.category_summary),
-                    ("Scale trends (Spearman against ln parameters)", tables.scale_trends),
+                    ("Scale trends (slope of per-size means against ln parameters)", tables.scale_trends),
                     ("Strategy comparisons per category", category_cmp)],
         ),
         Section(
@@ -143,9 +159,15 @@ def sections(tables: StudyTables, quality_metric: str) -> list[Section]:
             "Faithfulness of the attributions",
             ["Comprehensiveness: how much log p(rule) drops when the top-k words are removed (higher is better). "
              "Sufficiency: how much is lost keeping only the top-k words (lower is better). AOPC averages a curve "
-             "over k; the baseline is the same curve for random word orders, paired by clause."],
+             "over k; the baseline is the same curve for random word orders (at least 10 per clause), paired by "
+             "clause. Comprehensiveness at k = 1 equals the top word's score by construction, so the linear "
+             "datamodeling score (LDS) is reported beside it: over random half-ablations of each clause, the rank "
+             "correlation of the kept words' summed attributions with the actual log p(rule), against the same "
+             "score for random attributions. The clause is the unit: each variant is tested over its clauses, "
+             "and the pooled row averages the variants per clause first."],
             figures=["faithfulness"],
-            tables=[("Faithfulness (AOPC, attribution vs random)", tables.faithfulness)],
+            tables=[("Faithfulness (AOPC, attribution vs random)", tables.faithfulness),
+                    ("Linear datamodeling score (LDS) per variant and pooled", tables.lds)],
         ),
         Section(
             "One clause under every variant",
@@ -156,43 +178,32 @@ def sections(tables: StudyTables, quality_metric: str) -> list[Section]:
     ]
 
 
-DEPARTURE_REASONS = {
-    "strategy_focus": "Short CPU fine-tuning (see the variants table: a few steps per variant) moves the weights little "
-                      "and alike for every strategy; the published study trained to convergence on far larger models.",
-    "scale_categories": "Three sizes give at most three points per strategy, so only the pooled trend can reach "
-                        "significance, and the offline sizes are pruned copies of one checkpoint rather than a family.",
-    "quality_plateau": "The largest offline size is orders of magnitude below the ~7B plateau of the published study; "
-                       "quality is expected to keep rising over this range.",
-}
+PUBLISHED_KEYS = ("strategy_focus", "scale_categories", "quality_plateau")
 
 
-def departures(findings: list[Finding]) -> list[str]:
-    """One sentence per published finding this run does not reproduce, with the likely reason."""
+def departures(findings: list[Finding], facts: dict) -> list[str]:
+    """One paragraph per published finding this run does not reproduce, with reasons from the run's facts."""
     lines = []
     for finding in findings:
-        if finding.key in DEPARTURE_REASONS and finding.verdict not in ("reproduced",):
-            lines.append(f"<b>{html.escape(finding.published)}</b> This run: {html.escape(finding.verdict)}. "
-                         f"{html.escape(DEPARTURE_REASONS[finding.key])}")
+        if finding.key not in PUBLISHED_KEYS or finding.verdict == REPRODUCED:
+            continue
+        reasons = departure_reasons(finding.key, facts) or ["Nothing in this run's set-up explains it; the data may "
+                                                            "simply disagree with the published finding."]
+        lines.append(f"<b>{html.escape(finding.published)}</b> This run: {html.escape(finding.verdict)}. "
+                     + html.escape(" ".join(reasons)))
     return lines or ["Every published finding tested here is reproduced by this run."]
 
 
-CAVEATS = (
-    "The offline size ladder is one checkpoint (SmolLM2-135M-Instruct) depth-pruned to fewer layers, so size is "
-    "confounded with pruning damage, and the whole ladder lies far below the ~7B plateau of the published study. "
-    "Verdicts here are about this run's models and clauses; the GPU profile (conf/gpu) runs the same pipeline on "
-    "a real size family."
-)
-
-
-def study_report(tables: StudyTables, run_info: dict, heatmaps: list[tuple[str, str]], *, alpha: float = 0.05,
-                 quality_metric: str = "semantic_similarity", title: str = "rulelens study report") -> tuple[str, list[Finding]]:
-    """(HTML page, findings) of one run."""
-    findings = all_findings(tables.scale_trends, tables.comparisons, tables.plateaus, tables.faithfulness, alpha,
-                            quality_metric)
+def study_report(tables: StudyTables, run_info: dict, heatmaps: list[tuple[str, str]], facts: dict, *,
+                 alpha: float = 0.05, quality_metric: str = "semantic_similarity",
+                 title: str = "rulelens study report") -> tuple[str, list[Finding]]:
+    """(HTML page, findings) of one run; every sentence about the run itself comes from ``facts``."""
+    findings = all_findings(tables.scale_trends, tables.comparisons, tables.plateaus, tables.faithfulness, tables.lds,
+                            alpha, quality_metric)
     figures = draw_all(tables, quality_metric)
     captioned = {name: (figure, FIGURE_CAPTIONS[name]) for name, figure in figures.items()}
-    body_sections = sections(tables, quality_metric)
-    body_sections.append(Section("Where this run departs from the published study", departures(findings)))
-    body_sections.append(Section("Caveats", [html.escape(CAVEATS)]))
+    body_sections = sections(tables, quality_metric, facts)
+    body_sections.append(Section("Where this run departs from the published study", departures(findings, facts)))
+    body_sections.append(Section("Caveats", [html.escape(line) for line in caveats(facts)]))
     page = render_report(title, run_info, findings, body_sections, captioned, heatmaps)
     return page, findings

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 VARIANT_TABLE_COLUMNS = ["strategy", "model_size", "n_params", "total_params", "trainable_params",
-                   "train_loss_last", "val_loss_first", "val_loss_last"]
+                         "train_examples", "global_step", "epochs_trained",
+                         "train_loss_last", "val_loss_first", "val_loss_last"]
 QUALITY_METRICS = ("semantic_similarity", "chrf", "rouge_l", "exact_match", "valid")
 
 
@@ -91,6 +92,14 @@ def combine_curves(variants: pd.DataFrame, tables: Sequence[pd.DataFrame]) -> pd
         return pd.DataFrame(columns=["variant", "strategy", "model_size", "n_params", "clause_id", "k", "order",
                                      "comprehensiveness", "sufficiency"])
     return _with_sizes(_with_strategy_and_size(pd.concat(frames, ignore_index=True)), variants, "faithfulness curves")
+
+
+def combine_lds(variants: pd.DataFrame, tables: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """Stack the per-variant LDS tables (one row per clause) with strategy, size and n_params (may be empty)."""
+    frames = [t for t in tables if len(t)]
+    if not frames:
+        return pd.DataFrame(columns=["variant", "strategy", "model_size", "n_params", "clause_id", "lds", "lds_random"])
+    return _with_sizes(_with_strategy_and_size(pd.concat(frames, ignore_index=True)), variants, "LDS scores")
 
 
 def aopc_from_curves(curves: pd.DataFrame) -> pd.DataFrame:

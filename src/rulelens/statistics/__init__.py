@@ -4,8 +4,11 @@
 - categories:    attribution mass, word share and enrichment per word category
 - comparisons:   strategies compared per size (Friedman/Wilcoxon/Holm, Kruskal-Wallis/Mann-Whitney)
 - agreement:     do two variants pick the same words (Spearman, top-k overlap)
-- trends:        Spearman trends against ln(n_params); rule-quality plateau (saturating / hinge fit)
+- trends:        size trends (size = unit: OLS slope on ln(n_params), t-test, clause-blocked bootstrap);
+                 legacy Spearman trends; rule-quality plateau (fit + clause-bootstrap support)
 - faithfulness:  deletion curves, comprehensiveness / sufficiency AOPC against random orders
+                 (per variant, and pooled with the clause as the unit)
+- power:         minimum detectable effects of the study's tests
 - bootstrap:     seeded percentile bootstrap CIs
 
 Formulas, tests, effect sizes and sources: docs/statistics.md.
@@ -19,23 +22,27 @@ from rulelens.statistics.bootstrap import (
 )
 from rulelens.statistics.categories import category_shares, category_summary, clause_category_shares
 from rulelens.statistics.comparisons import (
-    RESULT_COLUMNS, compare_strategies, epsilon_squared, friedman, holm_adjust, kendalls_w, kruskal_wallis,
+    RESULT_COLUMNS, compare_strategies, effect_direction, epsilon_squared, friedman, holm_adjust, kendalls_w, kruskal_wallis,
     mann_whitney, rank_biserial_paired, rank_biserial_unpaired, wilcoxon_signed_rank,
 )
 from rulelens.statistics.faithfulness import (
     DeletionCurves, aopc, aopc_table, attribution_order, curves_from_scores, deletion_curves, faithfulness_summary,
-    mean_curves,
+    mean_curves, pooled_faithfulness,
 )
 from rulelens.statistics.focus import (
     FOCUS_COLUMNS, clause_focus, effective_words, entropy, focus_measures, focus_summary, gini, normalised_entropy,
     shares_from_scores, top_k_mass,
 )
+from rulelens.statistics.power import minimum_detectable_effect, standardized_effect
 from rulelens.statistics.trends import (
-    category_scale_trends, fit_hinge, fit_saturating, plateau_estimate, quality_plateaus, scale_trend, scale_trends,
+    SIZE_TREND_COLUMNS, category_scale_trends, category_size_trends, fit_hinge, fit_saturating, plateau_estimate,
+    quality_plateaus, scale_trend, scale_trends, size_trend, size_trends,
 )
 
 __all__ = [
-    "FOCUS_COLUMNS", "RESULT_COLUMNS", "DeletionCurves",
+    "FOCUS_COLUMNS", "RESULT_COLUMNS", "SIZE_TREND_COLUMNS", "DeletionCurves",
+    "category_size_trends", "effect_direction", "minimum_detectable_effect", "pooled_faithfulness", "size_trend",
+    "size_trends", "standardized_effect",
     "agreement_matrix", "aopc", "aopc_table", "attribution_order", "bootstrap_difference_ci", "bootstrap_mean_ci",
     "bootstrap_means", "bootstrap_paired_difference_ci", "bootstrap_summary", "category_scale_trends",
     "category_shares", "category_summary", "clause_category_shares", "clause_focus", "compare_strategies",

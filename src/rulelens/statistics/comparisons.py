@@ -15,6 +15,10 @@ Where the strategies were evaluated on different clauses (unpaired), the same sh
 Kruskal-Wallis (epsilon-squared, Tomczak & Tomczak 2014) and Mann-Whitney U (rank-biserial
 r = 2U / (n_a n_b) - 1, Wendt 1972) is used instead.
 
+Every pair row also says ``direction`` (the sign of its rank-biserial r, so that direction and p
+come from the same statistic), the observed standardized effect ``effect_d`` and the minimum
+detectable effect ``mde`` of its test (:mod:`rulelens.statistics.power`).
+
 Degenerate inputs give a row with a ``note`` instead of an exception: no variation at all gives
 statistic 0, p = 1 and effect 0 (there is no evidence of a difference and no difference).
 """
@@ -31,10 +35,12 @@ from scipy import stats
 
 from rulelens.statistics._frames import CLAUSE, require
 from rulelens.statistics.bootstrap import bootstrap_difference_ci, bootstrap_paired_difference_ci
+from rulelens.statistics.power import minimum_detectable_effect, standardized_effect
 
 RESULT_COLUMNS = [
     "comparison", "size", "metric", "group_a", "group_b", "n", "test", "statistic", "p_value",
-    "p_adjusted", "effect_size", "effect_size_name", "mean_difference", "ci_low", "ci_high", "note",
+    "p_adjusted", "effect_size", "effect_size_name", "direction", "mean_difference", "ci_low", "ci_high",
+    "effect_d", "mde", "mde_name", "note",
 ]
 
 
@@ -111,6 +117,26 @@ def epsilon_squared(h: float, n: int) -> float:
 def _result(n, test, statistic, p, effect, effect_name, note=""):
     return dict(n=int(n), test=test, statistic=statistic, p_value=p, effect_size=effect,
                 effect_size_name=effect_name, note=note)
+
+
+def effect_direction(effect_size: float) -> float:
+    """+1 / -1 / 0: the sign of the test's own effect size (NaN when undefined).
+
+    A verdict's direction must come from the statistic that was tested: the sign of a mean
+    difference can disagree with a rank test (one outlier moves the mean, not the ranks).
+    """
+    return float(np.sign(effect_size)) if np.isfinite(effect_size) else np.nan
+
+
+def _with_power(row: dict, test: str, n_comparisons: int, effect_d: float, n_b: int | None = None) -> dict:
+    """Add direction, the observed standardized effect and the family's minimum detectable effect to a pair row."""
+    n = row["n"] if n_b is None else row["n"] - n_b
+    mde = minimum_detectable_effect(n, test=test, n_comparisons=n_comparisons, n_b=n_b)
+    note = row["note"]
+    if np.isnan(mde["mde"]):
+        note = "; ".join(filter(None, [note, mde["note"]]))
+    return {**row, "direction": effect_direction(row["effect_size"]), "effect_d": effect_d, "mde": mde["mde"],
+            "mde_name": mde["mde_name"], "note": note}
 
 
 def friedman(matrix) -> dict:
@@ -196,8 +222,10 @@ def paired_family(
     omnibus = friedman(x)
     rows.append(dict(comparison=" vs ".join(map(str, groups)), group_a="", group_b="", **omnibus))
     pairs = []
+    n_pairs = len(groups) * (len(groups) - 1) // 2
     for i, (ga, gb) in enumerate(combinations(range(len(groups)), 2)):
-        res = wilcoxon_signed_rank(x[:, ga], x[:, gb])
+        res = _with_power(wilcoxon_signed_rank(x[:, ga], x[:, gb]), "wilcoxon_paired", n_pairs,
+                          standardized_effect(x[:, ga], x[:, gb], paired=True))
         sub_seed = None if seed is None else [seed, i]
         diff, low, high = bootstrap_paired_difference_ci(x[:, ga], x[:, gb], n_resamples, confidence, sub_seed)
         pairs.append(dict(comparison=f"{groups[ga]} vs {groups[gb]}", group_a=groups[ga], group_b=groups[gb],
@@ -215,8 +243,11 @@ def unpaired_family(
     rows = [dict(comparison=" vs ".join(map(str, groups)), group_a="", group_b="",
                  **kruskal_wallis([samples[g] for g in groups]))]
     pairs = []
+    n_pairs = len(groups) * (len(groups) - 1) // 2
     for i, (ga, gb) in enumerate(combinations(groups, 2)):
-        res = mann_whitney(samples[ga], samples[gb])
+        n_b = int(np.isfinite(np.asarray(samples[gb], dtype=float)).sum())
+        res = _with_power(mann_whitney(samples[ga], samples[gb]), "mann_whitney", n_pairs,
+                          standardized_effect(samples[ga], samples[gb], paired=False), n_b=n_b)
         sub_seed = None if seed is None else [seed, i]
         diff, low, high = bootstrap_difference_ci(samples[ga], samples[gb], n_resamples, confidence, sub_seed)
         pairs.append(dict(comparison=f"{ga} vs {gb}", group_a=ga, group_b=gb,
@@ -249,7 +280,11 @@ def compare_strategies(
 
     Output columns: RESULT_COLUMNS with ``by`` inserted after ``metric``; ``size`` holds the
     ``within`` value ("all" when ``within`` is None). Omnibus rows have empty group_a/group_b and
-    NaN p_adjusted.
+    NaN p_adjusted, direction, effect_d and mde. Pair rows carry ``direction`` (sign of the
+    rank-biserial r: read it, not the sign of mean_difference, with the rank test's p),
+    ``effect_d`` (observed d_z or Cohen's d) and ``mde``/``mde_name``, the effect on that scale
+    the pair's test detects with 80% power at alpha 0.05 / number of pairs (Bonferroni bound
+    for Holm; see :mod:`rulelens.statistics.power`).
     """
     by = list(by)
     require(table, [group_col, id_col, *metrics, *by, *([within] if within else [])], "compare_strategies")

@@ -19,6 +19,11 @@ clause's words (0..N-1, the order of ``scores``), the tuple is sorted and may be
 attribution pipeline wraps its scorer (prompt built from the kept words, teacher-forced target)
 in such a function; ``batch_score_fn`` (list of tuples -> list of floats) lets it batch instead.
 Every distinct subset is scored once.
+
+Unit of replication: the clause. Within one variant, ``faithfulness_summary`` pairs attribution
+and random AOPC by clause. Across variants, the same clauses recur in every variant, so
+``pooled_faithfulness`` first averages each clause over the variants and tests over distinct
+clauses: counting variant x clause rows as independent would shrink p by sqrt(variants).
 """
 
 from __future__ import annotations
@@ -30,8 +35,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from rulelens.statistics._frames import require
 from rulelens.statistics.bootstrap import bootstrap_mean_ci, bootstrap_paired_difference_ci
-from rulelens.statistics.comparisons import wilcoxon_signed_rank
+from rulelens.statistics.comparisons import effect_direction, wilcoxon_signed_rank
+from rulelens.statistics.power import minimum_detectable_effect, standardized_effect
 
 ScoreFn = Callable[[tuple[int, ...]], float]
 BatchScoreFn = Callable[[list[tuple[int, ...]]], Sequence[float]]
@@ -185,29 +192,78 @@ def mean_curves(results: Mapping) -> pd.DataFrame:
             .reset_index())
 
 
+def _measure_row(measure: str, better: str, a, r, n_resamples: int, confidence: float, seed) -> dict:
+    """One measure's attribution-vs-random comparison over paired values (one pair per clause)."""
+    a = np.asarray(a, dtype=float)
+    r = np.asarray(r, dtype=float)
+    mean, low, high = bootstrap_mean_ci(a, n_resamples, confidence, seed)
+    diff, dlow, dhigh = bootstrap_paired_difference_ci(a, r, n_resamples, confidence, seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        random_mean = float(np.nanmean(r)) if np.isfinite(r).any() else np.nan
+    test = wilcoxon_signed_rank(a, r)
+    mde = minimum_detectable_effect(test["n"], test="wilcoxon_paired")
+    note = test["note"] if np.isfinite(mde["mde"]) else "; ".join(filter(None, [test["note"], mde["note"]]))
+    return dict(measure=measure, better=better, n=test["n"], aopc_attribution=mean, ci_low=low, ci_high=high,
+                aopc_random=random_mean, difference=diff, difference_ci_low=dlow, difference_ci_high=dhigh,
+                test=test["test"], statistic=test["statistic"], p_value=test["p_value"],
+                effect_size=test["effect_size"], effect_size_name=test["effect_size_name"],
+                direction=effect_direction(test["effect_size"]), effect_d=standardized_effect(a, r, paired=True),
+                mde=mde["mde"], mde_name=mde["mde_name"], note=note)
+
+
+MEASURES = (("comprehensiveness", "higher"), ("sufficiency", "lower"))
+
+
 def faithfulness_summary(
     aopcs: pd.DataFrame, n_resamples: int = 2000, confidence: float = 0.95, seed: int | None = 0
 ) -> pd.DataFrame:
-    """Attribution vs random AOPC over clauses, paired by clause.
+    """Attribution vs random AOPC over clauses, paired by clause (for ONE variant: rows must be distinct clauses).
 
     One row per measure (comprehensiveness, sufficiency): n, mean attribution AOPC with CI, mean
     random AOPC, the paired difference attribution - random with a bootstrap CI, and a Wilcoxon
-    signed-rank test with rank-biserial effect. ``better`` says in which direction the attribution
-    should win (comprehensiveness: higher; sufficiency: lower).
+    signed-rank test with rank-biserial effect, its sign (``direction``), the observed d_z
+    (``effect_d``) and the d_z the test detects with 80% power (``mde``). ``better`` says in which
+    direction the attribution should win (comprehensiveness: higher; sufficiency: lower). Across
+    variants use :func:`pooled_faithfulness`, whose unit is the clause.
     """
     rows = []
-    for i, (measure, better) in enumerate((("comprehensiveness", "higher"), ("sufficiency", "lower"))):
-        a = aopcs[measure].to_numpy(dtype=float)
-        r = aopcs[f"random_{measure}"].to_numpy(dtype=float)
+    for i, (measure, better) in enumerate(MEASURES):
         sub = None if seed is None else [seed, i]
-        mean, low, high = bootstrap_mean_ci(a, n_resamples, confidence, sub)
-        diff, dlow, dhigh = bootstrap_paired_difference_ci(a, r, n_resamples, confidence, sub)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            random_mean = float(np.nanmean(r)) if np.isfinite(r).any() else np.nan
-        test = wilcoxon_signed_rank(a, r)
-        rows.append(dict(measure=measure, better=better, n=test["n"], aopc_attribution=mean, ci_low=low, ci_high=high,
-                         aopc_random=random_mean, difference=diff, difference_ci_low=dlow, difference_ci_high=dhigh,
-                         test=test["test"], statistic=test["statistic"], p_value=test["p_value"],
-                         effect_size=test["effect_size"], effect_size_name=test["effect_size_name"], note=test["note"]))
+        rows.append(_measure_row(measure, better, aopcs[measure], aopcs[f"random_{measure}"], n_resamples,
+                                 confidence, sub))
+    return pd.DataFrame(rows)
+
+
+def pooled_faithfulness(
+    aopcs: pd.DataFrame,
+    clause_col: str = "clause_id",
+    variant_cols: Sequence[str] = ("strategy", "model_size", "target_mode", "operator"),
+    n_resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int | None = 0,
+) -> pd.DataFrame:
+    """Attribution vs random AOPC across variants with the clause as the unit of replication.
+
+    The same clauses are attributed by every variant, so variant x clause rows are not
+    independent: a clause on which deletion hurts a lot does so under every variant. Per clause,
+    the attribution and random AOPC are averaged over the variants that attributed it (rows where
+    both are finite); the Wilcoxon test, rank-biserial effect and bootstrap CI then run over those
+    clause means (n = distinct clauses). Columns: those of :func:`faithfulness_summary` plus
+    ``unit`` ("clause") and ``n_variants``.
+    """
+    require(aopcs, [clause_col, *[m for m, _ in MEASURES], *[f"random_{m}" for m, _ in MEASURES]],
+            "pooled_faithfulness")
+    variant_cols = [c for c in variant_cols if c in aopcs.columns]
+    rows = []
+    for i, (measure, better) in enumerate(MEASURES):
+        pairs = aopcs[[clause_col, *variant_cols, measure, f"random_{measure}"]]
+        pairs = pairs[np.isfinite(pairs[measure].to_numpy(dtype=float))
+                      & np.isfinite(pairs[f"random_{measure}"].to_numpy(dtype=float))]
+        per_clause = pairs.groupby(clause_col, sort=True)[[measure, f"random_{measure}"]].mean()
+        n_variants = int(len(pairs[variant_cols].drop_duplicates())) if variant_cols else int(len(pairs) > 0)
+        sub = None if seed is None else [seed, i]
+        row = _measure_row(measure, better, per_clause[measure], per_clause[f"random_{measure}"], n_resamples,
+                           confidence, sub)
+        rows.append({**row, "unit": "clause", "n_variants": n_variants})
     return pd.DataFrame(rows)

@@ -1,6 +1,14 @@
 """How attribution and rule quality change with model scale (GUIDE 5.7).
 
-Trends: Spearman's rho of a per-variant value (e.g. a category's mean mass share) against
+Unit of replication: the model size. A trend over sizes is evidence about sizes, so every size
+counts once, however many strategies or clauses it holds; clauses only make each size's mean
+more precise. :func:`size_trend` therefore averages to one mean per size (over clauses, then over
+strategies for the pooled row), fits an OLS slope on ln(n_params), tests it with the t-test on
+n_sizes - 2 df, and takes the slope's uncertainty from sampling the clauses with a clause-blocked
+bootstrap (the same resampled clause ids for every size and variant, because every variant
+attributed the same clauses). With fewer than four sizes it reports the direction only.
+
+Legacy trends (:func:`scale_trend`): Spearman's rho of a per-variant value (e.g. a category's mean mass share) against
 log(n_params), per strategy and over all variants. Spearman is rank-based, so the log does not
 change rho; it is kept in the definition because it is the scale on which sizes are read. With
 <= 8 variants the p-value is exact (all orderings), since the t approximation fails there.
@@ -15,7 +23,9 @@ The plateau size is the smallest *observed* size whose fitted quality lies withi
 asymptote (saturating: a; hinge: level), with epsilon = ``epsilon`` x (range of the per-size means)
 by default or an absolute value. A plateau needs at least one observed size after its start (else
 "not reached": nothing confirms that quality stays flat). Three parameters need at least three
-sizes; with fewer the result says "not estimable" and why.
+sizes; with fewer the result says "not estimable" and why. A plateau *verdict* needs more (:func:`plateau_estimate`): at least four
+sizes, a ladder reaching ``min_plateau_n_params``, and a clause bootstrap in which at least 95% of
+the refits find the plateau again.
 """
 
 from __future__ import annotations
@@ -29,8 +39,13 @@ import pandas as pd
 from scipy import optimize, stats
 
 from rulelens.statistics._frames import require
+from rulelens.statistics.power import mde_slope, minimum_detectable_effect
 
-MIN_SIZES = 3
+MIN_FIT_SIZES = 3  # three curve parameters
+MIN_SIZES = MIN_FIT_SIZES
+MIN_TREND_SIZES = 4  # the slope t-test has n_sizes - 2 df; with 3 sizes one df is all there is
+MIN_PLATEAU_SIZES = 4
+PLATEAU_SUPPORT = 0.95
 EXACT_MAX_N = 8  # exact permutation p-values up to 8! = 40320 orderings
 
 
@@ -107,6 +122,182 @@ def scale_trends(
     return pd.DataFrame(rows, columns=["strategy", *by, "metric", "n", "n_sizes", "rho", "p_value", "note"])
 
 
+# ---------------------------------------------------------------------------------------------
+# Size trends: the size as the unit, clause-blocked bootstrap
+# ---------------------------------------------------------------------------------------------
+SIZE_TREND_COLUMNS = [
+    "n_sizes", "n_clauses", "slope", "slope_ci_low", "slope_ci_high", "r_sizes", "rho_sizes", "p_value",
+    "testable", "significant", "direction", "mde_slope", "mde_r", "note",
+]
+
+
+def _clause_matrix(frame: pd.DataFrame, value_col: str, variant_cols: list[str], clause_col: str | None):
+    """(clause x variant values with NaN where missing, ln n_params of each variant column).
+
+    Without a clause column every variant becomes one pseudo-clause holding its mean.
+    """
+    data = frame[[*variant_cols, value_col, *([clause_col] if clause_col else [])]]
+    data = data[np.isfinite(data[value_col].to_numpy(dtype=float))]
+    if clause_col is None:
+        clause_col = "__clause__"
+        data = data.assign(**{clause_col: 0})
+    wide = data.pivot_table(index=clause_col, columns=variant_cols, values=value_col, aggfunc="mean",
+                            observed=True)
+    n_params = np.asarray(wide.columns.get_level_values(variant_cols[-1]), dtype=float)
+    return wide.to_numpy(dtype=float), np.log(n_params)
+
+
+def _size_means(values: np.ndarray, ln_params: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-size means for each row of clause ``weights`` (R x C): clause-weighted variant means, then averaged per size.
+
+    Returns (sizes' ln n_params, R x n_sizes means); a size with no resampled clause is NaN.
+    """
+    present = np.isfinite(values)
+    filled = np.where(present, values, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        variant_means = (weights @ filled) / (weights @ present)
+    sizes, size_of = np.unique(ln_params, return_inverse=True)
+    indicator = np.zeros((ln_params.size, sizes.size))
+    indicator[np.arange(ln_params.size), size_of] = 1.0
+    finite = np.isfinite(variant_means)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = (np.where(finite, variant_means, 0.0) @ indicator) / (finite @ indicator)
+    return sizes, means
+
+
+def _ols_slopes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """OLS slope of each row of y on x (NaN for a row with a NaN)."""
+    xc = x - x.mean()
+    return (y - y.mean(axis=-1, keepdims=True)) @ xc / float(xc @ xc)
+
+
+def clause_bootstrap_weights(n_clauses: int, n_resamples: int, seed) -> np.ndarray:
+    """R x C counts of each clause in R resamples of the clauses with replacement (same for every variant)."""
+    rng = np.random.default_rng(seed)
+    return rng.multinomial(n_clauses, np.full(n_clauses, 1.0 / n_clauses), size=n_resamples).astype(float)
+
+
+def size_trend(
+    table: pd.DataFrame,
+    metric: str,
+    *,
+    clause_col: str | None = "clause_id",
+    size_col: str = "model_size",
+    n_params_col: str = "n_params",
+    strategy_col: str = "strategy",
+    strategy=None,
+    n_resamples: int = 2000,
+    seed: int | None = 0,
+    min_sizes: int = MIN_TREND_SIZES,
+    alpha: float = 0.05,
+    confidence: float = 0.95,
+    power: float = 0.8,
+) -> dict:
+    """Trend of ``metric`` over model sizes with the size as the unit: slope per ln(n_params), t-test, clause bootstrap.
+
+    ``table``: clause rows (or variant rows without ``clause_col``) of one or more strategies;
+    ``strategy`` picks one (None / "all": pool, each size still counting once). Returns a dict
+    with the fields of SIZE_TREND_COLUMNS: slope of the size means on ln(n_params) (OLS) with a
+    clause-bootstrap percentile CI, Pearson r and Spearman rho of the size means, the slope
+    t-test p (n_sizes - 2 df; NaN when n_sizes < ``min_sizes``), ``significant`` (testable, p <
+    alpha and the CI excludes 0), ``direction`` (sign of the slope), and the minimum detectable
+    slope / r of the t-test at this n (``mde_slope`` uses the size means' residual scatter).
+    """
+    require(table, [size_col, n_params_col, metric], "size_trend")
+    if clause_col is not None and clause_col not in table.columns:
+        clause_col = None
+    frame = table
+    if strategy is not None and strategy != "all":
+        frame = table[table[strategy_col] == strategy]
+    frame = frame[np.asarray(frame[n_params_col], dtype=float) > 0]
+    variant_cols = [c for c in (strategy_col,) if c in frame.columns] + [n_params_col]
+    out = dict(n_sizes=0, n_clauses=0, slope=np.nan, slope_ci_low=np.nan, slope_ci_high=np.nan, r_sizes=np.nan,
+               rho_sizes=np.nan, p_value=np.nan, testable=False, significant=False, direction=np.nan,
+               mde_slope=np.nan, mde_r=np.nan, note="")
+    values, ln_params = _clause_matrix(frame, metric, variant_cols, clause_col) if len(frame) else (
+        np.empty((0, 0)), np.empty(0))
+    n_clauses = int(values.shape[0]) if clause_col else 0
+    x, means = _size_means(values, ln_params, np.ones((1, values.shape[0])))
+    means = means[0]
+    keep = np.isfinite(means)
+    x, y = x[keep], means[keep]
+    n_sizes = int(x.size)
+    out.update(n_sizes=n_sizes, n_clauses=n_clauses)
+    if n_sizes < 2:
+        return {**out, "note": f"needs >= 2 sizes with values, got {n_sizes}"}
+    slope = float(_ols_slopes(x, y))
+    out.update(slope=slope, direction=float(np.sign(slope)))
+    notes = []
+    if n_sizes >= 3:
+        constant = bool(np.all(y == y[0]))
+        fit = None if constant else stats.linregress(x, y)
+        out["r_sizes"] = 0.0 if constant else float(fit.rvalue)
+        out["rho_sizes"] = np.nan if constant else float(stats.spearmanr(x, y).statistic)
+        residual_sd = float(np.sqrt(((y - y.mean() - slope * (x - x.mean())) ** 2).sum() / (n_sizes - 2)))
+        out["mde_slope"] = mde_slope(n_sizes, x, residual_sd, alpha=alpha, power=power)
+        out["mde_r"] = minimum_detectable_effect(n_sizes, alpha=alpha, power=power, test="slope_t")["mde"]
+        if n_sizes >= min_sizes:
+            out.update(testable=True, p_value=1.0 if constant else float(fit.pvalue))
+    if not out["testable"]:
+        notes.append(f"fewer than {min_sizes} sizes: direction only, not testable for significance")
+    if clause_col is not None and n_clauses >= 2 and n_resamples > 0:
+        weights = clause_bootstrap_weights(n_clauses, n_resamples, seed)
+        _, boot_means = _size_means(values, ln_params, weights)
+        slopes = _ols_slopes(x, boot_means[:, keep])
+        if np.isfinite(slopes).any():
+            tail = (1 - confidence) / 2
+            low, high = np.nanquantile(slopes, [tail, 1 - tail])
+            out.update(slope_ci_low=float(low), slope_ci_high=float(high))
+    else:
+        notes.append("no per-clause rows: no clause bootstrap CI, so never called significant")
+    excludes_zero = out["slope_ci_low"] > 0 or out["slope_ci_high"] < 0
+    out["significant"] = bool(out["testable"] and out["p_value"] < alpha and excludes_zero)
+    return {**out, "note": "; ".join(notes)}
+
+
+def size_trends(
+    table: pd.DataFrame,
+    metrics: Sequence[str],
+    by: Sequence[str] = (),
+    *,
+    clause_col: str | None = "clause_id",
+    strategy_col: str = "strategy",
+    size_col: str = "model_size",
+    n_params_col: str = "n_params",
+    n_resamples: int = 2000,
+    seed: int | None = 0,
+    min_sizes: int = MIN_TREND_SIZES,
+    alpha: float = 0.05,
+    confidence: float = 0.95,
+    power: float = 0.8,
+) -> pd.DataFrame:
+    """:func:`size_trend` of each metric per strategy and pooled ("all"), per ``by`` group.
+
+    Output: ``strategy, *by, metric`` and SIZE_TREND_COLUMNS, one row per (strategy, *by, metric).
+    Every row uses the same seed, so one replicate resamples the same clauses everywhere.
+    """
+    by = list(by)
+    require(table, [strategy_col, size_col, n_params_col, *by, *metrics], "size_trends")
+    options = dict(clause_col=clause_col, size_col=size_col, n_params_col=n_params_col, strategy_col=strategy_col,
+                   n_resamples=n_resamples, seed=seed, min_sizes=min_sizes, alpha=alpha, confidence=confidence,
+                   power=power)
+    rows = []
+    for strategy in [*sorted(table[strategy_col].unique(), key=str), "all"]:
+        part = table if strategy == "all" else table[table[strategy_col] == strategy]
+        groups = part.groupby(by, dropna=False, sort=True) if by else [((), part)]
+        for key, block in groups:
+            key = key if isinstance(key, tuple) else (key,)
+            for metric in metrics:
+                res = size_trend(block, metric, **options)
+                rows.append({"strategy": strategy, **dict(zip(by, key)), "metric": metric, **res})
+    return pd.DataFrame(rows, columns=["strategy", *by, "metric", *SIZE_TREND_COLUMNS])
+
+
+def category_size_trends(clause_categories: pd.DataFrame, metric: str = "mass_share", **options) -> pd.DataFrame:
+    """:func:`size_trends` of each category's ``metric`` (default mass share); input: clause_category_shares output."""
+    return size_trends(clause_categories, [metric], by=["category"], **options)
+
+
 def category_scale_trends(clause_categories: pd.DataFrame, metric: str = "mass_share") -> pd.DataFrame:
     """Spearman of each category's mean ``metric`` (default mass share) against ln(n_params).
 
@@ -122,31 +313,41 @@ def _saturating(x, a, b, c):
     return a - b * np.exp(-c * x)
 
 
+def _saturating_profile(x, y, rates) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each rate c the model is linear in (a, b): (sse, a, b) of that least-squares fit, for all c at once."""
+    e = np.exp(-np.outer(rates, x))
+    ec = e - e.mean(axis=1, keepdims=True)
+    yc = y - y.mean()
+    see = (ec**2).sum(axis=1)
+    sey = ec @ yc
+    slope = np.divide(sey, see, out=np.zeros_like(see), where=see > 1e-300)  # coefficient of exp(-c x) = -b
+    sse = np.maximum(float(yc @ yc) - slope * sey, 0.0)
+    return sse, y.mean() - slope * e.mean(axis=1), -slope
+
+
 def fit_saturating(x, y) -> dict:
-    """Least-squares fit of y = a - b exp(-c x) (x already shifted to start at 0), c in (0, 50]."""
+    """Least-squares fit of y = a - b exp(-c x) (x already shifted to start at 0), c in [0.001, 50] / span.
+
+    For a fixed c the model is linear in a and b, so c is profiled: a log-spaced grid, then
+    scipy's bounded scalar minimiser (on ln c) between the grid neighbours of the best rate. This
+    is fast enough to refit in every bootstrap replicate and has no starting-value problem.
+    """
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     span = max(float(x.max() - x.min()), 1e-12)
-    best = None
-    for c0 in (0.1 / span, 1.0 / span, 3.0 / span, 10.0 / span):
-        a0 = float(y[np.argmax(x)])
-        b0 = a0 - float(y[np.argmin(x)])
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                params, _ = optimize.curve_fit(
-                    _saturating, x, y, p0=(a0, b0 if b0 != 0 else 1e-3, c0),
-                    bounds=([-np.inf, -np.inf, 1e-9], [np.inf, np.inf, 50.0 / span]), maxfev=20000,
-                )
-        except (RuntimeError, ValueError):
-            continue
-        sse = float(((_saturating(x, *params) - y) ** 2).sum())
-        if best is None or sse < best[1]:
-            best = (params, sse)
-    if best is None:
+    log_rates = np.linspace(np.log(1e-3 / span), np.log(50.0 / span), 241)
+    sses = _saturating_profile(x, y, np.exp(log_rates))[0]
+    if not np.isfinite(sses).any():
         raise RuntimeError("saturating curve did not converge")
-    a, b, c = (float(v) for v in best[0])
-    return dict(a=a, b=b, c=c, sse=best[1])
+    i = int(np.nanargmin(sses))
+    best = float(log_rates[i])
+    left, right = log_rates[max(i - 1, 0)], log_rates[min(i + 1, log_rates.size - 1)]
+    res = optimize.minimize_scalar(lambda t: _saturating_profile(x, y, np.array([np.exp(t)]))[0][0],
+                                   bounds=(left, right), method="bounded")
+    if res.fun < sses[i]:
+        best = float(res.x)
+    sse, a, b = (float(v[0]) for v in _saturating_profile(x, y, np.array([np.exp(best)])))
+    return dict(a=a, b=b, c=float(np.exp(best)), sse=sse)
 
 
 def _hinge_design(x, h):
@@ -156,6 +357,17 @@ def _hinge_design(x, h):
 def _hinge_sse(x, y, h) -> tuple[float, np.ndarray]:
     coef, *_ = np.linalg.lstsq(_hinge_design(x, h), y, rcond=None)
     return float(((_hinge_design(x, h) @ coef - y) ** 2).sum()), coef
+
+
+def _hinge_sse_grid(x, y, grid) -> np.ndarray:
+    """SSE of the hinge fit at every hinge in ``grid`` at once (simple regression of y on min(x, h) - h)."""
+    z = np.minimum(x[None, :], grid[:, None]) - grid[:, None]
+    zc = z - z.mean(axis=1, keepdims=True)
+    yc = y - y.mean()
+    szz = (zc**2).sum(axis=1)
+    szy = zc @ yc
+    explained = np.divide(szy**2, szz, out=np.zeros_like(szz), where=szz > 1e-300)
+    return np.maximum(float(yc @ yc) - explained, 0.0)
 
 
 def fit_hinge(x, y) -> dict:
@@ -168,7 +380,7 @@ def fit_hinge(x, y) -> dict:
     y = np.asarray(y, dtype=float)
     lo, hi = float(x.min()), float(x.max())
     grid = np.unique(np.concatenate([np.linspace(lo, hi, 201), x]))
-    sses = np.array([_hinge_sse(x, y, h)[0] for h in grid])
+    sses = _hinge_sse_grid(x, y, grid)
     i = int(np.argmin(sses))
     # Prefer the earliest hinge among (numerically) equal fits: a plateau starts where it starts.
     i = int(np.flatnonzero(sses <= sses[i] + 1e-12 * max(1.0, sses[i]))[0])
@@ -182,46 +394,22 @@ def fit_hinge(x, y) -> dict:
     return dict(h=h, level=float(level), slope=float(slope), sse=sse)
 
 
-def plateau_estimate(
-    n_params,
-    quality,
-    model: str = "saturating",
-    epsilon: float = 0.02,
-    relative: bool = True,
-    size_labels: Sequence | None = None,
-) -> dict:
-    """Fit a saturating or hinge curve of quality on ln(n_params) and locate the plateau.
-
-    ``n_params``/``quality`` may be per clause or per variant; they are averaged per distinct
-    n_params first. ``epsilon`` is a fraction of the range of those means (``relative=True``) or
-    an absolute quality difference. Returns a dict: status ("plateau" | "not reached" |
-    "not estimable"), reason, model, n_sizes, plateau_size (label of the smallest observed size
-    within epsilon of the asymptote), plateau_n_params (that size's parameter count),
-    knee_n_params (continuous point where the fit comes within epsilon: hinge point, or
-    x0 + ln(|b| / eps) / c), asymptote, epsilon (absolute), rmse, params.
-    """
-    if model not in ("saturating", "hinge"):
-        raise ValueError(f"model must be 'saturating' or 'hinge', got {model!r}")
-    n = np.asarray(n_params, dtype=float)
-    q = np.asarray(quality, dtype=float)
-    labels = np.asarray(size_labels if size_labels is not None else n, dtype=object)
-    keep = np.isfinite(n) & np.isfinite(q) & (n > 0)
-    means = pd.DataFrame({"n": n[keep], "q": q[keep], "label": labels[keep]}).groupby("n", sort=True).agg(
-        q=("q", "mean"), label=("label", "first"))
-    out = dict(status="not estimable", reason="", model=model, n_sizes=len(means), plateau_size=None,
+def _plateau_fit(n_params: np.ndarray, y: np.ndarray, labels: np.ndarray, model: str, epsilon: float,
+                 relative: bool) -> dict:
+    """Fit one curve to per-size means (sizes ascending) and locate the plateau: the fit alone, no verdict."""
+    out = dict(status="not estimable", reason="", model=model, n_sizes=len(y), plateau_size=None,
                plateau_n_params=np.nan, knee_n_params=np.nan, asymptote=np.nan, epsilon=np.nan,
                rmse=np.nan, params={})
-    if len(means) < MIN_SIZES:
-        return {**out, "reason": f"needs >= {MIN_SIZES} model sizes with quality values, got {len(means)}"}
-    x0 = float(np.log(means.index[0]))
-    x = np.log(means.index.to_numpy(dtype=float)) - x0
-    y = means["q"].to_numpy(dtype=float)
+    if len(y) < MIN_FIT_SIZES:
+        return {**out, "reason": f"needs >= {MIN_FIT_SIZES} model sizes with quality values, got {len(y)}"}
+    x0 = float(np.log(n_params[0]))
+    x = np.log(n_params) - x0
     spread = float(y.max() - y.min())
     eps = float(epsilon * spread) if relative else float(epsilon)
     if spread == 0:
         return {**out, "status": "plateau", "reason": "quality identical at every size",
-                "plateau_size": means["label"].iloc[0], "plateau_n_params": float(means.index[0]),
-                "knee_n_params": float(means.index[0]), "asymptote": float(y[0]), "epsilon": eps, "rmse": 0.0}
+                "plateau_size": labels[0], "plateau_n_params": float(n_params[0]),
+                "knee_n_params": float(n_params[0]), "asymptote": float(y[0]), "epsilon": eps, "rmse": 0.0}
     try:
         if model == "saturating":
             fit = fit_saturating(x, y)
@@ -249,8 +437,109 @@ def plateau_estimate(
     if i == len(y) - 1:
         return {**result, "status": "not reached",
                 "reason": "only the largest size is within epsilon of the asymptote; no larger size confirms a plateau"}
-    return {**result, "status": "plateau", "plateau_size": means["label"].iloc[i],
-            "plateau_n_params": float(means.index[i])}
+    return {**result, "status": "plateau", "reason": "", "plateau_size": labels[i],
+            "plateau_n_params": float(n_params[i])}
+
+
+def plateau_support(values: np.ndarray, n_params: np.ndarray, model: str, epsilon: float, relative: bool,
+                    n_resamples: int, seed) -> float:
+    """Share of clause-bootstrap refits that find a plateau (with an observed size after its start).
+
+    ``values``: clause x size matrix (NaN where a clause lacks a size), sizes ascending. Each
+    replicate resamples clause ids once and uses them at every size, then refits the per-size means.
+    """
+    weights = clause_bootstrap_weights(values.shape[0], n_resamples, seed)
+    present = np.isfinite(values)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = (weights @ np.where(present, values, 0.0)) / (weights @ present)
+    labels = n_params.astype(object)
+    found = [bool(np.isfinite(row).all())
+             and _plateau_fit(n_params, row, labels, model, epsilon, relative)["status"] == "plateau"
+             for row in means]
+    return float(np.mean(found)) if found else np.nan
+
+
+def plateau_estimate(
+    n_params,
+    quality,
+    model: str = "saturating",
+    epsilon: float = 0.02,
+    relative: bool = True,
+    size_labels: Sequence | None = None,
+    *,
+    clause_ids: Sequence | None = None,
+    n_resamples: int = 1000,
+    seed: int | None = 0,
+    min_sizes: int = MIN_PLATEAU_SIZES,
+    min_plateau_n_params: float | None = None,
+    support: float = PLATEAU_SUPPORT,
+) -> dict:
+    """Fit a saturating or hinge curve of quality on ln(n_params), locate the plateau, and judge it.
+
+    ``n_params``/``quality`` (and ``clause_ids``, aligned) are per clause rows; they are averaged
+    per clause and size, then per size. ``epsilon`` is a fraction of the range of the size means
+    (``relative=True``) or an absolute quality difference. ``fit_status`` is what the curve fit
+    alone says ("plateau" | "not reached" | "not estimable"); ``status`` is the verdict:
+
+    - "not estimable": fewer than 3 sizes or the fit failed;
+    - "not testable": fewer than ``min_sizes`` (4) sizes, or no clause ids (variant means only),
+      so no clause bootstrap is possible;
+    - "not testable on this ladder": the largest size is below ``min_plateau_n_params``;
+    - "plateau": the fit finds one AND at least ``support`` of the clause-bootstrap refits do;
+    - "not supported": the fit finds one but fewer bootstrap refits do (noise could make it);
+    - "not reached": the fit finds none.
+
+    ``plateau_size``/``plateau_n_params`` are the fit's answer whatever the verdict (read them
+    only with status "plateau"). Also: reason, model, n_sizes, n_clauses, plateau_size, plateau_n_params, knee_n_params,
+    asymptote, epsilon (absolute), rmse, bootstrap_support, largest_n_params,
+    min_plateau_n_params, params.
+    """
+    if model not in ("saturating", "hinge"):
+        raise ValueError(f"model must be 'saturating' or 'hinge', got {model!r}")
+    n = np.asarray(n_params, dtype=float)
+    q = np.asarray(quality, dtype=float)
+    labels = np.asarray(size_labels if size_labels is not None else n, dtype=object)
+    keep = np.isfinite(n) & np.isfinite(q) & (n > 0)
+    rows = pd.DataFrame({"n": n[keep], "q": q[keep], "label": labels[keep]})
+    size_labels_by_n = rows.groupby("n", sort=True)["label"].first()
+    if clause_ids is not None:
+        rows["clause"] = np.asarray(clause_ids, dtype=object)[keep]
+        matrix = rows.pivot_table(index="clause", columns="n", values="q", aggfunc="mean")
+        with np.errstate(invalid="ignore"):
+            means = matrix.mean(axis=0).to_numpy(dtype=float)
+        n_sizes_values = matrix.columns.to_numpy(dtype=float)
+    else:
+        matrix = None
+        means = rows.groupby("n", sort=True)["q"].mean().to_numpy(dtype=float)
+        n_sizes_values = size_labels_by_n.index.to_numpy(dtype=float)
+    fit = _plateau_fit(n_sizes_values, means, size_labels_by_n.reindex(n_sizes_values).to_numpy(dtype=object),
+                       model, epsilon, relative)
+    largest = float(n_sizes_values.max()) if n_sizes_values.size else np.nan
+    result = {**fit, "fit_status": fit["status"], "n_clauses": 0 if matrix is None else int(matrix.shape[0]),
+              "bootstrap_support": np.nan, "largest_n_params": largest,
+              "min_plateau_n_params": np.nan if min_plateau_n_params is None else float(min_plateau_n_params)}
+    if fit["status"] == "not estimable":
+        return result
+    if len(means) < min_sizes:
+        return {**result, "status": "not testable",
+                "reason": f"fewer than {min_sizes} sizes ({len(means)}): a plateau cannot be told from noise"}
+    if min_plateau_n_params is not None and largest < min_plateau_n_params:
+        return {**result, "status": "not testable on this ladder",
+                "reason": f"largest size has {largest:,.0f} parameters, below the {min_plateau_n_params:,.0f} "
+                          "where the plateau is expected"}
+    if matrix is None or matrix.shape[0] < 2:
+        return {**result, "status": "not testable",
+                "reason": "needs per-clause rows with clause ids for the clause bootstrap (only size means given)"}
+    share = plateau_support(matrix.to_numpy(dtype=float), n_sizes_values, model, epsilon, relative,
+                            n_resamples, seed)
+    result["bootstrap_support"] = share
+    if fit["status"] != "plateau":
+        return result
+    if not share >= support:
+        return {**result, "status": "not supported",
+                "reason": f"only {share:.0%} of clause-bootstrap refits find a plateau (needs {support:.0%}); "
+                          f"the fit alone puts it at {fit['plateau_size']}"}
+    return result
 
 
 def quality_plateaus(
@@ -262,13 +551,24 @@ def quality_plateaus(
     strategy_col: str = "strategy",
     size_col: str = "model_size",
     n_params_col: str = "n_params",
+    *,
+    clause_col: str | None = "clause_id",
+    n_resamples: int = 1000,
+    seed: int | None = 0,
+    min_sizes: int = MIN_PLATEAU_SIZES,
+    min_plateau_n_params: float | None = None,
+    support: float = PLATEAU_SUPPORT,
 ) -> pd.DataFrame:
     """Plateau estimates per strategy (and "all" strategies pooled), metric and curve model.
 
     Input: the evaluation's per-clause quality table (metric columns + strategy, model_size,
-    n_params). One row per (strategy, metric, model) with the fields of :func:`plateau_estimate`.
+    n_params, clause_id). One row per (strategy, metric, model) with the fields of
+    :func:`plateau_estimate`; without ``clause_col`` in the table every verdict is "not testable".
     """
     require(quality, [strategy_col, size_col, n_params_col, *metrics], "quality_plateaus")
+    has_clauses = clause_col is not None and clause_col in quality.columns
+    options = dict(epsilon=epsilon, relative=relative, n_resamples=n_resamples, seed=seed, min_sizes=min_sizes,
+                   min_plateau_n_params=min_plateau_n_params, support=support)
     rows = []
     strategies = [*sorted(quality[strategy_col].unique(), key=str), "all"]
     for strategy in strategies:
@@ -276,7 +576,8 @@ def quality_plateaus(
         for metric in metrics:
             for model in models:
                 res = plateau_estimate(part[n_params_col].to_numpy(dtype=float), part[metric].to_numpy(dtype=float),
-                                       model=model, epsilon=epsilon, relative=relative,
-                                       size_labels=part[size_col].to_numpy(dtype=object))
+                                       model=model, size_labels=part[size_col].to_numpy(dtype=object),
+                                       clause_ids=part[clause_col].to_numpy(dtype=object) if has_clauses else None,
+                                       **options)
                 rows.append({"strategy": strategy, "metric": metric, **res})
     return pd.DataFrame(rows)

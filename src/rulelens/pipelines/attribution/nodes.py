@@ -13,22 +13,40 @@ logger = logging.getLogger(__name__)
 
 ENGINE_OPTIONS = ("operator", "target_mode", "reduction", "max_new_tokens", "memory_cap_bytes", "max_batch_tokens", "mask_token")
 FAITHFULNESS_ENGINE_OPTIONS = ("memory_cap_bytes", "max_batch_tokens")
-FAITHFULNESS_DEFAULTS = {"n_clauses": 6, "max_k": 4, "n_random": 2, "seed": 0}  # as in parameters_attribution.yml
+# as in parameters_attribution.yml
+FAITHFULNESS_DEFAULTS = {"n_clauses": 6, "max_k": 3, "n_random": 10, "seed": 0}
+LDS_DEFAULTS = {"n_masks": 32, "keep_prob": 0.5, "n_random": 10}
+LDS_COLUMNS = ["variant", "clause_id", "n_words", "n_masks", "keep_prob", "lds", "lds_random", "full_score"]
+
+
+def mask_text(attribution: dict[str, Any]) -> str | None:
+    """The mask placeholder from parameters: ``mask_text`` (``mask_token``: its older name)."""
+    value = attribution.get("mask_text")
+    return value if value is not None else attribution.get("mask_token")
+
+
+def engine_options(attribution: dict[str, Any]) -> dict[str, Any]:
+    """The engine keyword arguments in the parameters (``mask_text`` goes in as ``mask_token``)."""
+    options = {key: attribution[key] for key in ENGINE_OPTIONS if attribution.get(key) is not None}
+    if mask_text(attribution) is not None:
+        options["mask_token"] = mask_text(attribution)
+    return options
 
 
 def attribute_variant(
     checkpoint: Any, selected: pd.DataFrame, attribution: dict[str, Any], prompt: dict[str, Any], *, variant: Variant
-) -> tuple[pd.DataFrame, dict[str, float], pd.DataFrame]:
+) -> tuple[pd.DataFrame, dict[str, float], pd.DataFrame, pd.DataFrame]:
     """Attribute each selected clause for one variant.
 
-    Returns the word table, summary metrics (for MLflow) and the deletion curves of the first
+    Returns the word table, summary metrics (for MLflow), the deletion curves and the linear
+    datamodeling scores (one row per clause, columns ``LDS_COLUMNS``) of the first
     ``faithfulness.n_clauses`` clauses (scored while the model is loaded; reporting tests them).
     """
     from rulelens.attribution import attribute_clauses, attributions_frame
     from rulelens.prompts import PromptStyle
     from rulelens.statistics.focus import clause_focus
 
-    options = {key: attribution[key] for key in ENGINE_OPTIONS if attribution.get(key) is not None}
+    options = engine_options(attribution)
     style = PromptStyle.from_params(prompt)
     results = attribute_clauses(
         checkpoint.model, checkpoint.tokenizer, list(selected["clause"]), list(selected["rule"]),
@@ -47,28 +65,62 @@ def attribute_variant(
     }
     summary["attribution_clauses"] = float(len(results))
     logger.info("%s: %d clauses attributed, mean normalised entropy %.3f", variant.namespace, len(results), summary["attribution_normalised_entropy"])
-    curves = faithfulness_curves(checkpoint, results, attribution, style)
+    curves, lds = faithfulness_outputs(checkpoint, results, attribution, style)
     curves.insert(0, "variant", variant.namespace)
+    lds.insert(0, "variant", variant.namespace)
     summary.update(faithfulness_metrics(curves))
-    return table, summary, curves
+    summary.update(lds_metrics(lds))
+    return table, summary, curves, lds
 
 
 def faithfulness_curves(checkpoint: Any, results: list, attribution: dict[str, Any], style: Any) -> pd.DataFrame:
     """Deletion curves (attribution order vs random orders) for the first ``n_clauses`` results."""
+    settings = dict(attribution, faithfulness={**(attribution.get("faithfulness") or {}), "lds": False})
+    return faithfulness_outputs(checkpoint, results, settings, style)[0]
+
+
+def faithfulness_outputs(
+    checkpoint: Any, results: list, attribution: dict[str, Any], style: Any
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Deletion curves and LDS rows (without ``variant``) for the first ``faithfulness.n_clauses`` results.
+
+    Each clause's random orders and LDS masks are seeded by ``clause_seed(seed, clause_id)``,
+    so a clause gets the same randomness whatever else is selected. ``faithfulness.lds: false``
+    switches the LDS off.
+    """
     from tqdm.auto import tqdm
 
-    from rulelens.attribution.faithfulness import clause_deletion_curves, curves_frame
+    from rulelens.attribution.faithfulness import ClauseLDS, clause_deletion_curves, clause_lds, curves_frame, lds_frame
+    from rulelens.statistics.lds import clause_seed
 
     settings = {**FAITHFULNESS_DEFAULTS, **(attribution.get("faithfulness") or {})}
+    lds_settings = settings.get("lds", {})
+    lds_settings = None if lds_settings is False else {**LDS_DEFAULTS, **(lds_settings or {})}
     chosen = results[: max(0, int(settings["n_clauses"] or 0))]
     engine = {key: attribution[key] for key in FAITHFULNESS_ENGINE_OPTIONS if attribution.get(key) is not None}
-    curves = {}
+    placeholder, seed = mask_text(attribution), settings["seed"]
+    curves: dict[Any, Any] = {}
+    lds: list[ClauseLDS] = []
     for result in tqdm(chosen, unit="clause", desc="faithfulness", disable=not attribution.get("progress", True)):
+        common = dict(style=style, mask_text=placeholder, **engine)
         curves[result.clause_id] = clause_deletion_curves(
-            checkpoint.model, checkpoint.tokenizer, result, style=style, max_k=settings["max_k"],
-            n_random=settings["n_random"], seed=settings["seed"], mask_token=attribution.get("mask_token"), **engine,
+            checkpoint.model, checkpoint.tokenizer, result, max_k=settings["max_k"], n_random=settings["n_random"],
+            seed=clause_seed(seed, result.clause_id, "curves"), **common,
         )
-    return curves_frame(curves)
+        if lds_settings is not None:
+            lds.append(clause_lds(
+                checkpoint.model, checkpoint.tokenizer, result, n_masks=int(lds_settings["n_masks"]),
+                keep_prob=float(lds_settings["keep_prob"]), n_random=int(lds_settings["n_random"]),
+                seed=clause_seed(seed, result.clause_id, "lds"), **common,
+            ))
+    return curves_frame(curves), lds_frame(lds)
+
+
+def lds_metrics(lds: pd.DataFrame) -> dict[str, float]:
+    """Mean LDS of the attributions and of random attributions (MLflow-ready; empty when none)."""
+    if lds.empty:
+        return {}
+    return {"faithfulness_lds": float(lds["lds"].mean()), "faithfulness_lds_random": float(lds["lds_random"].mean())}
 
 
 def faithfulness_metrics(curves: pd.DataFrame) -> dict[str, float]:

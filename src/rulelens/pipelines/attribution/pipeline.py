@@ -13,13 +13,13 @@ def variant_pipeline(variant: Variant) -> Pipeline:
         [
             Node(
                 bind(attribute_variant, variant),
-                ["checkpoint", "attribution_clauses", "params:attribution", "params:prompt"],
-                ["attributions", "attribution_metrics", "faithfulness_curves"],
+                ["checkpoint", "study_clauses", "params:attribution", "params:prompt"],
+                ["attributions", "attribution_metrics", "faithfulness_curves", "lds_scores"],
                 name="attribute_variant",
             )
         ]
     )
-    return namespaced(template, variant, "attribution", {"attribution_clauses"}, {"params:attribution", "params:prompt"})
+    return namespaced(template, variant, "attribution", {"study_clauses"}, {"params:attribution", "params:prompt"})
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -29,7 +29,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             [
                 Node(
                     render_heatmaps,
-                    ["attribution_clauses", *[f"{v.namespace}.attributions" for v in variants]],
+                    ["study_clauses", *[f"{v.namespace}.attributions" for v in variants]],
                     "attribution_heatmaps",
                     name="render_attribution_heatmaps",
                 ),

@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from rulelens.segmentation import is_quantitative, words_frame
+from rulelens.selection import select_study_clauses as select_clauses
 from rulelens.splitting import assign_splits, map_given_splits
 from rulelens.validation import ValidationSettings, rejection_summary, require_valid_rows, validate_rows
 from rulelens.words import CATEGORIES
@@ -32,10 +33,12 @@ def validate_clauses(raw_clauses: pd.DataFrame, params: dict[str, Any]) -> tuple
 def prepare_clauses(validated: pd.DataFrame, rejected: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
     """Give every valid clause an id and a split; fail clearly when nothing valid remains."""
     clauses = require_valid_rows(validated, rejected, str(params["source_file"])).copy()
-    if "clause_id" not in clauses or clauses["clause_id"].isna().any():
+    if "clause_id" not in clauses:  # no id column (validation refuses a partly blank one)
         clauses["clause_id"] = [f"r{row:05d}" for row in clauses["source_row"]]
     clauses["clause_id"] = clauses["clause_id"].astype(str)
-    if "split" in clauses and params.get("split_values"):
+    if "split" in clauses:
+        if not params.get("split_values"):
+            raise ValueError("a split column is mapped but data_processing.split_values is empty")
         clauses["split"] = map_given_splits(clauses["split"], {str(k): v for k, v in params["split_values"].items()})
     else:
         clauses["split"] = assign_splits(clauses, params["split_fractions"], int(params["seed"]))
@@ -72,20 +75,9 @@ def summarise_corpus(clauses: pd.DataFrame, clause_words: pd.DataFrame, rejected
     return pd.DataFrame(rows, columns=["section", "key", "value"])
 
 
-def select_clauses(clauses: pd.DataFrame, selection: dict[str, Any]) -> pd.DataFrame:
-    """The clauses every variant is evaluated or explained on: the first ``n_clauses`` of a split by id.
+def select_study_clauses(clauses: pd.DataFrame, selection: dict[str, Any]) -> pd.DataFrame:
+    """The clauses every variant is evaluated and explained on: one seeded, stratified sample.
 
-    ``max_words`` (optional) keeps only clauses of at most that many words first: attribution
-    cost grows with words x target length, so a CPU run can explain more clauses by skipping the
-    longest ones (a documented bias towards shorter clauses; null keeps every length).
+    See :mod:`rulelens.selection`; ``selection`` is ``data_processing.selection``.
     """
-    chosen = clauses[clauses["split"] == selection.get("split", "test")].sort_values("clause_id")
-    max_words = selection.get("max_words")
-    if max_words:
-        chosen = chosen[chosen["n_words"] <= int(max_words)]
-    count = selection.get("n_clauses")
-    chosen = chosen.head(int(count)) if count else chosen
-    if chosen.empty:
-        limit = f" with at most {max_words} words" if max_words else ""
-        raise ValueError(f"no clauses in split {selection.get('split', 'test')!r}{limit} to select")
-    return chosen[["clause_id", "clause", "rule"]].reset_index(drop=True)
+    return select_clauses(clauses, selection)

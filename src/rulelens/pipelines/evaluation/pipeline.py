@@ -13,22 +13,22 @@ def variant_pipeline(variant: Variant) -> Pipeline:
         [
             Node(
                 bind(evaluate_variant, variant),
-                ["checkpoint", "evaluation_clauses", "params:evaluation", "params:prompt"],
+                ["checkpoint", "study_clauses", "params:evaluation", "params:prompt"],
                 ["generated_rules", "evaluation_metrics"],
                 name="evaluate_variant",
             )
         ]
     )
-    return namespaced(template, variant, "evaluation", {"evaluation_clauses"}, {"params:evaluation", "params:prompt"})
+    return namespaced(template, variant, "evaluation", {"study_clauses"}, {"params:evaluation", "params:prompt"})
 
 
 def zero_shot_pipeline(size: str) -> Pipeline:
     node_function = with_fixed(evaluate_zero_shot, size=size)
     template = Pipeline(
-        [Node(node_function, ["evaluation_clauses", "params:evaluation", "params:prompt", "params:training"],
+        [Node(node_function, ["study_clauses", "params:evaluation", "params:prompt", "params:training"],
               ["generated_rules", "evaluation_metrics"], name="evaluate_zero_shot")]
     )
-    return Pipeline(template, namespace=f"{ZERO_SHOT}.{size}", inputs={"evaluation_clauses"},
+    return Pipeline(template, namespace=f"{ZERO_SHOT}.{size}", inputs={"study_clauses"},
                     parameters={"params:evaluation", "params:prompt", "params:training"}, tags={"evaluation", ZERO_SHOT, size})
 
 

@@ -14,9 +14,15 @@ import pandas as pd
 from rulelens.reporting import FIGURES
 
 logger = logging.getLogger(__name__)
-REPORT_INPUTS = ["report_variants", "report_attributions", "clause_focus", "focus_summary", "category_summary",
-                 "strategy_comparisons", "agreement_matrix", "scale_trends", "quality_by_variant", "quality_plateaus",
-                 "faithfulness_summary", "faithfulness_mean_curves"]  # in the field order of StudyTables
+# StudyTables field -> catalog dataset: the figure and report nodes take these as one dict input,
+# so no argument order can drift between the wiring and the functions.
+REPORT_INPUTS = {
+    "variants": "report_variants", "attributions": "report_attributions", "clause_focus": "clause_focus",
+    "focus_summary": "focus_summary", "category_summary": "category_summary", "comparisons": "strategy_comparisons",
+    "agreement_matrix": "agreement_matrix", "scale_trends": "scale_trends", "quality_by_variant": "quality_by_variant",
+    "plateaus": "quality_plateaus", "faithfulness": "faithfulness_summary",
+    "faithfulness_curves": "faithfulness_mean_curves", "lds": "lds_summary",
+}
 
 
 def _stats_options(reporting: dict[str, Any]) -> dict[str, int]:
@@ -84,10 +90,11 @@ def measure_agreement(attributions: pd.DataFrame, reporting: dict[str, Any]):
 
 def trend_with_scale(clause_focus: pd.DataFrame, clause_categories: pd.DataFrame, quality: pd.DataFrame,
                      reporting: dict[str, Any]) -> pd.DataFrame:
-    """Spearman trends against ln(n_params) for focus, category shares and quality."""
+    """Slopes of per-size means against ln(n_params) for focus, category shares and quality (sizes as the unit)."""
     from rulelens.reporting import analysis
 
-    return analysis.scale_trend_table(clause_focus, clause_categories, quality, reporting["quality_metrics"])
+    return analysis.scale_trend_table(clause_focus, clause_categories, quality, reporting["quality_metrics"],
+                                      alpha=float(reporting.get("alpha", 0.05)), **_stats_options(reporting))
 
 
 def summarise_quality(quality: pd.DataFrame, reporting: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -99,7 +106,10 @@ def summarise_quality(quality: pd.DataFrame, reporting: dict[str, Any]) -> tuple
     by_variant = analysis.quality_summary_by_variant(quality, metrics, **_stats_options(reporting))
     plateaus = analysis.plateau_table(quality, metrics=[_quality_metric(reporting)],
                                       models=plateau.get("models", ("saturating", "hinge")),
-                                      epsilon=float(plateau.get("epsilon", 0.02)))
+                                      epsilon=float(plateau.get("epsilon", 0.02)),
+                                      min_n_params=plateau.get("min_n_params"),
+                                      n_resamples=int(plateau.get("n_resamples", 200)),
+                                      seed=int(reporting.get("seed", 0)))
     return by_variant, plateaus
 
 
@@ -110,22 +120,44 @@ def check_faithfulness(curves: pd.DataFrame, aopc: pd.DataFrame, reporting: dict
     return analysis.faithfulness_table(aopc, **_stats_options(reporting)), analysis.faithfulness_mean_curves(curves)
 
 
-def _study_tables(*tables: pd.DataFrame):
+def stack_lds(variants: pd.DataFrame, *tables: pd.DataFrame) -> pd.DataFrame:
+    """Every variant's per-clause LDS with strategy, model_size and n_params (may be empty)."""
+    from rulelens.reporting import tables as stacked
+
+    return stacked.combine_lds(variants, tables)
+
+
+def check_lds(lds_scores: pd.DataFrame, reporting: dict[str, Any]) -> pd.DataFrame:
+    """LDS against random attributions per variant and pooled per clause."""
+    from rulelens.reporting import analysis
+
+    return analysis.lds_table(lds_scores, **_stats_options(reporting))
+
+
+def collect_run_facts(variants: pd.DataFrame, study_clauses: pd.DataFrame, comparisons: pd.DataFrame,
+                      training: dict[str, Any], data_processing: dict[str, Any],
+                      reporting: dict[str, Any]) -> dict[str, Any]:
+    """What this run was (environment, base models, training length, clauses, power): the report's prose reads it."""
+    from rulelens.reporting.facts import run_facts
+
+    return run_facts(variants, study_clauses, comparisons, training, data_processing.get("selection") or {}, reporting)
+
+
+def _study_tables(tables: dict[str, pd.DataFrame]):
     from rulelens.reporting.study import StudyTables
 
-    return StudyTables(*tables)
+    return StudyTables(**tables)
 
 
 def _quality_metric(reporting: dict[str, Any]) -> str:
     return (reporting.get("plateau") or {}).get("metric", "semantic_similarity")
 
 
-def draw_figures(reporting: dict[str, Any], *tables: pd.DataFrame) -> tuple:
-    """The report's figures, one catalog dataset each (kedro-viz previews them)."""
+def draw_figures(reporting: dict[str, Any], **tables: pd.DataFrame) -> dict[str, Any]:
+    """The report's figures, one catalog dataset each (kedro-viz previews them), keyed by figure name."""
     from rulelens.reporting.study import draw_all
 
-    figures = draw_all(_study_tables(*tables), _quality_metric(reporting))
-    return tuple(figures[name] for name in FIGURES)
+    return draw_all(_study_tables(tables), _quality_metric(reporting))
 
 
 def example_heatmaps(attributions: pd.DataFrame, clauses: pd.DataFrame, n_examples: int) -> list[tuple[str, str]]:
@@ -140,17 +172,19 @@ def example_heatmaps(attributions: pd.DataFrame, clauses: pd.DataFrame, n_exampl
     return pages
 
 
-def write_report(clauses: pd.DataFrame, reporting: dict[str, Any], *tables: pd.DataFrame) -> tuple[str, pd.DataFrame]:
+def write_report(clauses: pd.DataFrame, reporting: dict[str, Any], facts: dict[str, Any],
+                 **tables: pd.DataFrame) -> tuple[str, pd.DataFrame]:
     """(self-contained HTML report, findings table) for this run."""
     from datetime import datetime, timezone
 
     from rulelens.reporting.findings import findings_frame
     from rulelens.reporting.study import study_report
 
-    study = _study_tables(*tables)
+    study = _study_tables(tables)
     attributions = study.attributions
     run_info = {
         "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "environment": str(facts.get("environment", "")),
         "dataset": str(reporting.get("dataset", "")),
         "variants": str(len(study.variants)),
         "clauses attributed per variant": str(attributions.groupby("variant")["clause_id"].nunique().min()),
@@ -158,7 +192,7 @@ def write_report(clauses: pd.DataFrame, reporting: dict[str, Any], *tables: pd.D
         "operator": ", ".join(sorted(set(attributions["operator"].astype(str)))),
     }
     heatmaps = example_heatmaps(attributions, clauses, int(reporting.get("heatmap_examples", 3)))
-    page, findings = study_report(study, run_info, heatmaps, alpha=float(reporting.get("alpha", 0.05)),
+    page, findings = study_report(study, run_info, heatmaps, facts, alpha=float(reporting.get("alpha", 0.05)),
                                   quality_metric=_quality_metric(reporting),
                                   title=str(reporting.get("title", "rulelens study report")))
     for finding in findings:

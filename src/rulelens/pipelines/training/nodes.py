@@ -33,42 +33,79 @@ def prepare_base_model(training: dict[str, Any], *, variant: Variant) -> dict[st
     }
 
 
+class CheckpointMismatchError(RuntimeError):
+    """A completed checkpoint was trained from other inputs than this run's configuration and data."""
+
+
+def mismatch_message(namespace: str, path: str, changes: list[str]) -> str:
+    """The error a rerun gives when a variant's inputs changed since its checkpoint was trained."""
+    listed = "\n".join(f"  - {line}" for line in changes)
+    return (f"{namespace}: the completed checkpoint at {path} was trained from other inputs than this run's:\n"
+            f"{listed}\nRetrain it with `kedro run --params training.retrain=true` (add `--namespaces "
+            f"{namespace}` for this variant only), or keep the old checkpoint deliberately with "
+            f"`--params training.keep_mismatched=true` (its MLflow run then logs the inputs it was trained with).")
+
+
 def train_variant(
     base_model: dict[str, Any],
     clauses: pd.DataFrame,
     training: dict[str, Any],
     prompt: dict[str, Any],
+    data_processing: dict[str, Any],
     completed: dict[str, Any] | None,
     *,
     variant: Variant,
 ) -> tuple[Any, dict[str, Any], pd.DataFrame]:
-    """Fine-tune one variant, or reuse its completed checkpoint unless ``training.retrain``.
+    """Fine-tune one variant, or reuse its completed checkpoint when its fingerprint matches.
 
-    Returns (checkpoint bundle, metrics, loss history). A completed variant is not retrained:
-    its metrics and history come back from the checkpoint's marker and nothing is rewritten.
+    Returns (checkpoint bundle, metrics, loss history). A completed variant whose recorded inputs
+    equal this run's is not retrained; one whose inputs changed stops the run before any training
+    (naming each changed field) unless ``training.retrain`` (train again from the base model, in a
+    clean Trainer folder) or ``training.keep_mismatched`` (keep it, knowingly).
     """
     from rulelens.modeling.bundle import ModelBundle
+    from rulelens.modeling.fingerprint import changed_fields, digest, training_inputs
     from rulelens.modeling.sft import train_sft
     from rulelens.modeling.strategies import prepare_for_strategy
+    from rulelens.modeling.workdir import prepare_work_dir
     from rulelens.prompts import PromptStyle
 
     settings = variant_settings({"training": training, "prompt": prompt}, variant)
+    inputs = training_inputs(
+        clauses, split_seed=data_processing.get("seed"), prompt=settings["prompt"], trainer=settings["trainer"],
+        strategy=variant.strategy, strategy_settings=settings["strategy_params"], base_model=settings["base_model"],
+    )
+    fingerprint = digest(inputs)
     retrain = bool(training.get("retrain", False))
     if completed and not retrain:
-        logger.info("%s: checkpoint complete, not retraining (set training.retrain=true to retrain)", variant.namespace)
+        record = completed.get("metadata") or {}
+        if record.get("fingerprint") == fingerprint:
+            logger.info("%s: checkpoint complete and its fingerprint matches; not retraining", variant.namespace)
+            return _reuse(completed)
+        changes = changed_fields(record.get("training_inputs"), inputs)
+        if not training.get("keep_mismatched", False):
+            raise CheckpointMismatchError(mismatch_message(variant.namespace, str(completed.get("path", "")), changes))
+        logger.warning("%s: keeping a checkpoint trained from other inputs (training.keep_mismatched): %s",
+                       variant.namespace, "; ".join(changes))
         return _reuse(completed)
     spec = {**settings["base_model"], "size_name": variant.size}
+    work_dir = Path(training["work_dir"]) / variant.strategy / variant.size
+    prepare_work_dir(work_dir, fingerprint, fresh=retrain)
     prepared = prepare_for_strategy(spec, variant.strategy, settings["strategy_params"])
     train = clauses[clauses["split"] == "train"]
     validation = clauses[clauses["split"] == "validation"]
-    work_dir = Path(training["work_dir"]) / variant.strategy / variant.size
     result = train_sft(prepared, train, validation, settings["trainer"], work_dir, PromptStyle.from_params(settings["prompt"]))
-    metrics = {**result.metrics, "base_params": base_model["n_params"], "strategy": variant.strategy, "model_size": variant.size}
+    metrics = {**result.metrics, "base_params": base_model["n_params"], "strategy": variant.strategy,
+               "model_size": variant.size, "fingerprint": fingerprint}
     metadata = {
         "variant": variant.namespace,
         "training_metrics": metrics,
         "loss_history": result.history.to_dict(orient="records"),
         "prompt": settings["prompt"],
+        "fingerprint": fingerprint,
+        "training_inputs": inputs,
+        "trained_with": settings,  # what the MLflow child run logs as params for this checkpoint
+        "trainer_work_dir": str(work_dir),  # removed by the checkpoint dataset once the checkpoint is in place
     }
     if completed and retrain:
         metadata["overwrite_reason"] = "training.retrain=true"

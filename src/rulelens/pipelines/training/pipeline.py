@@ -42,13 +42,15 @@ def variant_pipeline(variant: Variant) -> Pipeline:
             Node(bind(prepare_base_model, variant), "params:training", "base_model", name="prepare_base_model"),
             Node(
                 bind(train_variant, variant),
-                ["base_model", "clauses", "params:training", "params:prompt", "completed_checkpoint"],
+                ["base_model", "clauses", "params:training", "params:prompt", "params:data_processing",
+                 "completed_checkpoint"],
                 ["checkpoint", "training_metrics", "loss_history"],
                 name="train_variant",
             ),
         ]
     )
-    return namespaced(template, variant, "training", {"clauses"}, {"params:training", "params:prompt"})
+    return namespaced(template, variant, "training", {"clauses"},
+                      {"params:training", "params:prompt", "params:data_processing"})
 
 
 def create_pipeline(**kwargs) -> Pipeline:

@@ -1,0 +1,208 @@
+"""What this run was, as facts the report's prose is generated from (docs/reporting.md).
+
+A sentence in the report that describes the run (its caveats, why it departs from the published
+findings) must be true for *this* run: the shipped corpus on the CPU ladder, the NZBC data, the
+GPU profile or the tiny test profile. So the prose is never fixed text: :func:`run_facts` collects
+the facts once (environment, dataset, base models and how they were made, training length,
+selected clauses and their strata, the tests' power) into a plain dict that is saved with the
+report (``run_facts.json``), and :func:`caveats` / :func:`departure_reasons` turn facts into words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+PUBLISHED_PLATEAU_N_PARAMS = 7e9  # the published study places the quality plateau above ~7B parameters
+FEW_STEPS = 100  # below this many optimizer steps a variant is called briefly trained
+MIN_TREND_SIZES = 4
+
+
+def describe_base_model(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """How one size's base model was made: its name, source kind, pruning and quantised origin."""
+    source = str(spec.get("source", "gguf_package"))
+    keep = spec.get("keep_layers")
+    if source == "hf":
+        name = str(spec.get("name_or_path"))
+    elif source == "tiny":
+        name = "tiny random-weight Llama"
+    else:
+        name = str(spec.get("file", "SmolLM2-135M-Instruct.Q4_1.gguf")).removesuffix(".gguf")
+    quantised = source == "gguf_package" and any(tag in name.upper() for tag in (".Q2", ".Q3", ".Q4", ".Q5", ".Q6", ".Q8"))
+    return {
+        "base_model": name.split(".Q")[0] if quantised else name,
+        "source": source,
+        "pruned": bool(keep),
+        "keep_layers": keep if keep else None,
+        "quantised_source": name.rsplit(".", 1)[-1] if quantised else None,
+        "random_weights": source == "tiny",
+    }
+
+
+def size_facts(training: Mapping[str, Any], variants: pd.DataFrame) -> list[dict[str, Any]]:
+    """One fact record per size of this run, smallest first, with its real parameter count."""
+    from rulelens.variant_params import variant_settings
+    from rulelens.variants import Variant
+
+    counts = variants.groupby("model_size")["n_params"].first()
+    records = []
+    for size, n_params in counts.sort_values().items():
+        strategy = str(variants.loc[variants["model_size"] == size, "strategy"].iloc[0])
+        spec = variant_settings({"training": dict(training)}, Variant(strategy, str(size)))["base_model"]
+        records.append({"size": str(size), "n_params": int(n_params), **describe_base_model(spec)})
+    return records
+
+
+def _range(values: Sequence[float]) -> list[float] | None:
+    finite = [float(v) for v in values if v is not None and np.isfinite(float(v))]
+    return [min(finite), max(finite)] if finite else None
+
+
+def training_facts(variants: pd.DataFrame) -> dict[str, Any]:
+    """Training length over the variants: examples, optimizer steps and epochs (min, max)."""
+    def column(name: str) -> list[float]:
+        return list(variants[name]) if name in variants else []
+
+    return {"train_examples": _range(column("train_examples")), "steps": _range(column("global_step")),
+            "epochs": _range(column("epochs_trained"))}
+
+
+def selection_facts(study_clauses: pd.DataFrame, selection: Mapping[str, Any]) -> dict[str, Any]:
+    """The clauses every variant was evaluated and attributed on, with their strata."""
+    strata = (study_clauses["stratum"].value_counts().sort_index().to_dict()
+              if "stratum" in study_clauses else {})
+    return {"n_clauses": int(len(study_clauses)), "split": selection.get("split", "test"),
+            "max_words": selection.get("max_words"), "strata_columns": list(selection.get("strata") or []),
+            "strata": {str(k): int(v) for k, v in strata.items()}, "seed": selection.get("seed")}
+
+
+def power_facts(comparisons: pd.DataFrame, family: str = "focus") -> dict[str, Any]:
+    """Clauses per paired strategy comparison and the smallest effect those tests could detect."""
+    if comparisons.empty or "mde" not in comparisons:
+        return {"n": None, "mde": None, "mde_name": None}
+    rows = comparisons[(comparisons["family"] == family) & comparisons["group_a"].fillna("").astype(bool)]
+    if rows.empty:
+        return {"n": None, "mde": None, "mde_name": None}
+    names = [str(n) for n in rows["mde_name"].dropna().unique()]
+    return {"n": _range(rows["n"]), "mde": _range(rows["mde"]), "mde_name": names[0] if names else None}
+
+
+def run_facts(variants: pd.DataFrame, study_clauses: pd.DataFrame, comparisons: pd.DataFrame,
+              training: Mapping[str, Any], selection: Mapping[str, Any], reporting: Mapping[str, Any]) -> dict[str, Any]:
+    """Everything the report says about the run itself, as a JSON-ready dict."""
+    sizes = size_facts(training, variants)
+    return {
+        "environment": str(reporting.get("environment") or "base"),
+        "dataset": str(reporting.get("dataset") or ""),
+        "strategies": sorted(str(s) for s in variants["strategy"].unique()),
+        "sizes": sizes,
+        "n_sizes": len(sizes),
+        "largest_n_params": max((s["n_params"] for s in sizes), default=0),
+        "published_plateau_n_params": float((reporting.get("plateau") or {}).get("min_n_params")
+                                            or PUBLISHED_PLATEAU_N_PARAMS),
+        "training": training_facts(variants),
+        "selection": selection_facts(study_clauses, selection),
+        "power": power_facts(comparisons),
+    }
+
+
+# --------------------------------------------------------------------------------------- words
+def _count(value: float) -> str:
+    return f"{value / 1e9:.1f}B" if value >= 1e9 else f"{value / 1e6:.0f}M" if value >= 1e6 else f"{value:,.0f}"
+
+
+def _span(values: Sequence[float] | None, fmt: str = "{:.0f}") -> str:
+    if not values:
+        return "an unknown number of"
+    low, high = values
+    return fmt.format(low) if low == high else f"{fmt.format(low)}-{fmt.format(high)}"
+
+
+def _models_sentence(facts: Mapping[str, Any]) -> str | None:
+    sizes = facts["sizes"]
+    if not sizes:
+        return None
+    if all(s["random_weights"] for s in sizes):
+        return ("The base models are tiny random-weight models (a test profile): these numbers exercise the "
+                "pipeline and say nothing about real language models.")
+    parts = [f"{s['size']}: {s['base_model']}" + (f" pruned to {s['keep_layers']} decoder layers" if s["pruned"] else "")
+             + f" ({_count(s['n_params'])} parameters)" for s in sizes]
+    return "Base models by size: " + "; ".join(parts) + "."
+
+
+def caveats(facts: Mapping[str, Any]) -> list[str]:
+    """Caveats that hold for this run, each generated from its facts (none is fixed text)."""
+    lines = []
+    models = _models_sentence(facts)
+    if models:
+        lines.append(models)
+    sizes = facts["sizes"]
+    pruned = [s for s in sizes if s["pruned"]]
+    if pruned and not all(s["random_weights"] for s in sizes):
+        names = sorted({s["base_model"] for s in pruned})
+        lines.append(f"Sizes {', '.join(s['size'] for s in pruned)} are depth-pruned copies of {', '.join(names)}, so "
+                     "model size is confounded with pruning damage: a smaller rung is a damaged larger model, not a "
+                     "smaller model of the same family.")
+    quantised = sorted({(s["base_model"], s["quantised_source"]) for s in sizes if s["quantised_source"]})
+    for name, level in quantised:
+        lines.append(f"{name} comes from a {level}-quantised GGUF file, de-quantised before training: its weights carry "
+                     "the quantisation's rounding error, unlike the full-precision checkpoints of the published study.")
+    largest, published = facts["largest_n_params"], facts["published_plateau_n_params"]
+    if sizes and largest < published:
+        lines.append(f"The largest base model has {_count(largest)} parameters, below the ~{_count(published)} range "
+                     "where the published study saw rule quality plateau, so the plateau cannot be tested here.")
+    if 0 < facts["n_sizes"] < MIN_TREND_SIZES:
+        lines.append(f"{facts['n_sizes']} model size(s): a scale trend is read for its direction only; testing it needs "
+                     f"at least {MIN_TREND_SIZES} sizes, because the size, not the clause, is the unit of replication.")
+    training = facts["training"]
+    if training["steps"]:
+        brief = training["steps"][1] < FEW_STEPS
+        lines.append(f"Each variant was trained for {_span(training['steps'])} optimizer steps on "
+                     f"{_span(training['train_examples'])} training examples"
+                     + (" (brief training: the strategies may have moved the weights too little to differ)." if brief else "."))
+    selection = facts["selection"]
+    if selection["n_clauses"]:
+        strata = selection["strata"]
+        by = f", stratified by {' and '.join(selection['strata_columns'])} ({len(strata)} strata)" if strata and selection["strata_columns"] else ""
+        short = (f"; only clauses of at most {selection['max_words']} words were eligible, which leans the sample "
+                 "towards shorter clauses" if selection["max_words"] else "")
+        lines.append(f"{selection['n_clauses']} clauses of the {selection['split']} split, a seeded random sample{by}, "
+                     f"were evaluated and attributed under every variant{short}.")
+    power = facts["power"]
+    if power["n"] and power["mde"]:
+        lines.append(f"With {_span(power['n'])} clauses per paired strategy comparison, the smallest standardised "
+                     f"effect the tests could detect (power 0.8, alpha 0.05, Holm family) is {power['mde_name'] or 'd'} "
+                     f"= {_span(power['mde'], '{:.2f}')}; smaller differences could not have been seen.")
+    return lines
+
+
+def departure_reasons(key: str, facts: Mapping[str, Any]) -> list[str]:
+    """Reasons, from this run's facts, why a published finding may not show here."""
+    sizes = facts["sizes"]
+    reasons = []
+    if sizes and all(s["random_weights"] for s in sizes):
+        return ["The models are tiny random-weight test models."]
+    if key == "strategy_focus":
+        steps = facts["training"]["steps"]
+        if steps and steps[1] < FEW_STEPS:
+            reasons.append(f"Variants were trained for only {_span(steps)} optimizer steps, which moves the weights "
+                           "little and alike for every strategy.")
+        power = facts["power"]
+        if power["mde"]:
+            reasons.append(f"The paired tests could only detect effects of {power['mde_name'] or 'd'} >= "
+                           f"{power['mde'][0]:.2f} at this number of clauses.")
+    elif key == "scale_categories":
+        if facts["n_sizes"] < MIN_TREND_SIZES:
+            reasons.append(f"{facts['n_sizes']} sizes are too few to test a trend whose unit is the size.")
+        if any(s["pruned"] for s in sizes):
+            reasons.append("The sizes are pruned copies of one checkpoint, not a model family.")
+    elif key == "quality_plateau":
+        if facts["largest_n_params"] < facts["published_plateau_n_params"]:
+            reasons.append(f"The ladder ends at {_count(facts['largest_n_params'])} parameters, below the published "
+                           f"~{_count(facts['published_plateau_n_params'])} plateau.")
+        if facts["n_sizes"] < MIN_TREND_SIZES:
+            reasons.append(f"{facts['n_sizes']} sizes are too few to locate a plateau.")
+    return reasons
