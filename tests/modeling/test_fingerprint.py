@@ -65,3 +65,15 @@ def test_a_foreign_folder_is_never_removed(tmp_path):
     (tmp_path / "mine").mkdir()
     remove_work_dir(tmp_path / "mine")  # no fingerprint file: not a Trainer folder of ours
     assert (tmp_path / "mine").is_dir() and not (tmp_path / "mine" / FINGERPRINT_FILE).exists()
+
+
+def test_resume_skips_a_trainer_checkpoint_cut_short_while_saving(tmp_path):
+    from rulelens.modeling.sft import TRAINER_STATE, last_checkpoint
+
+    for step in (4, 8):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+    (tmp_path / "checkpoint-4" / TRAINER_STATE).write_text("{}")
+    (tmp_path / "checkpoint-12").mkdir()  # killed before its state file was written
+    assert last_checkpoint(tmp_path) == str(tmp_path / "checkpoint-4")
+    assert not (tmp_path / "checkpoint-12").exists() and not (tmp_path / "checkpoint-8").exists()
+    assert last_checkpoint(tmp_path / "absent") is None

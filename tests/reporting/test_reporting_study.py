@@ -220,3 +220,14 @@ def test_report_of_the_tiny_test_profile_says_so():
     study = run_reporting(inputs, {**PARAMS, "environment": "test"})
     text = _caveats(study["study_report"])
     assert "tiny random-weight models" in text and "SmolLM2" not in text and "pruned" not in text
+
+
+def test_an_lrml_run_shows_the_published_results_beside_its_own():
+    inputs = study_inputs()
+    for frame in inputs["generated_rules"]:
+        frame["lrml_precision"], frame["lrml_recall"] = 0.8, 0.6
+    params = {**PARAMS, "quality_metrics": ["semantic_similarity", "lrml_precision", "lrml_recall"]}
+    page = run_reporting(inputs, params)["study_report"]
+    assert "Rule quality against the published NZBC results" in page
+    assert "T5" in page and "77.4" in page and "68.57" in page  # 2 * 80 * 60 / 140 = 68.57
+    assert "Rule quality against the published" not in run_reporting(study_inputs())["study_report"]

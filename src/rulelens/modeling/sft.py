@@ -227,11 +227,30 @@ def _first_last(history: Any, split: str) -> dict[str, float]:
 # --------------------------------------------------------------------------- training
 
 
-def last_checkpoint(output_dir: str | Path) -> str | None:
-    """The newest ``checkpoint-N`` folder in output_dir, or None."""
-    from transformers.trainer_utils import get_last_checkpoint
+TRAINER_STATE = "trainer_state.json"  # the Trainer writes it last into a checkpoint-N folder
 
-    return get_last_checkpoint(str(output_dir)) if Path(output_dir).is_dir() else None
+
+def last_checkpoint(output_dir: str | Path) -> str | None:
+    """The newest *complete* ``checkpoint-N`` folder in output_dir, or None.
+
+    A process killed while the Trainer saves leaves a ``checkpoint-N`` without its state file;
+    resuming from it would fail, so such folders are removed (with a warning) and the newest
+    complete one is used.
+    """
+    import re
+    import shutil
+
+    folder = Path(output_dir)
+    if not folder.is_dir():
+        return None
+    numbered = [(int(m.group(1)), p) for p in folder.iterdir()
+                if p.is_dir() and (m := re.fullmatch(r"checkpoint-(\d+)", p.name))]
+    for _, path in sorted(numbered, reverse=True):
+        if (path / TRAINER_STATE).is_file():
+            return str(path)
+        logger.warning("Removing the incomplete Trainer checkpoint %s (interrupted while saving)", path)
+        shutil.rmtree(path, ignore_errors=True)
+    return None
 
 
 def training_arguments(settings: TrainerSettings, output_dir: str | Path, has_eval: bool, resuming: bool):

@@ -88,6 +88,33 @@ def _agreement_sentence(matrix: pd.DataFrame) -> str:
     return "On the same clauses, " + " and ".join(parts) + "."
 
 
+def lrml_f1_by_variant(quality_by_variant: pd.DataFrame) -> pd.DataFrame:
+    """This run's corpus LRML F1 per variant, in percent: F1 of the mean precision and recall (as published)."""
+    rows = quality_by_variant[quality_by_variant["metric"].isin(["lrml_precision", "lrml_recall"])]
+    if rows.empty:
+        return pd.DataFrame()
+    wide = rows.pivot_table(index=["strategy", "model_size"], columns="metric", values="mean").reset_index()
+    if not {"lrml_precision", "lrml_recall"} <= set(wide.columns):
+        return pd.DataFrame()
+    p, r = 100 * wide["lrml_precision"], 100 * wide["lrml_recall"]
+    wide["lrml_f1"] = (2 * p * r / (p + r)).where(p + r > 0, 0.0)
+    wide["lrml_precision"], wide["lrml_recall"] = p, r
+    return wide[["strategy", "model_size", "lrml_f1", "lrml_precision", "lrml_recall"]]
+
+
+def published_section_parts(quality_by_variant: pd.DataFrame) -> tuple[list[str], list[tuple[str, pd.DataFrame]]]:
+    """(paragraphs, tables) comparing this run's LRML F1 with the published NZBC results; empty off LRML data."""
+    ours = lrml_f1_by_variant(quality_by_variant)
+    if ours.empty:
+        return [], []
+    from rulelens.reporting.published import published_lrml_note, published_lrml_table
+
+    paragraphs = ["This dataset is scored with the published LRML F1 metric (docs/evaluation.md), in percent.",
+                  html.escape(published_lrml_note())]
+    return paragraphs, [("This run: LRML F1 per variant (F1 of mean precision and recall, %)", ours),
+                        ("Published results on the NZBC benchmark", published_lrml_table())]
+
+
 def strata_table(facts: dict) -> pd.DataFrame:
     """Selected clauses per stratum (from the run facts)."""
     strata = (facts.get("selection") or {}).get("strata") or {}
@@ -149,6 +176,8 @@ def sections(tables: StudyTables, quality_metric: str, facts: dict | None = None
                     ("Plateau estimates", tables.plateaus),
                     ("Strategy comparisons on quality", quality_cmp)],
         ),
+        *([Section("Rule quality against the published NZBC results", published[0], tables=published[1])]
+          if (published := published_section_parts(tables.quality_by_variant))[0] else []),
         Section(
             "Agreement between variants",
             [html.escape(_agreement_sentence(tables.agreement_matrix))],
