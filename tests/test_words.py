@@ -1,4 +1,4 @@
-"""Word segmentation and categories on the tricky cases named in GUIDE 5.1 / 5.6."""
+"""Word segmentation and categories on the tricky cases named in docs/method.md."""
 
 import pytest
 

@@ -11,7 +11,7 @@ WORD_COLUMNS = ["clause_id", "split", "word_index", "word", "char_start", "char_
 
 
 def words_frame(clauses: pd.DataFrame) -> pd.DataFrame:
-    """Every clause's words (GUIDE 5.1) with category (GUIDE 5.6)."""
+    """Every clause's words (docs/method.md) with category (docs/method.md)."""
     rows = [
         (clause_id, split, w.index, w.text, w.start, w.end, w.category)
         for clause_id, split, clause in zip(clauses["clause_id"], clauses["split"], clauses["clause"])

@@ -1,4 +1,4 @@
-"""Word-level attribution of generated rules to clause words (GUIDE 5, steps 1-4).
+"""Word-level attribution of generated rules to clause words (docs/attribution.md).
 
 Light to import: the result object and the segmentation are plain Python; the engine,
 reference implementation and captum adapter (torch, transformers, captum) load on first use.

@@ -1,6 +1,6 @@
 """The same attribution through captum: LLMAttribution + FeatureAblation + TextTemplateInput.
 
-Used to check the engine against an independent, widely used implementation (GUIDE 5.4).
+Used to check the engine against an independent, widely used implementation (docs/attribution.md).
 The interpretable features are the engine's word features (:mod:`.segments`); the baseline is
 the empty string for ``delete`` (the word and the whitespace it takes, see :mod:`.segments`)
 and the plain-text mask placeholder for ``mask``. Two details
@@ -15,7 +15,7 @@ keep the token sequences identical to the engine's:
 captum's ``attribute(..., forward_in_tokens=False)`` scores ``prompt + target`` in one
 teacher-forced pass (the engine's quantity). Its default ``forward_in_tokens=True`` decodes the
 target one token at a time with the generation utilities; in captum 0.9.0 with transformers 5
-it gives different numbers and is much slower (GUIDE 5.4), so it is offered for comparison only.
+it gives different numbers and is much slower (docs/attribution.md), so it is offered for comparison only.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The fast, exact attribution engine (GUIDE 5.4).
+"""The fast, exact attribution engine (docs/attribution.md).
 
 For one clause and target the engine scores the original prompt and every single-word
 perturbation. Perturbation i is identical to the original up to word i: the prompt template

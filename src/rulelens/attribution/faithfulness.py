@@ -1,4 +1,4 @@
-"""Deletion curves for an attributed clause, scored by the engine (GUIDE 5.8).
+"""Deletion curves for an attributed clause, scored by the engine (docs/statistics.md).
 
 :func:`rulelens.statistics.faithfulness.deletion_curves` only needs a function from kept word
 positions to a score. This module builds that function from the same pieces the attribution

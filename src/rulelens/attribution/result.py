@@ -1,4 +1,4 @@
-"""Attribution results that tabulate and render themselves (GUIDE 7: the inseq style).
+"""Attribution results that tabulate and render themselves (docs/attribution.md).
 
 A :class:`ClauseAttribution` holds one clause's word scores ``a_i = s(x) - s(x without word
 i)`` with the words' spans and categories. It turns itself into a tidy table (one row per
@@ -46,7 +46,7 @@ class ClauseAttribution:
 
     @property
     def shares(self) -> tuple[float, ...]:
-        """p_i = |a_i| / sum |a_j| (GUIDE 5.5); NaN when no word changes the score at all."""
+        """p_i = |a_i| / sum |a_j| (docs/statistics.md); NaN when no word changes the score at all."""
         total = sum(abs(s) for s in self.scores)
         if total == 0 or not math.isfinite(total):
             return tuple(math.nan for _ in self.scores)

@@ -1,4 +1,4 @@
-"""Attribution features (GUIDE 5.1) and the perturbation operators (GUIDE 5.3).
+"""Attribution features (docs/method.md) and the perturbation operators (docs/attribution.md).
 
 A clause is cut into a template: fixed text pieces (punctuation and whitespace) interleaved
 with one *feature* per word. Punctuation is not a word (``rulelens.words``), so it stays in

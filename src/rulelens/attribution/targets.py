@@ -1,4 +1,4 @@
-"""Target modes (GUIDE 5.2): what y is in s(x) = log p(y | prompt(x)).
+"""Target modes (docs/attribution.md): what y is in s(x) = log p(y | prompt(x)).
 
 ``reference``: the given rule followed by eos, tokenized as in training.
 ``greedy``: the model's own greedy continuation of the *unperturbed* prompt (argmax at every

@@ -1,4 +1,4 @@
-"""Reporting (GUIDE 5, steps 5-8): cross-variant tables, statistics, figures, findings and the HTML report.
+"""Reporting (docs/statistics.md): cross-variant tables, statistics, figures, findings and the HTML report.
 
 - tables:   per-variant outputs stacked with strategy, model_size and n_params
 - analysis: the study's statistics composed from :mod:`rulelens.statistics`

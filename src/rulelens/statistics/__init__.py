@@ -1,4 +1,4 @@
-"""Statistics for the reporting stage (GUIDE 5, steps 5, 7 and 8): pure functions over numpy/pandas.
+"""Statistics for the reporting stage (docs/statistics.md): pure functions over numpy/pandas.
 
 - focus:         how concentrated one clause's attribution is (entropy, Gini, top-k mass, exp(H))
 - categories:    attribution mass, word share and enrichment per word category

@@ -1,4 +1,4 @@
-"""Do two variants attribute the same clause to the same words? (GUIDE 5.7)
+"""Do two variants attribute the same clause to the same words? (docs/statistics.md)
 
 Per clause and pair of variants (words are the same: the split does not depend on the model):
 

@@ -1,4 +1,4 @@
-"""Where a clause's attribution mass goes, by word category (GUIDE 5.6).
+"""Where a clause's attribution mass goes, by word category (docs/method.md).
 
 Per clause and category c (categories from :data:`rulelens.words.CATEGORIES`):
 

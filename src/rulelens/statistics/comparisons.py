@@ -1,4 +1,4 @@
-"""Are fine-tuning strategies different? Tests across clauses, per model size (GUIDE 5.7).
+"""Are fine-tuning strategies different? Tests across clauses, per model size (docs/statistics.md).
 
 Design: within one size, every strategy attributed the same test clauses, so a clause is a block
 and the strategies are repeated measures on it. Paired (blocked) tests remove the large

@@ -1,4 +1,4 @@
-"""Do the attributions mean something? Deletion curves against a random order (GUIDE 5.8).
+"""Do the attributions mean something? Deletion curves against a random order (docs/statistics.md).
 
 For a clause with N words, a model score s (e.g. log p(rule | clause), nats) and an order of the
 words (most important first), with T_k the first k words of the order (ERASER, DeYoung et al. 2020):

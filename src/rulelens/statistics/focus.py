@@ -1,4 +1,4 @@
-"""How focused a clause's attribution is (GUIDE 5.5).
+"""How focused a clause's attribution is (docs/statistics.md).
 
 All measures read the attribution *shares* p_i = |a_i| / sum_j |a_j| of the N words of one clause,
 so they ignore the sign of a_i and the overall scale (nats) that differs between models.

@@ -1,4 +1,4 @@
-"""How attribution and rule quality change with model scale (GUIDE 5.7).
+"""How attribution and rule quality change with model scale (docs/statistics.md).
 
 Unit of replication: the model size. A trend over sizes is evidence about sizes, so every size
 counts once, however many strategies or clauses it holds; clauses only make each size's mean

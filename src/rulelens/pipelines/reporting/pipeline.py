@@ -1,4 +1,4 @@
-"""Cross-variant statistics, figures and the HTML report (GUIDE 5, steps 5-8)."""
+"""Cross-variant statistics, figures and the HTML report (docs/statistics.md)."""
 
 from kedro.pipeline import Node, Pipeline
 

@@ -1,4 +1,4 @@
-"""One training branch per variant, namespaced ``<strategy>.<size>`` (GUIDE 3)."""
+"""One training branch per variant, namespaced ``<strategy>.<size>`` (docs/configuration.md)."""
 
 import warnings
 from contextlib import contextmanager
