@@ -16,6 +16,7 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 
 from rulelens import tracking
+from rulelens.modeling import placement
 from rulelens.reporting import FIGURES
 from rulelens.variants import Variant, load_grid
 
@@ -65,6 +66,10 @@ class VariantTrackingHook:
     def after_context_created(self, context) -> None:
         """Read tracking settings: parameters (on/off) and mlflow.yml (URI, experiment)."""
         self.enabled = bool((context.params.get("tracking") or {}).get("enabled", True))
+        self.placement_params = context.params.get("placement")
+        if not placement.is_main_process():  # sharded training: rank 0 alone logs to MLflow
+            logger.info("Rank %d: MLflow tracking is left to rank 0", placement.process_rank())
+            self.enabled = False
         self.variant_params = context.params
         config_loader = context.config_loader
         config_loader.config_patterns.setdefault("mlflow", ["mlflow*", "mlflow*/**", "**/mlflow*"])
@@ -78,6 +83,7 @@ class VariantTrackingHook:
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
         """Check the store, then open the parent run, before any node (training included) starts."""
+        placement.configure_run(getattr(self, "placement_params", None))  # once per run; no CUDA for cuda: stop here
         if not self.enabled:
             logger.info("MLflow tracking is off (tracking.enabled=false)")
             return
@@ -183,6 +189,9 @@ class VariantTrackingHook:
             self.client.log_batch(run_id, metrics=metrics)
             if value.get("fingerprint"):
                 self.client.set_tag(run_id, "fingerprint", str(value["fingerprint"]))
+            for key in ("device", "dtype"):  # where the model ran (evaluation/attribution metrics)
+                if isinstance(value.get(key), str):
+                    self.client.set_tag(run_id, key, value[key])
         elif name.endswith("history") and hasattr(value, "itertuples"):
             metrics = [Metric(k, v, now, step) for k, v, step in tracking.history_series(value)]
             for start in range(0, len(metrics), 900):

@@ -107,3 +107,15 @@ def test_a_mapped_split_column_needs_split_values():
     raw = pd.DataFrame({"clause": ["BCA C.1 Doors shall close."], "rule": [RULE], "random_split": [1]})
     with pytest.raises(ValueError, match="data_processing.split_values"):
         validate_clauses(raw, node_params(split="random_split"))
+
+
+def test_a_selection_the_data_cannot_meet_names_the_parameter_and_keeps_the_tables(tmp_path):
+    root = copy_project(tmp_path)
+    result = kedro(root, "run", "--pipelines", "data_processing", "--params", "data_processing.selection.max_words=1")
+    assert result.returncode != 0
+    assert "max_words" in result.stdout + result.stderr
+    out = root / "data"
+    for table in ("03_primary/building_code_rules/clauses.parquet", "03_primary/building_code_rules/clause_words.parquet",
+                  "08_reporting/building_code_rules/corpus_summary.csv"):
+        assert (out / table).is_file(), table
+    assert not (out / "05_model_input/building_code_rules/study_clauses.parquet").exists()

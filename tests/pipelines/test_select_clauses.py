@@ -34,7 +34,7 @@ def clauses():
 
 
 def test_proportional_stratified_sample(clauses):
-    chosen = select_study_clauses(clauses, PARAMS)
+    chosen = select_study_clauses(clauses, pd.DataFrame(), PARAMS)
     assert list(chosen.columns) == SELECTION_COLUMNS
     assert len(chosen) == 12 and chosen["clause_id"].is_unique
     assert list(chosen["clause_id"]) == sorted(chosen["clause_id"])

@@ -206,8 +206,9 @@ def score_batch(
     hidden, new_cache = run_body(
         parts, ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=bool(cached or keep_cache)
     )
-    starts = torch.tensor([len(p) - 1 - c for p, c in zip(prompts, cuts)], device=device)
-    index = starts[:, None] + torch.arange(len(target), device=device)[None, :]
+    # the body's output is on its last layer's device (not the inputs' one when the model is sharded)
+    starts = torch.tensor([len(p) - 1 - c for p, c in zip(prompts, cuts)], device=hidden.device)
+    index = starts[:, None] + torch.arange(len(target), device=hidden.device)[None, :]
     at_targets = hidden.gather(1, index[..., None].expand(-1, -1, hidden.shape[-1]))
     scores = target_log_probs(parts, at_targets, torch.tensor(list(target), device=device))
     return scores, (cache_key_values(new_cache) if keep_cache else None)
@@ -305,13 +306,14 @@ def score_prompts(
     max_batch_tokens: int | None = None,
     reuse_prefix: bool | str = True,
     dtype: str | torch.dtype | None = None,
-    bf16_tolerance: float = DEFAULT_BF16_TOLERANCE,
+    bf16_tolerance: float | None = None,
 ) -> tuple[list[list[float]], dict]:
     """Per-token target log p for every prompt (prompt 0 is the unperturbed one).
 
     ``max_batch_tokens`` bounds the tokens per batch (default: 2048 on CPU, none on GPU).
-    ``dtype="bfloat16"`` runs under autocast and checks prompt 0's summed score against fp32;
-    beyond ``bf16_tolerance`` nats it warns and recomputes everything in fp32.
+    ``dtype="bfloat16"`` runs under autocast. With ``bf16_tolerance`` (nats) prompt 0's summed
+    score is checked against fp32 and, beyond it, everything is recomputed in fp32 with a
+    warning; :func:`attribute_clause` checks the whole attribution vector instead.
     """
     parts = model if isinstance(model, LMParts) else lm_parts(model)
     prompts = [list(p) for p in prompts]
@@ -324,7 +326,7 @@ def score_prompts(
     )
     rows, stats = score_all(parts, prompts, target, autocast_dtype=autocast_dtype, **options)
     stats["dtype"] = str(autocast_dtype or torch.float32).replace("torch.", "")
-    if autocast_dtype is not None:
+    if autocast_dtype is not None and bf16_tolerance is not None:
         reference = float(score_sequence(parts, prompts[0], list(target)).double().sum())
         gap = abs(sum(rows[0]) - reference)
         stats["reduced_precision_gap"] = gap
@@ -358,24 +360,49 @@ def attribute_clause(
     reuse_prefix: bool | str = True,
     dtype: str | None = None,
     bf16_tolerance: float = DEFAULT_BF16_TOLERANCE,
+    check_dtype: bool = True,
     clause_id: Any = None,
 ) -> ClauseAttribution:
     """Word attributions of one clause: a_i = s(x) - s(x with word i deleted or masked).
 
     ``target_mode="reference"`` scores ``target_rule``; ``"greedy"`` scores the model's own
     greedy output for the unperturbed prompt. ``target`` (a :class:`Target`) overrides both.
+    ``dtype="bfloat16"`` (or ``"float16"``) scores under autocast; with ``check_dtype`` the
+    attribution vector is recomputed in fp32 and, when any word's attribution (or the full
+    score) differs by more than ``bf16_tolerance`` nats, the fp32 result is returned with a
+    warning (``stats["fell_back"]``).
     """
     from rulelens.attribution.targets import plan_with_target
 
     started = time.perf_counter()
     plan, target = plan_with_target(model, tokenizer, clause, target_rule, style=style, operator=operator, mask_token=mask_token,
                                     target=target, target_mode=target_mode, max_new_tokens=max_new_tokens)
-    rows, stats = score_prompts(
-        model, plan.prompt_ids, target.ids, memory_cap_bytes=memory_cap_bytes, batch_size=batch_size,
-        max_batch_tokens=max_batch_tokens, reuse_prefix=reuse_prefix, dtype=dtype, bf16_tolerance=bf16_tolerance,
-    )
-    stats["seconds"] = time.perf_counter() - started
-    return build_attribution(plan, target, rows, reduction=reduction, method="engine", clause_id=clause_id, stats=stats)
+    options = dict(memory_cap_bytes=memory_cap_bytes, batch_size=batch_size, max_batch_tokens=max_batch_tokens,
+                   reuse_prefix=reuse_prefix)
+    rows, stats = score_prompts(model, plan.prompt_ids, target.ids, dtype=dtype, **options)
+    result = build_attribution(plan, target, rows, reduction=reduction, method="engine", clause_id=clause_id, stats=stats)
+    if stats["dtype"] != "float32" and check_dtype:
+        rows32, stats32 = score_prompts(model, plan.prompt_ids, target.ids, dtype=None, **options)
+        exact = build_attribution(plan, target, rows32, reduction=reduction, method="engine", clause_id=clause_id,
+                                  stats=stats32)
+        gap = attribution_gap(result, exact)
+        result.stats.update(reduced_precision_gap=gap, bf16_tolerance=bf16_tolerance, fell_back=False)
+        if gap > bf16_tolerance:
+            warnings.warn(
+                f"{stats['dtype']} attributions of clause {clause_id!r} differ from float32 by up to {gap:.4f} nats "
+                f"per word (tolerance {bf16_tolerance}); recomputing in float32", stacklevel=2,
+            )
+            result = exact
+            result.stats.update(reduced_precision_gap=gap, bf16_tolerance=bf16_tolerance, fell_back=True)
+    result.stats["seconds"] = time.perf_counter() - started
+    return result
+
+
+def attribution_gap(reduced: ClauseAttribution, exact: ClauseAttribution) -> float:
+    """Largest per-word difference (nats) between two attribution vectors of one clause (incl. the full score)."""
+    diffs = [abs(a - b) for a, b in zip(reduced.scores, exact.scores)]
+    diffs.append(abs(reduced.full_score - exact.full_score))
+    return float(max(diffs))
 
 
 def attribute_clauses(
@@ -391,6 +418,8 @@ def attribute_clauses(
     """:func:`attribute_clause` for many clauses, with a progress bar (counts, rate, ETA).
 
     ``options`` are passed on (style, operator, target_mode, dtype, memory_cap_bytes, ...).
+    A reduced ``dtype`` is checked once, on the first clause's attribution vector against fp32
+    (``bf16_tolerance`` nats per word); when it fails, every clause is attributed in fp32.
     """
     from tqdm.auto import tqdm
 
@@ -400,8 +429,11 @@ def attribute_clauses(
         raise ValueError("clauses, target_rules and clause_ids must have the same length")
     results = []
     bar = tqdm(total=len(clauses), unit="clause", desc="attribution", disable=not progress)
-    for clause, rule, clause_id in zip(clauses, rules, ids):
-        results.append(attribute_clause(model, tokenizer, clause, rule, clause_id=clause_id, **options))
+    for index, (clause, rule, clause_id) in enumerate(zip(clauses, rules, ids)):
+        result = attribute_clause(model, tokenizer, clause, rule, clause_id=clause_id, check_dtype=index == 0, **options)
+        if index == 0 and result.stats.get("fell_back"):
+            options = {**options, "dtype": None}  # the reduced dtype failed its check: fp32 for the rest
+        results.append(result)
         bar.update(1)
     bar.close()
     return results
@@ -413,6 +445,6 @@ def model_flops_per_token(model: Any) -> int:
 
 
 __all__ = [
-    "attribute_clause", "attribute_clauses", "score_prompts", "common_prefix_length",
+    "attribute_clause", "attribute_clauses", "score_prompts", "common_prefix_length", "attribution_gap",
     "estimate_sequence_bytes", "model_flops_per_token",
 ]

@@ -38,7 +38,11 @@ class LMParts:
 
     @property
     def device(self) -> torch.device:
-        return next(self.lm.parameters()).device
+        """Where inputs go: the input embedding's device (the first layer's, when the model is
+        spread over several GPUs with ``device_map="auto"``; accelerate moves activations on)."""
+        embeddings = self.lm.get_input_embeddings() if hasattr(self.lm, "get_input_embeddings") else None
+        weight = getattr(embeddings, "weight", None)
+        return weight.device if weight is not None else next(self.lm.parameters()).device
 
 
 def unwrap_peft(model: Any) -> Any:
@@ -120,12 +124,13 @@ def target_log_probs(
     """
     batch, length, width = hidden.shape
     flat_hidden = hidden.reshape(batch * length, width)
-    flat_target = target_ids.reshape(1, length).expand(batch, length).reshape(-1)
+    # a sharded model's head may live on another device than its input embedding
+    flat_target = target_ids.to(parts.head.weight.device).reshape(1, length).expand(batch, length).reshape(-1)
     step = max(1, chunk_bytes // (4 * parts.head.weight.shape[0]))
     pieces = []
     for start in range(0, flat_hidden.shape[0], step):
         logits = head_logits(parts, flat_hidden[start : start + step])
-        picked = logits.gather(-1, flat_target[start : start + step, None]).squeeze(-1)
+        picked = logits.gather(-1, flat_target[start : start + step, None].to(logits.device)).squeeze(-1)
         pieces.append(picked - torch.logsumexp(logits, dim=-1))
     return torch.cat(pieces).reshape(batch, length)
 
@@ -139,5 +144,5 @@ def score_sequence(model: Any, prompt_ids: list[int], target_ids: list[int]) -> 
         hidden, _ = run_body(parts, ids)
         start = len(prompt_ids) - 1
         at_targets = hidden[:, start : start + len(target_ids)]
-        return target_log_probs(parts, at_targets, torch.tensor(list(target_ids), device=device))[0]
+        return target_log_probs(parts, at_targets, torch.tensor(list(target_ids), device=device))[0].to(device)
 

@@ -40,7 +40,9 @@ from rulelens.modeling.bundle import ModelBundle
 COMPLETE_MARKER = "_COMPLETE"
 ADAPTER_CONFIG = "adapter_config.json"
 LOAD_ARG_DEFAULTS: dict[str, Any] = {
-    "dtype": "float32",  # full-precision dtype of the model (or of the adapter's base)
+    "dtype": None,  # dtype of the model (or of the adapter's base); None: the run's placement dtype
+    "device": None,  # auto | cpu | cuda[:N]; None: the run's placement (rulelens.modeling.placement)
+    "device_map": None,  # auto: spread over every visible GPU; None: the run's placement
     "base_model_path": None,  # override the base path the adapter recorded
     "quantize": True,  # reload a QLoRA base in 4-bit as it was trained (False: full precision)
     "is_trainable": False,  # adapters: load trainable (to continue training) or frozen
@@ -167,9 +169,14 @@ class HFCheckpointDataset(AbstractDataset[Any, ModelBundle]):
 
         A :class:`~rulelens.datasets.checkpoint_marker.KeepCompletedCheckpoint` (a node's "this
         variant is already trained") leaves a completed folder untouched.
+        In a multi-process (sharded) run only the main process (rank 0) writes; the others return.
         """
         from rulelens.datasets.checkpoint_marker import KeepCompletedCheckpoint
+        from rulelens.modeling.placement import is_main_process, process_rank
 
+        if not is_main_process():  # sharded training: rank 0 alone writes the checkpoint
+            self._logger.info("Rank %d: not the main process; rank 0 saves checkpoint %s", process_rank(), self._path)
+            return
         if isinstance(data, KeepCompletedCheckpoint):
             if not self._exists():
                 raise DatasetError(f"asked to keep checkpoint {self._path}, but it is not complete")
@@ -250,14 +257,23 @@ class HFCheckpointDataset(AbstractDataset[Any, ModelBundle]):
         model.rulelens_info["base_location"] = marker.get("base_model_path")
         return ModelBundle(model=model, tokenizer=tokenizer, metadata=marker)
 
+    def _placement(self):
+        """The run's placement (device, dtype), with this dataset's explicit load_args on top."""
+        from dataclasses import replace
+
+        from rulelens.modeling.placement import resolve_placement, run_placement
+
+        args = self._load_args
+        placement = run_placement()
+        if args["device"] is not None or args["device_map"] is not None:
+            placement = resolve_placement({"device": args["device"] or placement.device, "dtype": placement.dtype,
+                                           "device_map": args["device_map"] or placement.device_map})
+        return replace(placement, dtype=args["dtype"] or placement.dtype)
+
     def _load_full(self):
-        from transformers import AutoModelForCausalLM
+        from rulelens.modeling.placement import load_for_inference
 
-        from rulelens.modeling.base_models import torch_dtype
-
-        return AutoModelForCausalLM.from_pretrained(
-            self._path, dtype=torch_dtype(self._load_args["dtype"]), local_files_only=True, trust_remote_code=False
-        )
+        return load_for_inference(str(self._path), placement=self._placement(), local_files_only=True)
 
     def _base_location(self, marker: dict[str, Any]) -> str:
         location = self._load_args["base_model_path"] or marker.get("base_model_path")
@@ -268,25 +284,14 @@ class HFCheckpointDataset(AbstractDataset[Any, ModelBundle]):
         return str(location)
 
     def _load_adapter(self, marker: dict[str, Any]):
-        from peft import PeftModel
-        from transformers import AutoModelForCausalLM
-
-        from rulelens.modeling.base_models import quantized_device_map, torch_dtype
-        from rulelens.modeling.strategies import disable_cpu_4bit_repacking, quantization_config
+        from rulelens.modeling.placement import load_for_inference
 
         args = self._load_args
-        kwargs: dict[str, Any] = dict(dtype=torch_dtype(args["dtype"]), local_files_only=args["local_files_only"],
-                                      trust_remote_code=False)
-        quantization = marker.get("quantization")
-        if quantization and args["quantize"]:
-            kwargs["quantization_config"] = quantization_config(quantization)
-            kwargs["device_map"] = quantized_device_map()
-        base = AutoModelForCausalLM.from_pretrained(self._base_location(marker), **kwargs)
-        if "quantization_config" in kwargs:
-            disable_cpu_4bit_repacking(base)  # score exactly the function that was trained
-        model = PeftModel.from_pretrained(base, self._path, is_trainable=bool(args["is_trainable"]))
-        if args["merge_adapter"]:
-            if "quantization_config" in kwargs:
-                raise DatasetError("merge_adapter needs a full-precision base; set load_args.quantize: false")
-            model = model.merge_and_unload()
-        return model
+        quantization = marker.get("quantization") if args["quantize"] else None
+        if quantization and args["merge_adapter"]:
+            raise DatasetError("merge_adapter needs a full-precision base; set load_args.quantize: false")
+        return load_for_inference(
+            self._base_location(marker), placement=self._placement(), adapter=str(self._path),
+            quantization=quantization, local_files_only=args["local_files_only"],
+            is_trainable=bool(args["is_trainable"]), merge_adapter=bool(args["merge_adapter"]),
+        )

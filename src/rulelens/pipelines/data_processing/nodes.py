@@ -75,9 +75,11 @@ def summarise_corpus(clauses: pd.DataFrame, clause_words: pd.DataFrame, rejected
     return pd.DataFrame(rows, columns=["section", "key", "value"])
 
 
-def select_study_clauses(clauses: pd.DataFrame, selection: dict[str, Any]) -> pd.DataFrame:
+def select_study_clauses(clauses: pd.DataFrame, corpus_summary: pd.DataFrame, selection: dict[str, Any]) -> pd.DataFrame:
     """The clauses every variant is evaluated and explained on: one seeded, stratified sample.
 
-    See :mod:`rulelens.selection`; ``selection`` is ``data_processing.selection``.
+    See :mod:`rulelens.selection`; ``selection`` is ``data_processing.selection``. The corpus
+    summary is an input only so that this node runs last: a selection the data cannot meet
+    stops the run with its message after every data_processing table has been written.
     """
     return select_clauses(clauses, selection)

@@ -15,7 +15,8 @@ def create_pipeline(**kwargs) -> Pipeline:
             # The clauses every variant is evaluated and attributed on (one seeded, stratified sample)
             # are fixed here, once, so a later
             # `kedro run --namespaces lora.m` of evaluation or attribution finds them on disk.
-            Node(select_study_clauses, ["clauses", "params:data_processing.selection"], "study_clauses", name="select_study_clauses"),
+            Node(select_study_clauses, ["clauses", "corpus_summary", "params:data_processing.selection"], "study_clauses",
+                 name="select_study_clauses"),
         ],
         tags="data_processing",
     )

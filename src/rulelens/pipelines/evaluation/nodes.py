@@ -21,6 +21,7 @@ def _evaluate(model: Any, tokenizer: Any, selected: pd.DataFrame, evaluation: di
         metric_params=evaluation.get("metrics"), rule_format=evaluation.get("rule_format", "rulelens"),
     )
     metrics = flat_metrics(aggregate, speed)
+    metrics.update(placement_tags(model))  # string values: MLflow tags (device, dtype), not metrics
     logger.info("%s: %d rules, semantic similarity %.3f, valid %.0f%%, %.2f rules/s", label, len(per_clause),
                 metrics.get("semantic_similarity", float("nan")), 100 * metrics.get("valid", float("nan")), speed["rules_per_s"])
     return per_clause, metrics
@@ -34,12 +35,19 @@ def evaluate_variant(checkpoint: Any, selected: pd.DataFrame, evaluation: dict[s
 
 def evaluate_zero_shot(selected: pd.DataFrame, evaluation: dict[str, Any], prompt: dict[str, Any], training: dict[str, Any], *, size: str):
     """The untuned base model of ``size`` with the same prompt: the reference row for each size."""
-    from rulelens.modeling.base_models import load_base_model
+    from rulelens.modeling.base_models import load_base_for_inference
 
     settings = variant_settings({"training": training}, Variant("fft", size))
-    model, tokenizer = load_base_model({**settings["base_model"], "size_name": size})
+    model, tokenizer = load_base_for_inference({**settings["base_model"], "size_name": size})
     per_clause, metrics = _evaluate(model, tokenizer, selected, evaluation, prompt, f"{ZERO_SHOT}.{size}")
     return per_clause.assign(strategy=ZERO_SHOT, model_size=size), metrics
+
+
+def placement_tags(model: Any) -> dict[str, str]:
+    """``device`` and ``dtype`` the model was evaluated on (the tracking hook tags the child run)."""
+    from rulelens.modeling.placement import model_placement
+
+    return model_placement(model)
 
 
 def flat_metrics(aggregate: pd.DataFrame, speed: dict[str, Any]) -> dict[str, float]:
@@ -60,8 +68,8 @@ def quality_table(*named_metrics: tuple[str, dict[str, float]]) -> pd.DataFrame:
     for name, metrics in named_metrics:
         strategy, size = name.split(".", 1)
         for key, value in metrics.items():
-            if key.endswith(("_ci_low", "_ci_high", "_n")) or key.startswith("generation_"):
-                continue
+            if key.endswith(("_ci_low", "_ci_high", "_n")) or key.startswith("generation_") or isinstance(value, str):
+                continue  # strings (device, dtype) are tags, not quality metrics
             rows.append({"strategy": strategy, "model_size": size, "metric": key, "mean": value,
                          "ci_low": metrics.get(f"{key}_ci_low"), "ci_high": metrics.get(f"{key}_ci_high"),
                          "n": metrics.get(f"{key}_n")})

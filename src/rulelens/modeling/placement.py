@@ -1,0 +1,256 @@
+"""Where models run and in what precision: one decision, one inference loader.
+
+Parameters (``placement`` in ``parameters_evaluation.yml``; ``conf/gpu`` asks for CUDA)::
+
+    placement:
+      device: auto       # auto (CUDA when available, else CPU) | cpu | cuda | cuda:N
+      dtype: auto        # auto (bf16 on GPUs that support it, fp32 on CPU) | float32 | bfloat16 | float16
+      device_map: null   # null: the whole model on `device`; auto: spread over every visible GPU
+                         # (models larger than one GPU; accelerate's big-model placement)
+
+:func:`resolve_device` and :func:`resolve_dtype` are pure decisions (what is available is an
+argument, so they are tested without a GPU). :func:`configure_run` makes the decision once
+per ``kedro run`` (the tracking hook calls it before any node; a request for CUDA on a machine
+without it stops the run there) and logs it; :func:`run_placement` returns it to the
+checkpoint dataset, the zero-shot loader and the training node. :func:`load_for_inference`
+is the one loader for evaluation, attribution and deletion curves: full models and peft
+adapters on the chosen device and dtype, 4-bit bases placed by bitsandbytes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+logger = logging.getLogger(__name__)
+
+DEVICES = ("auto", "cpu", "cuda")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+DEVICE_MAPS = (None, "auto")
+DEFAULTS: dict[str, Any] = {"device": "auto", "dtype": "auto", "device_map": None}
+
+
+class PlacementError(RuntimeError):
+    """The parameters ask for a device this machine does not have."""
+
+
+@dataclass(frozen=True)
+class Placement:
+    """A resolved placement: a concrete device (``cpu``, ``cuda:0``), a dtype name, a device map."""
+
+    device: str = "cpu"
+    dtype: str = "float32"
+    device_map: str | None = None
+
+    @property
+    def is_cuda(self) -> bool:
+        return self.device.startswith("cuda")
+
+    def torch_device(self):
+        import torch
+
+        return torch.device(self.device)
+
+    def torch_dtype(self):
+        import torch
+
+        return getattr(torch, self.dtype)
+
+    def describe(self) -> dict[str, str]:
+        """String values for metrics dicts (the tracking hook sets them as MLflow tags)."""
+        device = "auto-sharded" if self.device_map == "auto" and self.is_cuda else self.device
+        return {"device": device, "dtype": self.dtype}
+
+
+def cuda_available() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def bf16_supported(device: str) -> bool:
+    """bf16 on this device: every CPU torch build runs it (slowly); GPUs from Ampere on."""
+    if not device.startswith("cuda"):
+        return True
+    import torch
+
+    return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+
+
+def resolve_device(requested: str | None = "auto", cuda: bool | None = None) -> str:
+    """``auto`` -> ``cuda:0`` when CUDA is available, else ``cpu``; an explicit CUDA request
+    on a machine without CUDA raises :class:`PlacementError` (never a silent CPU run)."""
+    requested = str(requested or "auto").strip().lower()
+    if requested.split(":")[0] not in DEVICES:
+        raise ValueError(f"placement.device must be one of {DEVICES} (or cuda:N), got {requested!r}")
+    cuda = cuda_available() if cuda is None else cuda
+    if requested == "auto":
+        return "cuda:0" if cuda else "cpu"
+    if requested.startswith("cuda"):
+        if not cuda:
+            raise PlacementError(
+                "placement.device asks for CUDA, but this torch has no CUDA device "
+                "(torch.cuda.is_available() is False: a CPU-only torch build or no GPU). Run on a GPU "
+                "machine with a CUDA torch (RULELENS_TORCH=torch bash scripts/setup.sh), or force the CPU "
+                "with --params placement.device=cpu (slow: the GPU profile's 0.5B-14B models on a CPU "
+                "take hours to days)."
+            )
+        return requested if ":" in requested else "cuda:0"
+    return "cpu"
+
+
+def resolve_dtype(requested: str | None, device: str, bf16: bool | None = None) -> str:
+    """``auto`` -> ``bfloat16`` on a GPU that supports it (else ``float16`` there), ``float32`` on CPU."""
+    requested = str(requested or "auto").strip().lower()
+    if requested not in DTYPES:
+        raise ValueError(f"placement.dtype must be one of {DTYPES}, got {requested!r}")
+    if requested != "auto":
+        return requested
+    if not device.startswith("cuda"):
+        return "float32"
+    return "bfloat16" if (bf16_supported(device) if bf16 is None else bf16) else "float16"
+
+
+def resolve_placement(params: Mapping[str, Any] | None = None, cuda: bool | None = None,
+                      bf16: bool | None = None) -> Placement:
+    """A :class:`Placement` from the ``placement`` parameters (unknown keys are errors)."""
+    values = {**DEFAULTS, **dict(params or {})}
+    unknown = sorted(set(values) - set(DEFAULTS))
+    if unknown:
+        raise ValueError(f"unknown placement parameter(s) {unknown}; allowed: {sorted(DEFAULTS)}")
+    if values["device_map"] not in DEVICE_MAPS:
+        raise ValueError(f"placement.device_map must be null or 'auto', got {values['device_map']!r}")
+    device = resolve_device(values["device"], cuda)
+    dtype = resolve_dtype(values["dtype"], device, bf16)
+    device_map = values["device_map"] if device.startswith("cuda") else None  # one CPU: nothing to spread
+    return Placement(device=device, dtype=dtype, device_map=device_map)
+
+
+_RUN: Placement | None = None
+
+
+def configure_run(params: Mapping[str, Any] | None) -> Placement:
+    """Resolve the placement once for this run (fails fast on a CUDA request without CUDA) and log it."""
+    global _RUN
+    _RUN = resolve_placement(params)
+    logger.info("Placement for this run: device %s, dtype %s%s", _RUN.device, _RUN.dtype,
+                ", device_map auto (sharded over the visible GPUs)" if _RUN.device_map else "")
+    return _RUN
+
+
+def run_placement() -> Placement:
+    """This run's placement (:func:`configure_run`), or the ``auto`` one outside a Kedro run."""
+    global _RUN
+    if _RUN is None:
+        _RUN = resolve_placement(None)
+    return _RUN
+
+
+def reset_run_placement() -> None:
+    """Forget the run's placement (tests; a new Kedro session configures its own)."""
+    global _RUN
+    _RUN = None
+
+
+# ------------------------------------------------------------------ processes
+def process_rank() -> int:
+    """Global rank of this process under torchrun / accelerate launch (0 when not distributed)."""
+    for name in ("RANK", "ACCELERATE_PROCESS_INDEX"):
+        if os.environ.get(name, "").strip().isdigit():
+            return int(os.environ[name])
+    return 0
+
+
+def is_main_process() -> bool:
+    """True in a single-process run and in rank 0 of a multi-process (sharded) run.
+
+    Only the main process writes checkpoints and logs to MLflow; the other ranks train their
+    shard and skip both.
+    """
+    return process_rank() == 0
+
+
+def world_size() -> int:
+    value = os.environ.get("WORLD_SIZE", "").strip()
+    return int(value) if value.isdigit() else 1
+
+
+# ------------------------------------------------------------------ loading
+def quantized_device_map(placement: Placement) -> dict[str, Any] | None:
+    """Where bitsandbytes puts a 4-bit model: the placement's GPU, or the CPU (None)."""
+    if not placement.is_cuda:
+        return None
+    index = int(placement.device.split(":")[1]) if ":" in placement.device else 0
+    return {"": index}
+
+
+def load_for_inference(location: str, *, placement: Placement | None = None, adapter: str | None = None,
+                       quantization: Mapping[str, Any] | None = None, local_files_only: bool = True,
+                       revision: str | None = None, is_trainable: bool = False, merge_adapter: bool = False,
+                       dtype: str | None = None):
+    """A causal LM for inference, in eval mode, on the placement's device and dtype.
+
+    ``location``: a full model folder (or hub id), or the base of ``adapter`` (a peft adapter
+    folder, loaded onto the base's devices). ``quantization``: the QLoRA record of a checkpoint
+    (4-bit NF4 base, placed by bitsandbytes on the placement's GPU, or on the CPU). ``dtype``
+    overrides the placement's dtype (e.g. a dataset's explicit ``load_args.dtype``).
+    With ``placement.device_map == "auto"`` the weights are spread over every visible GPU
+    (accelerate); inputs then go to the input embedding's device (the attribution engine and
+    generation do that).
+    """
+    from transformers import AutoModelForCausalLM
+
+    from rulelens.modeling.base_models import torch_dtype
+
+    placement = placement or run_placement()
+    kwargs: dict[str, Any] = dict(dtype=torch_dtype(dtype or placement.dtype), local_files_only=local_files_only,
+                                  trust_remote_code=False, revision=revision)
+    quantized = bool(quantization)
+    if quantized:
+        from rulelens.modeling.strategies import quantization_config
+
+        kwargs["quantization_config"] = quantization_config(quantization)
+        kwargs["device_map"] = "auto" if placement.device_map == "auto" else quantized_device_map(placement)
+    elif placement.device_map == "auto":
+        kwargs["device_map"] = "auto"
+    model = AutoModelForCausalLM.from_pretrained(location, **kwargs)
+    if quantized:
+        from rulelens.modeling.strategies import disable_cpu_4bit_repacking
+
+        disable_cpu_4bit_repacking(model)  # score exactly the function that was trained
+    elif "device_map" not in kwargs:
+        model = model.to(placement.device)
+    if adapter is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter, is_trainable=bool(is_trainable))
+        if merge_adapter:
+            if quantized:
+                raise ValueError("merge_adapter needs a full-precision base (quantize: false)")
+            model = model.merge_and_unload()
+        if "device_map" not in kwargs:
+            model = model.to(placement.device)  # adapter weights beside the base weights
+    model.eval()
+    model.rulelens_placement = Placement(device=placement.device, dtype=dtype or placement.dtype,
+                                         device_map=kwargs.get("device_map") if isinstance(kwargs.get("device_map"), str) else None)
+    return model
+
+
+def model_placement(model: Any) -> dict[str, str]:
+    """``device`` and ``dtype`` a loaded model actually has (for metrics/tags).
+
+    The device is the input embedding's (where inputs go); the dtype is that of the first
+    floating-point parameter that is not 4-bit packed storage.
+    """
+    import torch
+
+    inner = model
+    while hasattr(inner, "get_base_model") and inner.get_base_model() is not inner:
+        inner = inner.get_base_model()
+    embeddings = inner.get_input_embeddings() if hasattr(inner, "get_input_embeddings") else None
+    device = embeddings.weight.device if embeddings is not None else next(inner.parameters()).device
+    dtype = next((p.dtype for p in inner.parameters() if p.is_floating_point()), torch.float32)
+    sharded = len({p.device for p in inner.parameters()}) > 1
+    return {"device": "auto-sharded" if sharded else str(device), "dtype": str(dtype).replace("torch.", "")}
