@@ -61,12 +61,13 @@ class VariantTrackingHook:
         self.variant_params: dict[str, Any] = {}
         self.catalog = None
         self.failures = 0
+        self.attached = False  # True in a Dask worker: children go under the submitting side's parent
 
     @hook_impl
     def after_context_created(self, context) -> None:
         """Read tracking settings: parameters (on/off) and mlflow.yml (URI, experiment)."""
         self.enabled = bool((context.params.get("tracking") or {}).get("enabled", True))
-        self.placement_params = context.params.get("placement")
+        self.placement_params = (context.params.get("training") or {}).get("placement")
         if not placement.is_main_process():  # sharded training: rank 0 alone logs to MLflow
             logger.info("Rank %d: MLflow tracking is left to rank 0", placement.process_rank())
             self.enabled = False
@@ -143,8 +144,53 @@ class VariantTrackingHook:
     def on_pipeline_error(self) -> None:
         self._finish("FAILED")
 
+    # ---- distributed runs (rulelens.runners.DaskRunner): the parent stays on the submitting side ----
+
+    def handoff(self) -> dict[str, Any] | None:
+        """What a worker needs to log into this run's parent (None when tracking is off)."""
+        if not self.parent_id:
+            return None
+        return {"tracking_uri": self.tracking_uri, "experiment": self.experiment,
+                "experiment_id": self.experiment_id, "parent_id": self.parent_id,
+                "params": self.variant_params, "sizes": sorted(self.sizes), "children": self.child_ids()}
+
+    def attach(self, handoff: dict[str, Any], catalog) -> None:
+        """In a worker: log node outputs into the submitting side's parent run, never open a parent."""
+        from mlflow.tracking import MlflowClient
+
+        self.enabled, self.attached = True, True
+        self.tracking_uri, self.experiment = handoff["tracking_uri"], handoff["experiment"]
+        self.experiment_id, self.parent_id = handoff["experiment_id"], handoff["parent_id"]
+        self.variant_params, self.sizes = handoff["params"], set(handoff["sizes"])
+        self.client = MlflowClient(tracking_uri=self.tracking_uri)
+        self.children = {}
+        self.adopt(handoff.get("children") or {})
+        self.catalog = catalog
+
+    def child_ids(self) -> dict[str, str]:
+        return {variant.namespace: run_id for variant, run_id in self.children.items()}
+
+    def adopt(self, children: dict[str, str]) -> None:
+        """Take over child runs made elsewhere (by workers), so that this side's end of run closes them."""
+        for namespace, run_id in children.items():
+            strategy, size = namespace.split(".", 1)
+            self.children.setdefault(Variant(strategy, size), run_id)
+
+    @tolerant("list the variant runs under the parent run")
+    def children_in_store(self) -> dict[str, str]:
+        """The child runs the store holds under this parent (e.g. made by a worker that then died)."""
+        if not self.parent_id:
+            return {}
+        found = self.client.search_runs([self.experiment_id], f"tags.mlflow.parentRunId = '{self.parent_id}'",
+                                        max_results=1000)
+        return {run.info.run_name: run.info.run_id for run in found
+                if run.data.tags.get("rulelens.level") == "variant"}
+
     def _child(self, variant: Variant) -> str:
         """The child run of ``variant`` in this pipeline run, created with its tags and params."""
+        if variant not in self.children and self.attached:  # another worker (or a retried task) may have made it
+            self.adopt({name: run_id for name, run_id in (self.children_in_store() or {}).items()
+                        if name == variant.namespace})
         if variant not in self.children:
             from rulelens.variant_params import variant_settings
 

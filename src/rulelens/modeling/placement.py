@@ -1,8 +1,9 @@
 """Where models run and in what precision: one decision, one inference loader.
 
-Parameters (``placement`` in ``parameters_evaluation.yml``; ``conf/gpu`` asks for CUDA)::
+Parameters (``training.placement`` in ``parameters_training.yml``; ``conf/gpu`` asks for CUDA)::
 
-    placement:
+    training:
+     placement:
       device: auto       # auto (CUDA when available, else CPU) | cpu | cuda | cuda:N
       dtype: auto        # auto (bf16 on GPUs that support it, fp32 on CPU) | float32 | bfloat16 | float16
       device_map: null   # null: the whole model on `device`; auto: spread over every visible GPU

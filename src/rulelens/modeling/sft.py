@@ -48,6 +48,10 @@ class TrainerSettings:
     seed: int = 0
     gradient_checkpointing: bool = False  # GPU profile: trade compute for memory
     bf16: bool = False  # GPU profile
+    optim: str = "adamw_torch"  # TrainingArguments optim: adamw_torch | adamw_bnb_8bit | paged_adamw_8bit | ...
+    fsdp: str = ""  # sharded FFT under accelerate/torchrun: "full_shard auto_wrap" (+ " offload": CPU offload)
+    fsdp_config: dict | None = None  # e.g. {transformer_layer_cls_to_wrap: [Qwen2DecoderLayer]}
+    ddp_backend: str | None = None  # nccl on GPUs, gloo on CPUs (None: the Trainer's choice)
     clause_column: str = "clause"
     rule_column: str = "rule"
     max_train_examples: int | None = None  # first N rows (after dropping over-long ones)
@@ -253,12 +257,22 @@ def last_checkpoint(output_dir: str | Path) -> str | None:
     return None
 
 
-def training_arguments(settings: TrainerSettings, output_dir: str | Path, has_eval: bool, resuming: bool):
-    """TrainingArguments from settings; reporting is off (the Kedro/MLflow layer logs)."""
+def training_arguments(settings: TrainerSettings, output_dir: str | Path, has_eval: bool, resuming: bool,
+                       use_cpu: bool = False):
+    """TrainingArguments from settings; reporting is off (the Kedro/MLflow layer logs).
+
+    ``use_cpu``: train on the CPU even where CUDA is available (``placement.device: cpu``).
+    ``fsdp``/``fsdp_config``/``optim``/``ddp_backend`` pass through: under ``accelerate launch``
+    or ``torchrun`` the Trainer shards (FSDP) or replicates (DDP) the model over the processes.
+    """
     from transformers import TrainingArguments
 
     eval_strategy = settings.eval_strategy if has_eval else "no"
+    sharding: dict[str, Any] = {"fsdp": settings.fsdp} if settings.fsdp else {}
+    if settings.fsdp and settings.fsdp_config is not None:
+        sharding["fsdp_config"] = dict(settings.fsdp_config)
     return TrainingArguments(
+        optim=settings.optim, ddp_backend=settings.ddp_backend, use_cpu=use_cpu, **sharding,
         output_dir=str(output_dir), num_train_epochs=settings.epochs, max_steps=settings.max_steps,
         learning_rate=settings.learning_rate, per_device_train_batch_size=settings.batch_size,
         per_device_eval_batch_size=settings.eval_batch_size or settings.batch_size,
@@ -312,12 +326,17 @@ def _run_metrics(trainer: Any, history: Any, memory: PeakMemory, wall_time: floa
 
 def train_sft(model: Any, train_frame: Any, validation_frame: Any, params: Mapping[str, Any] | None,
               output_dir: str | Path, prompt_style: PromptStyle | Mapping[str, Any] | None = None,
-              tokenizer: Any = None, callbacks: list[Any] | None = None) -> SFTResult:
+              tokenizer: Any = None, callbacks: list[Any] | None = None, use_cpu: bool | None = None) -> SFTResult:
     """Fine-tune ``model`` (a PreparedModel or a model + ``tokenizer``) on clause/rule frames.
 
     Checkpoints go to ``output_dir``; when ``resume`` is on and a checkpoint exists there,
     training continues from the newest one. Extra Trainer ``callbacks`` (e.g. live MLflow
-    logging) are passed through. Returns the trained model, metrics and loss history.
+    logging) are passed through. ``use_cpu`` (default: the run's placement is the CPU) keeps
+    training off a GPU. Returns the trained model, metrics and loss history.
+
+    Under a multi-process launch every rank trains; with FSDP the full weights are gathered
+    once after training (a collective) and the returned model is the unsharded one on the main
+    process (the checkpoint dataset saves on rank 0 only).
     """
     from transformers import Trainer, set_seed
 
@@ -333,13 +352,21 @@ def train_sft(model: Any, train_frame: Any, validation_frame: Any, params: Mappi
     resume_from = last_checkpoint(output_dir) if settings.resume else None
     if resume_from:
         logger.info("Resuming training from %s", resume_from)
+    if use_cpu is None:
+        from rulelens.modeling.placement import run_placement
+
+        use_cpu = not run_placement().is_cuda
     set_seed(settings.seed)
     history = _loss_history_callback()
     trainer = Trainer(
-        model=model, args=training_arguments(settings, output_dir, bool(eval_examples), bool(resume_from)),
+        model=model, args=training_arguments(settings, output_dir, bool(eval_examples), bool(resume_from), use_cpu),
         data_collator=PaddingCollator(pad_token_id(tokenizer)), train_dataset=train_examples,
         eval_dataset=eval_examples or None, processing_class=tokenizer, callbacks=[history, *(callbacks or [])],
     )
+    if settings.fsdp and not getattr(trainer, "is_fsdp_enabled", False):
+        logger.warning("trainer.fsdp=%r is set but accelerate runs %s (on CPUs accelerate replicates with DDP; "
+                       "FSDP shards only over GPUs)", settings.fsdp,
+                       getattr(getattr(trainer.accelerator, "state", None), "distributed_type", "no distribution"))
     with PeakMemory() as memory:
         started = time.perf_counter()
         trainer.train(resume_from_checkpoint=resume_from)
@@ -349,7 +376,7 @@ def train_sft(model: Any, train_frame: Any, validation_frame: Any, params: Mappi
         if eval_examples and last_eval_step != trainer.state.global_step:
             trainer.evaluate()  # the curve always ends with the final model's validation loss
 
-    model = trainer.model.eval()
+    model = (gather_sharded_model(trainer, output_dir) if settings.fsdp else trainer.model).eval()
     frame = history_frame(history.rows)
     metrics = {
         "total_params": prepared.total_params if prepared else _count(model),
@@ -360,6 +387,30 @@ def train_sft(model: Any, train_frame: Any, validation_frame: Any, params: Mappi
     if prepared is not None:
         metrics.update(base_params=prepared.base_params, strategy=prepared.strategy)
     return SFTResult(model=model, metrics=metrics, history=frame)
+
+
+def gather_sharded_model(trainer: Any, output_dir: str | Path):
+    """The full model after FSDP training: every rank joins ``save_model`` (it gathers the shards),
+    the main process writes them and reloads an unsharded copy on the CPU for the checkpoint."""
+    import torch
+
+    from rulelens.modeling.placement import is_main_process
+
+    folder = Path(output_dir) / "gathered"
+    trainer.save_model(str(folder))  # collective under FSDP; only the main process writes
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+    if not is_main_process():
+        return trainer.model
+    model = trainer.model
+    if hasattr(model, "peft_config"):  # adapters are small: DDP is the way to spread LoRA, FSDP is for FFT
+        logger.warning("FSDP with a peft adapter: keeping the trainer's model; prefer DDP for LoRA/QLoRA")
+        return model
+    from transformers import AutoModelForCausalLM
+
+    gathered = AutoModelForCausalLM.from_pretrained(str(folder), dtype=next(model.parameters()).dtype)
+    gathered.rulelens_info = getattr(model, "rulelens_info", None)
+    return gathered
 
 
 def _count(model: Any, trainable_only: bool = False) -> int:

@@ -108,7 +108,7 @@ def scale_finding(scale_trends: pd.DataFrame, alpha: float = 0.05) -> Finding:
             details.append(f"{row.category}: not estimable ({row.note})")
             continue
         test = (f"t-test over sizes p = {_p(row.p_value)}" if _truthy(row.testable)
-                else "not testable for significance (" + (row.note or "too few sizes") + ")")
+                else "too few sizes to test (at least 4 needed): direction only")
         details.append(f"{row.category}: slope {row.slope:+.4f} mass share per ln(parameters) "
                        f"[{row.slope_ci_low:+.4f}, {row.slope_ci_high:+.4f}] (clause-blocked bootstrap), "
                        f"{row.n_sizes} sizes x {row.n_clauses} clauses, {test}")

@@ -11,8 +11,12 @@ from rulelens.variants import Variant
 
 logger = logging.getLogger(__name__)
 
-ENGINE_OPTIONS = ("operator", "target_mode", "reduction", "max_new_tokens", "memory_cap_bytes", "max_batch_tokens", "mask_token")
-FAITHFULNESS_ENGINE_OPTIONS = ("memory_cap_bytes", "max_batch_tokens")
+# every engine option in parameters_attribution.yml (the GPU ones included: dtype, bf16_tolerance,
+# batch_size, max_batch_tokens, memory_cap_bytes, reuse_prefix)
+ENGINE_OPTIONS = ("operator", "target_mode", "reduction", "max_new_tokens", "memory_cap_bytes", "max_batch_tokens",
+                  "mask_token", "dtype", "bf16_tolerance", "batch_size", "reuse_prefix")
+# the deletion curves and LDS score with the dtype the attributions ended up in (fp32 after a failed bf16 check)
+FAITHFULNESS_ENGINE_OPTIONS = ("memory_cap_bytes", "max_batch_tokens", "batch_size", "reuse_prefix", "dtype")
 # as in parameters_attribution.yml
 FAITHFULNESS_DEFAULTS = {"n_clauses": 6, "max_k": 3, "n_random": 10, "seed": 0}
 LDS_DEFAULTS = {"n_masks": 32, "keep_prob": 0.5, "n_random": 10}
@@ -64,13 +68,37 @@ def attribute_variant(
         for name in ("normalised_entropy", "gini", "top_k_mass", "effective_words")
     }
     summary["attribution_clauses"] = float(len(results))
+    engine_dtype = results[0].stats.get("dtype", "float32") if results else "float32"
+    summary.update(attribution_placement(checkpoint.model, results))
     logger.info("%s: %d clauses attributed, mean normalised entropy %.3f", variant.namespace, len(results), summary["attribution_normalised_entropy"])
-    curves, lds = faithfulness_outputs(checkpoint, results, attribution, style)
+    scoring_dtype = None if engine_dtype == "float32" else engine_dtype
+    curves, lds = faithfulness_outputs(checkpoint, results, {**attribution, "dtype": scoring_dtype}, style)
     curves.insert(0, "variant", variant.namespace)
     lds.insert(0, "variant", variant.namespace)
     summary.update(faithfulness_metrics(curves))
     summary.update(lds_metrics(lds))
     return table, summary, curves, lds
+
+
+def attribution_placement(model: Any, results: list) -> dict[str, Any]:
+    """Where attribution ran: ``device`` and ``dtype`` strings (MLflow tags) and the bf16 check's numbers.
+
+    ``dtype`` is the engine's scoring dtype (fp32 after a failed reduced-precision check), which
+    can differ from the weights' dtype (``weights_dtype``).
+    """
+    from rulelens.modeling.placement import model_placement
+
+    where = model_placement(model)
+    stats = results[0].stats if results else {}
+    out: dict[str, Any] = {"device": where["device"], "dtype": stats.get("dtype", where["dtype"]),
+                           "weights_dtype": where["dtype"]}
+    if "reduced_precision_gap" in stats:
+        out["attribution_bf16_gap_nats"] = float(stats["reduced_precision_gap"])
+        out["attribution_bf16_fell_back"] = float(bool(stats.get("fell_back")))
+    seconds = [r.stats.get("seconds") for r in results if r.stats.get("seconds") is not None]
+    if seconds:
+        out["attribution_seconds_per_clause"] = float(sum(seconds) / len(seconds))
+    return out
 
 
 def faithfulness_curves(checkpoint: Any, results: list, attribution: dict[str, Any], style: Any) -> pd.DataFrame:

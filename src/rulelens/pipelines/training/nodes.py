@@ -90,13 +90,14 @@ def train_variant(
         return _reuse(completed)
     spec = {**settings["base_model"], "size_name": variant.size}
     work_dir = Path(training["work_dir"]) / variant.strategy / variant.size
+    memory = check_memory_plan(variant, base_model, settings, training.get("memory_plan"))  # before any loading
     prepare_work_dir(work_dir, fingerprint, fresh=retrain)
     prepared = prepare_for_strategy(spec, variant.strategy, settings["strategy_params"])
     train = clauses[clauses["split"] == "train"]
     validation = clauses[clauses["split"] == "validation"]
     result = train_sft(prepared, train, validation, settings["trainer"], work_dir, PromptStyle.from_params(settings["prompt"]))
     metrics = {**result.metrics, "base_params": base_model["n_params"], "strategy": variant.strategy,
-               "model_size": variant.size, "fingerprint": fingerprint}
+               "model_size": variant.size, "fingerprint": fingerprint, **memory}
     metadata = {
         "variant": variant.namespace,
         "training_metrics": metrics,
@@ -111,6 +112,37 @@ def train_variant(
         metadata["overwrite_reason"] = "training.retrain=true"
     bundle = ModelBundle(model=result.model, tokenizer=prepared.tokenizer, metadata=metadata)
     return bundle, metrics, result.history
+
+
+def check_memory_plan(variant: Variant, base_model: dict[str, Any], settings: dict[str, Any],
+                      options: dict[str, Any] | None) -> dict[str, Any]:
+    """Stop before training when the variant's estimated peak memory exceeds the devices present.
+
+    ``training.memory_plan``: ``check`` (true), ``headroom`` (0.9 of device memory usable),
+    ``available_gb`` (override the measured memory per device). Returns the plan's figures
+    (MLflow metrics). The error names the options that make the variant fit.
+    """
+    from rulelens.modeling.memory_plan import check_variant, setup_from_settings, shape_of
+    from rulelens.modeling.placement import run_placement, world_size
+
+    options = {"check": True, "headroom": 0.9, "available_gb": None, **(options or {})}
+    if not options["check"]:
+        return {}
+    location = base_model.get("path")
+    if not location:
+        from rulelens.modeling.base_models import materialize_base_model
+
+        location = materialize_base_model({**settings["base_model"], "size_name": variant.size})
+    n_params = base_model.get("n_params")
+    shape = shape_of(str(location), int(n_params) if n_params else None,
+                     local_files_only=not settings["base_model"].get("allow_download", False))
+    setup = setup_from_settings(variant.strategy, settings["base_model"], settings["strategy_params"],
+                                settings["trainer"], n_processes=world_size())
+    available = options["available_gb"] * 1e9 if options["available_gb"] else None
+    plan = check_variant(variant.namespace, shape, setup, device=run_placement().device,
+                         headroom=float(options["headroom"]), available_bytes=available)
+    logger.info("%s memory plan: %s", variant.namespace, plan.summary())
+    return {"memory_plan_peak_gb": plan.peak_bytes / 1e9, "memory_plan_available_gb": plan.available_bytes / 1e9}
 
 
 def _reuse(completed: dict[str, Any]) -> tuple[Any, dict[str, Any], pd.DataFrame]:
