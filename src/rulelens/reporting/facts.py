@@ -75,8 +75,23 @@ def selection_facts(study_clauses: pd.DataFrame, selection: Mapping[str, Any]) -
     strata = (study_clauses["stratum"].value_counts().sort_index().to_dict()
               if "stratum" in study_clauses else {})
     return {"n_clauses": int(len(study_clauses)), "split": selection.get("split", "test"),
-            "max_words": selection.get("max_words"), "strata_columns": list(selection.get("strata") or []),
+            "max_words": selection.get("max_words"), "strata_columns": stratified_by(strata),
             "strata": {str(k): int(v) for k, v in strata.items()}, "seed": selection.get("seed")}
+
+
+def stratified_by(strata: Mapping[str, int]) -> list[str]:
+    """The columns the sample was really stratified by, read from its stratum labels ("agency=NCC | ...").
+
+    Configured strata that were absent or constant in the data were skipped by the selection, so
+    the labels, not the configuration, say what the report may claim.
+    """
+    columns: list[str] = []
+    for label in strata:
+        for part in str(label).split(" | "):
+            name = part.split("=", 1)[0] if "=" in part else None
+            if name and name not in columns:
+                columns.append(name)
+    return columns
 
 
 def power_facts(comparisons: pd.DataFrame, family: str = "focus") -> dict[str, Any]:

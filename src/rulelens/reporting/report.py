@@ -110,7 +110,7 @@ def render_report(
         for caption, frame in section.tables:
             parts.append(f"<details><summary>{html.escape(caption)} ({len(frame)} rows)</summary>{table_html(frame)}</details>")
     if heatmaps:
-        parts.append("<h2>Example clauses under every variant</h2><p>Red words raise log p(reference rule), blue "
+        parts.append("<h2>Example clauses under every variant</h2><p>Red words raise log p(target rule), blue "
                      "words lower it; one colour scale per clause. Every clause's page is in "
                      "<code>attribution_heatmaps/</code>.</p>")
         for heading, fragment in heatmaps:

@@ -23,13 +23,13 @@ FIGURE_CAPTIONS = {
              "1 = uniform) and top-k mass (right).",
     "category_share": "Mean share of attribution mass on each word category against the base model's parameter "
                       "count (log scale), with 95% bootstrap CIs over clauses.",
-    "quality": "Mean semantic similarity of generated to reference rules against parameter count, fine-tuned "
+    "quality": "Mean {metric} of generated against reference rules by parameter count, fine-tuned "
                "strategies and the untuned base (dashed), 95% bootstrap CIs.",
     "agreement": "Mean Spearman correlation of two variants' word attributions on the same clause.",
     "faithfulness": "Deletion curves: removing the top-k attributed words (solid) against removing k random words "
                     "(dashed, mean of the random orders).",
     "clause_heatmap": "The first attributed clause under every variant (rows, smallest model first): red words raise "
-                      "log p(reference rule), blue words lower it.",
+                      "log p(target rule), blue words lower it.",
 }
 
 
@@ -168,9 +168,10 @@ def sections(tables: StudyTables, quality_metric: str, facts: dict | None = None
         ),
         Section(
             "Rule quality against size",
-            [f"Quality is {quality_metric.replace('_', ' ')} between the generated and the reference rule "
-             "(sentence embeddings), with chrF, ROUGE-L and syntactic validity in the tables. The plateau fit is a "
-             "saturating curve and a hinge on ln(parameters); a plateau needs an observed size past its start."],
+            [f"Quality is {quality_metric.replace('_', ' ')} between the generated and the reference rule; the "
+             "other quality metrics are in the tables. The plateau fit is a saturating curve and a hinge on "
+             "ln(parameters); a plateau verdict needs at least 4 sizes, a ladder reaching the published range, an "
+             "observed size past the plateau's start and at least 95% of clause-bootstrap refits agreeing."],
             figures=["quality"],
             tables=[("Quality per variant (mean, 95% CI)", tables.quality_by_variant),
                     ("Plateau estimates", tables.plateaus),
@@ -230,7 +231,8 @@ def study_report(tables: StudyTables, run_info: dict, heatmaps: list[tuple[str, 
     findings = all_findings(tables.scale_trends, tables.comparisons, tables.plateaus, tables.faithfulness, tables.lds,
                             alpha, quality_metric)
     figures = draw_all(tables, quality_metric)
-    captioned = {name: (figure, FIGURE_CAPTIONS[name]) for name, figure in figures.items()}
+    captioned = {name: (figure, FIGURE_CAPTIONS[name].format(metric=quality_metric.replace("_", " ")))
+                 for name, figure in figures.items()}
     body_sections = sections(tables, quality_metric, facts)
     body_sections.append(Section("Where this run departs from the published study", departures(findings, facts)))
     body_sections.append(Section("Caveats", [html.escape(line) for line in caveats(facts)]))
