@@ -1,4 +1,9 @@
-"""Deterministic train/validation/test assignment: from a seed, or from a given split column."""
+"""Deterministic train/validation/test assignment: from a seed, or from a given split column.
+
+Repeated clauses never straddle splits: rows whose text is the same after normalisation (case
+and whitespace) form one group, and a group goes to one split as a whole, so a test clause is
+never one the model was trained on in another spelling.
+"""
 
 from __future__ import annotations
 
@@ -8,23 +13,56 @@ import pandas as pd
 SPLITS = ("train", "validation", "test")
 
 
+def normalised_text(text: str) -> str:
+    """The text a repeat is recognised by: case-folded, whitespace runs collapsed, ends stripped."""
+    return " ".join(str(text).casefold().split())
+
+
+def repeat_counts(texts: pd.Series) -> dict[str, int]:
+    """Rows that repeat an earlier row: ``exact`` (same text) and ``near_exact`` (same after normalising only)."""
+    exact = texts.astype(str).duplicated()
+    normalised = texts.map(normalised_text).duplicated()
+    groups = texts.map(normalised_text).value_counts()
+    return {"exact": int(exact.sum()), "near_exact": int((normalised & ~exact).sum()),
+            "groups": int((groups > 1).sum())}
+
+
 def assign_splits(clauses: pd.DataFrame, fractions: dict[str, float], seed: int) -> pd.Series:
     """Split labels for each row, reproducible from ``seed`` whatever the row order.
 
-    Rows are ordered by ``clause_id`` before the seeded permutation, so re-ordering the input
-    file does not move a clause to another split. Every split with a positive fraction gets at
-    least one row when there are enough rows.
+    Rows with the same normalised clause text form a group that is placed as a whole. Groups are
+    ordered by their smallest ``clause_id`` before the seeded permutation, so re-ordering the
+    input file does not move a clause to another split (with no repeats every group is one row
+    and this is a plain seeded permutation of the rows). Every split with a positive fraction
+    gets at least one row when there are enough rows.
     """
     _check_fractions(fractions)
-    order = clauses["clause_id"].sort_values(kind="stable").index.to_numpy()
-    permuted = order[np.random.default_rng(seed).permutation(len(order))]
-    counts = _split_counts(len(order), fractions)
+    keys = clauses["clause"].map(normalised_text) if "clause" in clauses else clauses["clause_id"].astype(str)
+    ordered = clauses.assign(_key=keys).sort_values("clause_id", kind="stable")
+    groups = list(ordered.groupby("_key", sort=False).groups.values())  # in order of first clause id
+    permuted = [groups[i] for i in np.random.default_rng(seed).permutation(len(groups))]
+    counts = _split_counts(len(clauses), fractions)
     labels = pd.Series(index=clauses.index, dtype=object)
-    start = 0
-    for name in SPLITS:
-        labels.loc[permuted[start : start + counts[name]]] = name
-        start += counts[name]
+    filled = {name: 0 for name in SPLITS}
+    current = 0
+    for members in permuted:
+        while current < len(SPLITS) - 1 and filled[SPLITS[current]] >= counts[SPLITS[current]]:
+            current += 1
+        labels.loc[members] = SPLITS[current]
+        filled[SPLITS[current]] += len(members)
     return labels
+
+
+def keep_repeats_together(labels: pd.Series, texts: pd.Series) -> tuple[pd.Series, int]:
+    """A given split column with repeats across splits: every row of a group takes its first row's split.
+
+    Returns (labels, rows moved). Used when the data brings its own split, which is honoured
+    except where it would put one clause (up to case and whitespace) on both sides.
+    """
+    keys = texts.map(normalised_text)
+    first = labels.groupby(keys, sort=False).transform("first")
+    moved = int((first != labels).sum())
+    return first, moved
 
 
 def _check_fractions(fractions: dict[str, float]) -> None:

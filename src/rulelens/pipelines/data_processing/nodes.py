@@ -9,7 +9,7 @@ import pandas as pd
 
 from rulelens.segmentation import is_quantitative, words_frame
 from rulelens.selection import select_study_clauses as select_clauses
-from rulelens.splitting import assign_splits, map_given_splits
+from rulelens.splitting import assign_splits, keep_repeats_together, map_given_splits, repeat_counts
 from rulelens.validation import ValidationSettings, rejection_summary, require_valid_rows, validate_rows
 from rulelens.words import CATEGORIES
 
@@ -39,7 +39,11 @@ def prepare_clauses(validated: pd.DataFrame, rejected: pd.DataFrame, params: dic
     if "split" in clauses:
         if not params.get("split_values"):
             raise ValueError("a split column is mapped but data_processing.split_values is empty")
-        clauses["split"] = map_given_splits(clauses["split"], {str(k): v for k, v in params["split_values"].items()})
+        given = map_given_splits(clauses["split"], {str(k): v for k, v in params["split_values"].items()})
+        clauses["split"], moved = keep_repeats_together(given, clauses["clause"])
+        if moved:
+            logger.warning("%d row(s) moved to the split of an earlier repeat of their clause text "
+                           "(case and whitespace ignored), so no clause is on both sides of a split", moved)
     else:
         clauses["split"] = assign_splits(clauses, params["split_fractions"], int(params["seed"]))
     for optional in ("agency", "domain"):
@@ -72,6 +76,9 @@ def summarise_corpus(clauses: pd.DataFrame, clause_words: pd.DataFrame, rejected
     shares = clause_words["category"].value_counts(normalize=True)
     rows += [("category_share", category, float(shares.get(category, 0.0))) for category in CATEGORIES]
     rows += [("rejected", kind, n) for kind, n in sorted(rejection_summary(rejected).items())]
+    repeats = repeat_counts(clauses["clause"])
+    rows += [("repeats", "exact_repeats", repeats["exact"]), ("repeats", "near_exact_repeats", repeats["near_exact"]),
+             ("repeats", "groups_kept_in_one_split", repeats["groups"])]
     return pd.DataFrame(rows, columns=["section", "key", "value"])
 
 
