@@ -231,3 +231,12 @@ def test_an_lrml_run_shows_the_published_results_beside_its_own():
     assert "Rule quality against the published NZBC results" in page
     assert "T5" in page and "77.4" in page and "68.57" in page  # 2 * 80 * 60 / 140 = 68.57
     assert "Rule quality against the published" not in run_reporting(study_inputs())["study_report"]
+
+
+def test_markup_in_a_clause_is_text_in_the_report():
+    inputs = study_inputs()
+    markup = "<script>alert(1)</script> <b>bold</b>"
+    inputs["study_clauses"]["clause"] = inputs["study_clauses"]["clause"] + " " + markup
+    page = run_reporting(inputs)["study_report"]
+    assert "<script" not in page and "<b>bold" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
