@@ -35,8 +35,8 @@ from rulelens.statistics.focus import (
 )
 from rulelens.statistics.power import minimum_detectable_effect, standardized_effect
 from rulelens.statistics.trends import (
-    SIZE_TREND_COLUMNS, category_scale_trends, category_size_trends, fit_hinge, fit_saturating, plateau_estimate,
-    quality_plateaus, scale_trend, scale_trends, size_trend, size_trends,
+    SIZE_TREND_COLUMNS, category_size_trends, fit_hinge, fit_saturating, plateau_estimate,
+    quality_plateaus, size_trend, size_trends,
 )
 
 __all__ = [
@@ -44,12 +44,12 @@ __all__ = [
     "category_size_trends", "effect_direction", "minimum_detectable_effect", "pooled_faithfulness", "size_trend",
     "size_trends", "standardized_effect",
     "agreement_matrix", "aopc", "aopc_table", "attribution_order", "bootstrap_difference_ci", "bootstrap_mean_ci",
-    "bootstrap_means", "bootstrap_paired_difference_ci", "bootstrap_summary", "category_scale_trends",
+    "bootstrap_means", "bootstrap_paired_difference_ci", "bootstrap_summary",
     "category_shares", "category_summary", "clause_category_shares", "clause_focus", "compare_strategies",
     "curves_from_scores", "deletion_curves", "effective_words", "entropy", "epsilon_squared", "faithfulness_summary",
     "fit_hinge", "fit_saturating", "focus_measures", "focus_summary", "friedman", "gini", "holm_adjust", "kendalls_w",
     "kruskal_wallis", "mann_whitney", "mean_curves", "normalised_entropy", "pairwise_agreement", "plateau_estimate",
-    "quality_plateaus", "rank_biserial_paired", "rank_biserial_unpaired", "scale_trend", "scale_trends",
+    "quality_plateaus", "rank_biserial_paired", "rank_biserial_unpaired",
     "shares_from_scores", "spearman_agreement", "top_k_indices", "top_k_mass", "top_k_overlap",
     "wilcoxon_signed_rank",
 ]

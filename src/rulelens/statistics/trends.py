@@ -8,11 +8,6 @@ n_sizes - 2 df, and takes the slope's uncertainty from sampling the clauses with
 bootstrap (the same resampled clause ids for every size and variant, because every variant
 attributed the same clauses). With fewer than four sizes it reports the direction only.
 
-Legacy trends (:func:`scale_trend`): Spearman's rho of a per-variant value (e.g. a category's mean mass share) against
-log(n_params), per strategy and over all variants. Spearman is rank-based, so the log does not
-change rho; it is kept in the definition because it is the scale on which sizes are read. With
-<= 8 variants the p-value is exact (all orderings), since the t approximation fails there.
-
 Plateau: does rule quality stop improving beyond some size? Two models on x = ln(n_params), fitted
 to the per-size mean quality:
 
@@ -32,7 +27,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from itertools import permutations
 
 import numpy as np
 import pandas as pd
@@ -46,80 +40,6 @@ MIN_SIZES = MIN_FIT_SIZES
 MIN_TREND_SIZES = 4  # the slope t-test has n_sizes - 2 df; with 3 sizes one df is all there is
 MIN_PLATEAU_SIZES = 4
 PLATEAU_SUPPORT = 0.95
-EXACT_MAX_N = 8  # exact permutation p-values up to 8! = 40320 orderings
-
-
-# ---------------------------------------------------------------------------------------------
-# Spearman trends
-# ---------------------------------------------------------------------------------------------
-def scale_trend(n_params, values) -> dict:
-    """Spearman's rho (and two-sided p) of ``values`` against ln(n_params); NaN with a note when undefined."""
-    x = np.asarray(n_params, dtype=float)
-    y = np.asarray(values, dtype=float)
-    keep = np.isfinite(x) & np.isfinite(y) & (x > 0)
-    x, y = np.log(x[keep]), y[keep]
-    n, n_sizes = int(x.size), int(np.unique(x).size)
-    base = dict(n=n, n_sizes=n_sizes, rho=np.nan, p_value=np.nan, note="")
-    if n < 3 or n_sizes < 2:
-        return {**base, "note": f"needs >= 3 values over >= 2 sizes (got {n} over {n_sizes})"}
-    if np.all(y == y[0]):
-        return {**base, "note": "values constant across sizes"}
-    rho = float(stats.spearmanr(x, y).statistic)
-    if not np.isfinite(rho):
-        return {**base, "note": "rho undefined"}
-    if n <= EXACT_MAX_N:
-        return {**base, "rho": rho, "p_value": _exact_spearman_p(x, y, rho), "note": "exact permutation p"}
-    if abs(rho) == 1.0 and n_sizes == n:  # the t approximation gives 0; exactly 2 of n! orderings are as extreme
-        return {**base, "rho": rho, "p_value": 2.0 / float(np.prod(np.arange(1, n + 1, dtype=float)))}
-    return {**base, "rho": rho, "p_value": float(stats.spearmanr(x, y).pvalue)}
-
-
-def _exact_spearman_p(x, y, rho: float) -> float:
-    """Two-sided permutation p of Spearman's rho over all n! orderings of y.
-
-    With a handful of sizes the usual t approximation is badly off (it gives p = 0 for a perfect
-    rank order of 3 points, where 2 of the 6 orderings are as extreme: p = 1/3).
-    """
-    rx = stats.rankdata(x)
-    ry = stats.rankdata(y)
-    rx_c = rx - rx.mean()
-    denom = np.sqrt((rx_c**2).sum() * ((ry - ry.mean()) ** 2).sum())
-    perms = np.array(list(permutations(ry)))
-    rhos = (perms - ry.mean()) @ rx_c / denom
-    return float(np.mean(np.abs(rhos) >= abs(rho) - 1e-12))
-
-
-def scale_trends(
-    table: pd.DataFrame,
-    metrics: Sequence[str],
-    by: Sequence[str] = (),
-    strategy_col: str = "strategy",
-    size_col: str = "model_size",
-    n_params_col: str = "n_params",
-) -> pd.DataFrame:
-    """Spearman trend of each metric against ln(n_params), per strategy and over all strategies.
-
-    ``table`` may hold clause rows or variant rows; it is first averaged to one value per
-    (strategy, size, *by), so n counts variants, not clauses (sizes are the unit of replication).
-    Output: ``strategy`` ("all" for the pooled row), ``*by, metric, n, n_sizes, rho, p_value, note``.
-    """
-    by = list(by)
-    require(table, [strategy_col, size_col, n_params_col, *by, *metrics], "scale_trends")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        keys = [strategy_col, size_col, n_params_col, *by]
-        per_variant = table.groupby(keys, dropna=False, sort=True)[list(metrics)].mean().reset_index()
-    rows = []
-    strategies = [*sorted(per_variant[strategy_col].unique(), key=str), "all"]
-    for strategy in strategies:
-        part = per_variant if strategy == "all" else per_variant[per_variant[strategy_col] == strategy]
-        groups = part.groupby(by, dropna=False, sort=True) if by else [((), part)]
-        for key, block in groups:
-            key = key if isinstance(key, tuple) else (key,)
-            for metric in metrics:
-                res = scale_trend(block[n_params_col].to_numpy(dtype=float), block[metric].to_numpy(dtype=float))
-                rows.append({"strategy": strategy, **dict(zip(by, key)), "metric": metric, **res})
-    return pd.DataFrame(rows, columns=["strategy", *by, "metric", "n", "n_sizes", "rho", "p_value", "note"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -296,14 +216,6 @@ def size_trends(
 def category_size_trends(clause_categories: pd.DataFrame, metric: str = "mass_share", **options) -> pd.DataFrame:
     """:func:`size_trends` of each category's ``metric`` (default mass share); input: clause_category_shares output."""
     return size_trends(clause_categories, [metric], by=["category"], **options)
-
-
-def category_scale_trends(clause_categories: pd.DataFrame, metric: str = "mass_share") -> pd.DataFrame:
-    """Spearman of each category's mean ``metric`` (default mass share) against ln(n_params).
-
-    Input: :func:`rulelens.statistics.categories.clause_category_shares` output.
-    """
-    return scale_trends(clause_categories, [metric], by=["category"])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -101,12 +101,6 @@ def attribution_placement(model: Any, results: list) -> dict[str, Any]:
     return out
 
 
-def faithfulness_curves(checkpoint: Any, results: list, attribution: dict[str, Any], style: Any) -> pd.DataFrame:
-    """Deletion curves (attribution order vs random orders) for the first ``n_clauses`` results."""
-    settings = dict(attribution, faithfulness={**(attribution.get("faithfulness") or {}), "lds": False})
-    return faithfulness_outputs(checkpoint, results, settings, style)[0]
-
-
 def faithfulness_outputs(
     checkpoint: Any, results: list, attribution: dict[str, Any], style: Any
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
