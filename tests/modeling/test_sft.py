@@ -112,3 +112,137 @@ def test_fine_tune_variant_returns_a_bundle_for_the_checkpoint_dataset(tiny_spec
     marker = dataset.load().metadata
     assert marker["strategy"] == "lora" and marker["size_name"] == "xs"
     assert marker["metadata"]["trainer_params"]["max_steps"] == 2
+
+
+# --------------------------------------------------------------------------- issue 17: stopping, batching, lengths
+
+
+def test_covering_length_is_the_shortest_length_that_keeps_the_share():
+    from rulelens.modeling.sft import covering_length
+
+    lengths = [10, 20, 30, 40]
+    assert covering_length(lengths, 0.75) == 30  # 3 of 4 rows fit
+    assert covering_length(lengths, 0.95) == 40  # 3.8 rows round up to all 4
+    assert covering_length(lengths, 0.5) == 20 and covering_length(lengths, 1.0, cap=25) == 25
+
+
+def test_auto_max_length_leaves_out_the_longest_rows_and_counts_them_per_split(smol_tokenizer, toy_frame):
+    from rulelens.modeling.sft import prepare_examples
+
+    lengths = sorted(len(encode_example(smol_tokenizer, c, r)["input_ids"]) for c, r in zip(toy_frame.clause, toy_frame.rule))
+    settings = TrainerSettings.from_params({"max_length": "auto", "max_length_coverage": 0.75})
+    train, evaluation, counts = prepare_examples(toy_frame, toy_frame, smol_tokenizer, PromptStyle(), settings)
+    assert counts["max_length"] == lengths[2]
+    assert counts["train_rows"] == counts["validation_rows"] == 4
+    assert counts["dropped_train_examples"] == counts["dropped_validation_examples"] == sum(n > lengths[2] for n in lengths)
+    assert counts["dropped_train_share"] == pytest.approx(counts["dropped_train_examples"] / 4)
+    assert len(train) + counts["dropped_train_examples"] == 4
+
+
+@pytest.mark.parametrize("value", [0, "long", -3])
+def test_bad_max_length_is_a_config_error(value):
+    with pytest.raises(ValueError, match="max_length"):
+        TrainerSettings.from_params({"max_length": value})
+
+
+def test_early_stopping_needs_a_step_cap_and_evaluations():
+    with pytest.raises(ValueError, match="max_steps"):
+        TrainerSettings.from_params({"early_stopping_patience": 2, "eval_strategy": "steps", "eval_steps": 1})
+    with pytest.raises(ValueError, match="eval_strategy"):
+        TrainerSettings.from_params({"early_stopping_patience": 2, "eval_strategy": "no", "max_steps": 5})
+
+
+def _batch(tokenizer, frame, batching):
+    from rulelens.modeling.sft import batch_collator
+
+    examples = [encode_example(tokenizer, c, r) for c, r in zip(frame.clause, frame.rule)]
+    return batch_collator(TrainerSettings.from_params({"batching": batching}), tokenizer)(examples)
+
+
+@pytest.mark.parametrize("batching", ["padded", "flattened"])
+@pytest.mark.parametrize("rule_logits_only", [True, False])
+def test_rule_token_loss_equals_the_models_own_loss(tiny_spec, toy_frame, batching, rule_logits_only):
+    from rulelens.modeling.sft import rule_token_loss
+
+    prepared = prepare_for_strategy(tiny_spec(), "fft", {})
+    model, tokenizer = prepared.model.eval(), prepared.tokenizer
+    with torch.no_grad():
+        reference = model(**_batch(tokenizer, toy_frame, "padded"), use_cache=False).loss  # HF's own causal-LM loss
+        loss, _ = rule_token_loss(model, _batch(tokenizer, toy_frame, batching), rule_logits_only=rule_logits_only)
+    assert loss.item() == pytest.approx(reference.item(), rel=1e-5)
+
+
+def test_flattened_batches_need_the_cache_off_to_mask_per_example(tiny_spec, toy_frame):
+    """The guard behind ``use_cache=False``: with a cache the model would attend across examples."""
+    prepared = prepare_for_strategy(tiny_spec(), "fft", {})
+    flat = _batch(prepared.tokenizer, toy_frame, "flattened")
+    padded = _batch(prepared.tokenizer, toy_frame, "padded")
+    with torch.no_grad():
+        right = prepared.model(**flat, use_cache=False).loss
+        reference = prepared.model(**padded, use_cache=False).loss
+        leaky = prepared.model(**flat, use_cache=True).loss
+    assert right.item() == pytest.approx(reference.item(), rel=1e-5)
+    assert leaky.item() != pytest.approx(reference.item(), rel=1e-4)
+
+
+def test_length_grouped_batches_cover_every_row_once_in_a_seeded_shuffled_order():
+    from rulelens.modeling.sft import LengthGroupedBatches
+
+    lengths = [5, 50, 6, 51, 7, 52, 8, 53, 9, 54, 10, 55]
+    sampler = LengthGroupedBatches(lengths, batch_size=2, seed=3)
+    first, second = list(sampler), list(sampler)
+    assert sorted(first) == list(range(12)) and sorted(second) == list(range(12))
+    assert first != second  # each epoch its own order
+    batches = [first[i:i + 2] for i in range(0, 12, 2)]
+    ordered = sorted(lengths)
+    for batch in batches:  # every batch holds neighbours in length order
+        ranks = sorted(ordered.index(lengths[i]) for i in batch)
+        assert ranks[1] - ranks[0] == 1 and ranks[0] % 2 == 0
+    spans = [lengths[b[0]] for b in batches]
+    assert spans != sorted(spans) and spans != sorted(spans, reverse=True)  # not longest-first
+    again = LengthGroupedBatches(lengths, batch_size=2, seed=3)
+    assert list(again) == first  # same seed and epoch: same order (resume)
+    again.set_epoch(0)
+    assert list(again) == first
+
+
+STOP = {**FAST, "max_steps": 20, "eval_steps": 1, "eval_on_start": False, "early_stopping_patience": 2,
+        "batch_size": 4}
+
+
+def test_early_stopping_stops_on_a_flat_validation_loss(tiny_spec, toy_frame, tmp_path):
+    prepared = prepare_for_strategy(tiny_spec(), "lora", LORA)
+    _, metrics, history = train_sft(prepared, toy_frame, toy_frame, {**STOP, "learning_rate": 0.0}, tmp_path / "flat")
+    assert metrics["stopped_by"] == "early_stopping"
+    assert metrics["global_step"] == 3  # step 1 sets the best; steps 2 and 3 do not beat it (patience 2)
+    assert history[history.split == "validation"].step.tolist() == [1, 2, 3]
+    assert metrics["val_loss_last_vs_best"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_early_stopping_keeps_the_best_checkpoint_not_the_last(tiny_spec, toy_frame, tmp_path):
+    prepared = prepare_for_strategy(tiny_spec(), "fft", {})
+    initial = {n: p.detach().clone() for n, p in prepared.model.named_parameters()}
+    # Warm-up from lr 0: step 1 leaves the weights as they were (the best model); steps 2-3 use a
+    # learning rate so large that the validation loss can only get worse.
+    params = {**STOP, "learning_rate": 5.0, "lr_scheduler": "constant_with_warmup", "warmup_steps": 3}
+    model, metrics, history = train_sft(prepared, toy_frame, toy_frame, params, tmp_path / "best")
+    validation = history[history.split == "validation"].set_index("step").loss
+    assert metrics["stopped_by"] == "early_stopping" and metrics["global_step"] == 3
+    assert metrics["best_step"] == 1 and validation[2] > validation[1] and validation[3] > validation[1]
+    assert metrics["val_loss_last_vs_best"] > 0
+    for name, param in model.named_parameters():  # the step-1 weights came back, not the step-3 ones
+        assert torch.equal(param, initial[name]), name
+
+
+def test_a_run_cut_by_the_step_cap_says_so(tiny_spec, toy_frame, tmp_path):
+    prepared = prepare_for_strategy(tiny_spec(), "lora", LORA)
+    params = {**STOP, "max_steps": 3, "learning_rate": 2e-2, "early_stopping_patience": 5}
+    _, metrics, _ = train_sft(prepared, toy_frame, toy_frame, params, tmp_path / "cap")
+    assert metrics["stopped_by"] == "step_cap" and metrics["global_step"] == 3 and metrics["max_steps"] == 3
+
+
+def test_length_grouped_padding_free_training_learns(tiny_spec, toy_frame, tmp_path):
+    prepared = prepare_for_strategy(tiny_spec(), "lora", LORA)
+    params = {**FAST, "learning_rate": 2e-2, "batching": "flattened", "group_by_length": True, "batch_size": 2}
+    _, metrics, history = train_sft(prepared, toy_frame, toy_frame, params, tmp_path / "flat")
+    assert metrics["val_loss_last"] < metrics["val_loss_first"] and metrics["global_step"] == 6

@@ -15,6 +15,7 @@ import pandas as pd
 from tests.project_copy import copy_project, kedro
 
 TRAIN_SLOWLY = ["--params", "training.trainer.max_steps=40,training.trainer.save_strategy=steps,"
+                "training.trainer.early_stopping_patience=1000,"
                 "training.trainer.save_steps=4"]
 
 

@@ -58,7 +58,7 @@ def run_reporting(inputs: dict, params: dict = PARAMS) -> dict:
         catalog[name] = KeptDataset(copy_mode="assign")
     SequentialRunner().run(pipeline, catalog)
     out = {name: catalog.load(name) for name in pipeline.all_outputs()}
-    out["figures"] = [out[f"figure_{name}"] for name in ("focus", "category_share", "quality", "agreement",
+    out["figures"] = [out[f"figure_{name}"] for name in ("training", "focus", "category_share", "quality", "agreement",
                                                         "faithfulness", "clause_heatmap")]
     out["params"] = params
     return out

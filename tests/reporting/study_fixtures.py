@@ -110,8 +110,19 @@ def training_metrics(strategy: str, size: str, sizes: dict = SIZES) -> dict:
     n = sizes[size]
     trainable = n if strategy == "fft" else n // 50
     return {"base_params": n, "total_params": n + (0 if strategy == "fft" else trainable), "trainable_params": trainable,
-            "train_examples": 48, "global_step": 6, "epochs_trained": 1.0,
-            "train_loss_last": 1.0, "val_loss_first": 2.0, "val_loss_last": 1.2, "strategy": strategy, "model_size": size}
+            "train_examples": 96, "global_step": 16, "epochs_trained": 1.0, "max_steps": 24,
+            "stopped_by": "early_stopping", "best_step": 8, "best_val_loss": 1.1, "val_loss_last_vs_best": 0.02,
+            "val_curve": "0:2.0000 4:1.4000 8:1.1000 12:1.1100 16:1.1220",
+            "train_rows": 344, "dropped_train_examples": 17, "validation_rows": 43, "dropped_validation_examples": 2,
+            "max_length": 215,
+            "train_loss_last": 1.0, "val_loss_first": 2.0, "val_loss_last": 1.122, "strategy": strategy, "model_size": size}
+
+
+def capped_training_metrics(strategy: str, size: str, sizes: dict = SIZES) -> dict:
+    """A variant the step cap stopped while its validation loss was still falling."""
+    return {**training_metrics(strategy, size, sizes), "global_step": 24, "stopped_by": "step_cap", "best_step": 24,
+            "best_val_loss": 1.3, "val_loss_last_vs_best": 0.0, "val_loss_last": 1.3,
+            "val_curve": "0:2.0000 8:1.7000 16:1.5000 24:1.3000"}
 
 
 def variant_names(sizes: dict = SIZES) -> list[str]:

@@ -48,8 +48,9 @@ def test_identical_strategies_show_no_focus_difference(null_study):
     # with no planted effect, a significant result at every size and metric would be a broken test
     assert (omnibus["p_value"] > 0.01).mean() > 0.8
     assert verdicts(null_study)["strategy_focus"] != "reproduced"
-    # the departure is explained from the run's facts: 6 optimizer steps per variant in the fixture
-    assert "trained for only 6 optimizer steps" in null_study["study_report"]
+    # the departure is explained from the run's facts: the variants converged, so the power is the reason
+    assert "The paired tests could only detect effects of" in null_study["study_report"]
+    assert "trained for only" not in null_study["study_report"]
 
 
 def _pooled_category_trends(study):
@@ -174,7 +175,7 @@ def test_the_configured_quality_metric_drives_plateau_figure_and_finding():
     assert "rouge_l" in set(study["quality_by_variant"]["metric"])
     finding = study["study_findings"].set_index("key").loc["quality_plateau"]
     assert "rouge l" in finding["question"] and finding["verdict"] == "reproduced"
-    quality_axes = study["figures"][2].axes[0]
+    quality_axes = study["figure_quality"].axes[0]
     assert quality_axes.get_ylabel() == "rouge l" and quality_axes.has_data()
 
 
@@ -190,7 +191,9 @@ def test_report_text_comes_from_the_run_facts_of_the_cpu_ladder(planted_study):
     assert "depth-pruned copies of SmolLM2-135M-Instruct" in text
     assert "Q4_1-quantised GGUF" in text
     assert "below the ~7.0B range" in text
-    assert "3 model size(s)" in text and "6 optimizer steps on 48 training examples" in text
+    assert "3 model size(s)" in text and "16 optimizer steps on 96 training examples" in text
+    assert "4.9% of the training rows were left out as longer than 215 tokens" in text
+    assert "step cap" not in text and "brief training" not in text  # every variant converged
     assert f"{N_CLAUSES} clauses of the test split, a seeded random sample, stratified by agency and quantitative" in text
     assert "smallest standardised effect" in text
 
@@ -240,3 +243,23 @@ def test_markup_in_a_clause_is_text_in_the_report():
     page = run_reporting(inputs)["study_report"]
     assert "<script" not in page and "<b>bold" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_a_variant_stopped_by_the_step_cap_is_named_with_its_curve():
+    from tests.reporting.study_fixtures import capped_training_metrics, variant_names
+
+    inputs = study_inputs()
+    names = variant_names()
+    capped = names.index("fft.xs")
+    inputs["training_metrics"][capped] = capped_training_metrics("fft", "xs")
+    study = run_reporting(inputs)
+    page, facts = study["study_report"], study["run_facts"]
+    assert facts["training"]["capped"] == ["fft.xs"] and facts["training"]["stopped_by"] == {
+        "early_stopping": len(names) - 1, "step_cap": 1}
+    assert "fft.xs reached the step cap of 24 steps while the validation loss was still falling" in _caveats(page)
+    assert "Still improving at the step cap (24 steps): fft.xs." in page
+    assert "17 of 344 training rows (4.9%)" in page
+    variants = study["report_variants"].set_index(["strategy", "model_size"])
+    assert variants.loc[("fft", "xs"), "stopped_by"] == "step_cap" and variants.loc[("lora", "xs"), "best_step"] == 8
+    axes = study["figure_training"].axes
+    assert len(axes) == 3 and all(len(ax.lines) >= 3 for ax in axes)  # a curve per strategy in every size panel

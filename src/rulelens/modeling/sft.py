@@ -9,6 +9,7 @@ a cut rule would teach the model to stop early without anyone noticing.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass, fields
@@ -26,7 +27,9 @@ IGNORE_INDEX = -100
 class TrainerSettings:
     """Training parameters (from ``parameters_training.yml``); unknown keys are rejected."""
 
-    max_length: int = 256
+    max_length: int | str = 256  # "auto": the shortest length covering max_length_coverage of the training rows
+    max_length_coverage: float = 0.95  # share of training rows "auto" keeps (longer rows are left out and counted)
+    max_length_cap: int | None = None  # upper bound of "auto" (memory)
     epochs: float = 1.0
     max_steps: int = -1  # > 0 overrides epochs
     learning_rate: float = 2e-4
@@ -41,7 +44,13 @@ class TrainerSettings:
     eval_strategy: str = "epoch"  # "epoch", "steps" or "no"
     eval_steps: int | None = None
     eval_on_start: bool = True  # a step-0 validation loss, the baseline every curve starts from
-    save_strategy: str = "epoch"  # "epoch", "steps" or "no"
+    early_stopping_patience: int | None = None  # stop after this many evaluations without improvement
+    early_stopping_threshold: float = 0.0  # improvement (nats per rule token) that counts as one
+    load_best: bool = False  # keep the checkpoint with the lowest validation loss (implied by early stopping)
+    batching: str = "padded"  # "padded" (right-padded rows) or "flattened" (one padding-free sequence per batch)
+    group_by_length: bool = False  # batches of similar length (less padding), shuffled by the seed
+    rule_logits_only: bool = True  # vocabulary logits only where the loss is taken (same loss, less compute)
+    save_strategy: str = "epoch"  # "epoch", "steps", "best" (when the validation loss improves) or "no"
     save_steps: int | None = None
     save_total_limit: int | None = 1
     resume: bool = True  # continue from the last checkpoint in output_dir when there is one
@@ -67,7 +76,29 @@ class TrainerSettings:
         unknown = sorted(set(params) - allowed)
         if unknown:
             raise ValueError(f"unknown trainer parameter(s) {unknown}; allowed: {sorted(allowed)}")
-        return cls(**params)
+        settings = cls(**params)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Reject combinations the Trainer would only fail on (or silently ignore) later."""
+        if not (self.max_length == "auto" or (isinstance(self.max_length, int) and self.max_length > 0)):
+            raise ValueError(f"trainer.max_length must be a positive integer or 'auto', got {self.max_length!r}")
+        if not 0 < self.max_length_coverage <= 1:
+            raise ValueError(f"trainer.max_length_coverage must be in (0, 1], got {self.max_length_coverage}")
+        if self.batching not in ("padded", "flattened"):
+            raise ValueError(f"trainer.batching must be 'padded' or 'flattened', got {self.batching!r}")
+        if self.early_stopping_patience is not None:
+            if self.early_stopping_patience < 1:
+                raise ValueError("trainer.early_stopping_patience must be >= 1 (or null: no early stopping)")
+            if self.eval_strategy == "no":
+                raise ValueError("trainer.early_stopping_patience needs evaluations: set eval_strategy to steps")
+            if self.max_steps <= 0:
+                raise ValueError("trainer.early_stopping_patience needs a step cap: set trainer.max_steps > 0")
+
+    @property
+    def keeps_best(self) -> bool:
+        return self.load_best or self.early_stopping_patience is not None
 
 
 class SFTResult(NamedTuple):
@@ -88,22 +119,39 @@ def encode_example(tokenizer: Any, clause: str, rule: str, style: PromptStyle = 
     return {"input_ids": prompt_ids + rule_ids, "labels": [IGNORE_INDEX] * len(prompt_ids) + rule_ids}
 
 
-def tokenize_frame(frame: Any, tokenizer: Any, style: PromptStyle, max_length: int,
-                   clause_column: str = "clause", rule_column: str = "rule") -> tuple[list[dict], int]:
-    """Encode every row; drop (and count) examples longer than ``max_length`` instead of cutting the rule."""
+def encode_frame(frame: Any, tokenizer: Any, style: PromptStyle, clause_column: str = "clause",
+                 rule_column: str = "rule") -> list[dict[str, list[int]]]:
+    """Every row as a training example (prompt + rule ids), in row order."""
     missing = {clause_column, rule_column} - set(frame.columns)
     if missing:
         raise ValueError(f"training frame lacks column(s) {sorted(missing)}; has {list(frame.columns)}")
-    examples, dropped = [], 0
-    for clause, rule in zip(frame[clause_column], frame[rule_column]):
-        example = encode_example(tokenizer, str(clause), str(rule), style)
-        if len(example["input_ids"]) > max_length:
-            dropped += 1
-            continue
-        examples.append(example)
+    return [encode_example(tokenizer, str(clause), str(rule), style)
+            for clause, rule in zip(frame[clause_column], frame[rule_column])]
+
+
+def covering_length(lengths: list[int], coverage: float, cap: int | None = None) -> int:
+    """The shortest length that keeps at least ``coverage`` of the rows, at most ``cap``."""
+    if not lengths:
+        raise ValueError("no training rows to size max_length from")
+    ordered = sorted(lengths)
+    covered = ordered[max(math.ceil(coverage * len(ordered)), 1) - 1]
+    return min(covered, cap) if cap else covered
+
+
+def drop_long(examples: list[dict], max_length: int, split: str) -> tuple[list[dict], int]:
+    """Examples up to ``max_length`` tokens and how many longer ones were left out (never cut)."""
+    kept = [e for e in examples if len(e["input_ids"]) <= max_length]
+    dropped = len(examples) - len(kept)
     if dropped:
-        logger.warning("Dropped %d of %d examples longer than max_length=%d tokens", dropped, len(frame), max_length)
-    return examples, dropped
+        logger.warning("Left out %d of %d %s rows longer than max_length=%d tokens (%.1f%%)", dropped,
+                       len(examples), split, max_length, 100 * dropped / len(examples))
+    return kept, dropped
+
+
+def tokenize_frame(frame: Any, tokenizer: Any, style: PromptStyle, max_length: int,
+                   clause_column: str = "clause", rule_column: str = "rule") -> tuple[list[dict], int]:
+    """Encode every row; drop (and count) examples longer than ``max_length`` instead of cutting the rule."""
+    return drop_long(encode_frame(frame, tokenizer, style, clause_column, rule_column), max_length, "training")
 
 
 @dataclass(frozen=True)
@@ -126,6 +174,95 @@ class PaddingCollator:
             labels.append(list(f["labels"]) + [IGNORE_INDEX] * gap)
             mask.append([1] * len(f["input_ids"]) + [0] * gap)
         return {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels), "attention_mask": torch.tensor(mask)}
+
+
+def batch_collator(settings: TrainerSettings, tokenizer: Any):
+    """The collator for ``trainer.batching``: right-padded rows, or one padding-free sequence whose
+    position ids restart at every example (the model then masks attention per example)."""
+    if settings.batching == "flattened":
+        from transformers import DataCollatorWithFlattening
+
+        return DataCollatorWithFlattening(return_position_ids=True, separator_id=IGNORE_INDEX)
+    return PaddingCollator(pad_token_id(tokenizer))
+
+
+def rule_token_loss(model: Any, inputs: Mapping[str, Any], num_items_in_batch: Any = None,
+                    rule_logits_only: bool = True) -> tuple[Any, Any]:
+    """Next-token cross-entropy over the rule tokens, the loss the model's own ``labels`` path gives.
+
+    With ``rule_logits_only`` the vocabulary projection runs only at the positions whose next
+    token is a rule token (``logits_to_keep`` as a mask): about a third of a prompt + rule row, and
+    the projection onto ~50k tokens is a large share of a small model's compute. ``use_cache`` is
+    off so that a flattened batch gets its per-example attention mask from the position ids.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    labels = inputs["labels"]
+    forward = {key: value for key, value in inputs.items() if key != "labels"}
+    next_is_rule = torch.zeros_like(labels, dtype=torch.bool)
+    next_is_rule[..., :-1] = labels[..., 1:] != IGNORE_INDEX
+    if rule_logits_only:
+        outputs = model(**forward, logits_to_keep=next_is_rule, use_cache=False)
+        logits, targets = outputs.logits, labels[..., 1:][next_is_rule[..., :-1]]
+    else:
+        outputs = model(**forward, use_cache=False)
+        logits, targets = outputs.logits[..., :-1, :], labels[..., 1:]
+    logits = logits.reshape(-1, logits.shape[-1]).float()
+    loss = F.cross_entropy(logits, targets.reshape(-1).to(logits.device), ignore_index=IGNORE_INDEX, reduction="sum")
+    divisor = num_items_in_batch if num_items_in_batch is not None else (targets != IGNORE_INDEX).sum()
+    return loss / divisor, outputs
+
+
+class LengthGroupedBatches:
+    """A sampler whose batches hold examples of similar token length, in a seeded random order.
+
+    Sorting by length (ties broken at random) and cutting into batches removes most padding; the
+    batches are then shuffled, so an epoch does not run from the longest rows to the shortest (as
+    a single sorted mega-batch would on a small dataset). ``set_epoch`` reseeds (the Trainer calls
+    it), so a resumed run sees the same order.
+    """
+
+    def __init__(self, lengths: list[int], batch_size: int, seed: int):
+        self.lengths, self.batch_size, self.seed, self.epoch = list(lengths), int(batch_size), int(seed), 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self):
+        import numpy as np
+
+        rng = np.random.default_rng([self.seed, self.epoch])
+        order = np.lexsort((rng.random(len(self.lengths)), np.asarray(self.lengths)))
+        batches = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        self.epoch += 1  # a Trainer that does not call set_epoch still gets a new order each epoch
+        return iter([int(i) for b in rng.permutation(len(batches)) for i in batches[b]])
+
+
+def sft_trainer_class():
+    """The Hugging Face Trainer with the rule-token loss and length-grouped batches."""
+    from transformers import Trainer
+
+    class RuleSFTTrainer(Trainer):
+        rule_logits_only = True
+        group_by_length = False
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            loss, outputs = rule_token_loss(model, inputs, num_items_in_batch, self.rule_logits_only)
+            return (loss, outputs) if return_outputs else loss
+
+        def _get_train_sampler(self, train_dataset=None):
+            dataset = train_dataset if train_dataset is not None else self.train_dataset
+            if not self.group_by_length or self.args.world_size > 1:
+                return super()._get_train_sampler(train_dataset)
+            return LengthGroupedBatches([len(e["input_ids"]) for e in dataset],
+                                        self.args.train_batch_size * self.args.gradient_accumulation_steps,
+                                        self.args.seed)
+
+    return RuleSFTTrainer
 
 
 def pad_token_id(tokenizer: Any) -> int:
@@ -268,6 +405,14 @@ def training_arguments(settings: TrainerSettings, output_dir: str | Path, has_ev
     from transformers import TrainingArguments
 
     eval_strategy = settings.eval_strategy if has_eval else "no"
+    keep_best = settings.keeps_best and has_eval
+    if settings.early_stopping_patience is not None and not has_eval:
+        raise ValueError("trainer.early_stopping_patience needs validation rows (the split has none left)")
+    # Keeping the best checkpoint: save_strategy "best" writes one only when the validation loss
+    # improves; "steps" (every save_steps, a multiple of eval_steps) also keeps the latest for resuming.
+    best = {"load_best_model_at_end": True, "metric_for_best_model": "eval_loss",
+            "greater_is_better": False} if keep_best else {}
+    save_strategy = settings.save_strategy if keep_best or settings.save_strategy != "best" else "no"
     sharding: dict[str, Any] = {"fsdp": settings.fsdp} if settings.fsdp else {}
     if settings.fsdp and settings.fsdp_config is not None:
         sharding["fsdp_config"] = dict(settings.fsdp_config)
@@ -281,8 +426,8 @@ def training_arguments(settings: TrainerSettings, output_dir: str | Path, has_ev
         max_grad_norm=settings.max_grad_norm, logging_strategy="steps", logging_steps=settings.logging_steps,
         eval_strategy=eval_strategy, eval_steps=settings.eval_steps,
         eval_on_start=bool(settings.eval_on_start and has_eval and not resuming),
-        save_strategy=settings.save_strategy, save_steps=settings.save_steps,
-        save_total_limit=settings.save_total_limit, seed=settings.seed, data_seed=settings.seed,
+        save_strategy=save_strategy, save_steps=settings.save_steps, **best,
+        save_total_limit=settings.save_total_limit, prediction_loss_only=True, seed=settings.seed, data_seed=settings.seed,
         activation_checkpointing=settings.gradient_checkpointing,
         activation_checkpointing_kwargs={"use_reentrant": False} if settings.gradient_checkpointing else None,
         bf16=settings.bf16, include_num_input_tokens_seen="non_padding", report_to="none",
@@ -295,17 +440,30 @@ def _limit(examples: list[dict], count: int | None) -> list[dict]:
 
 
 def prepare_examples(train_frame: Any, validation_frame: Any, tokenizer: Any, style: PromptStyle,
-                     settings: TrainerSettings) -> tuple[list[dict], list[dict], dict[str, int]]:
-    """Tokenized train and validation examples (over-long ones dropped) and the drop counts."""
-    encode_args = dict(tokenizer=tokenizer, style=style, max_length=settings.max_length,
-                       clause_column=settings.clause_column, rule_column=settings.rule_column)
-    train, dropped_train = tokenize_frame(train_frame, **encode_args)
-    evaluation, dropped_eval = ([], 0) if validation_frame is None else tokenize_frame(validation_frame, **encode_args)
+                     settings: TrainerSettings) -> tuple[list[dict], list[dict], dict[str, Any]]:
+    """Tokenized train and validation examples, over-long ones left out, and the counts.
+
+    ``max_length: auto`` is sized on the training rows' token lengths (``max_length_coverage``,
+    at most ``max_length_cap``); the rows still too long are counted per split, never cut.
+    """
+    columns = dict(clause_column=settings.clause_column, rule_column=settings.rule_column)
+    train_all = encode_frame(train_frame, tokenizer, style, **columns)
+    eval_all = [] if validation_frame is None else encode_frame(validation_frame, tokenizer, style, **columns)
+    if settings.max_length == "auto":
+        max_length = covering_length([len(e["input_ids"]) for e in train_all], settings.max_length_coverage,
+                                     settings.max_length_cap)
+    else:
+        max_length = int(settings.max_length)
+    train, dropped_train = drop_long(train_all, max_length, "training")
+    evaluation, dropped_eval = drop_long(eval_all, max_length, "validation")
     if not train:
-        raise ValueError("no training examples left after dropping over-long ones; raise max_length")
+        raise ValueError(f"no training examples left after leaving out rows longer than max_length={max_length}; "
+                         "raise trainer.max_length (or max_length_cap)")
     train, evaluation = _limit(train, settings.max_train_examples), _limit(evaluation, settings.max_eval_examples)
     counts = {"train_examples": len(train), "validation_examples": len(evaluation),
-              "dropped_train_examples": dropped_train, "dropped_validation_examples": dropped_eval}
+              "train_rows": len(train_all), "validation_rows": len(eval_all), "max_length": max_length,
+              "dropped_train_examples": dropped_train, "dropped_validation_examples": dropped_eval,
+              "dropped_train_share": dropped_train / len(train_all) if train_all else 0.0}
     return train, evaluation, counts
 
 
@@ -338,7 +496,7 @@ def train_sft(model: Any, train_frame: Any, validation_frame: Any, params: Mappi
     once after training (a collective) and the returned model is the unsharded one on the main
     process (the checkpoint dataset saves on rank 0 only).
     """
-    from transformers import Trainer, set_seed
+    from transformers import set_seed
 
     settings = TrainerSettings.from_params(params)
     style = prompt_style if isinstance(prompt_style, PromptStyle) else PromptStyle.from_params(prompt_style)
@@ -358,10 +516,14 @@ def train_sft(model: Any, train_frame: Any, validation_frame: Any, params: Mappi
         use_cpu = not run_placement().is_cuda
     set_seed(settings.seed)
     history = _loss_history_callback()
-    trainer = Trainer(
+    stopping = early_stopping_callback(settings) if eval_examples else None
+    trainer_class = sft_trainer_class()
+    trainer_class.rule_logits_only, trainer_class.group_by_length = settings.rule_logits_only, settings.group_by_length
+    trainer = trainer_class(
         model=model, args=training_arguments(settings, output_dir, bool(eval_examples), bool(resume_from), use_cpu),
-        data_collator=PaddingCollator(pad_token_id(tokenizer)), train_dataset=train_examples,
-        eval_dataset=eval_examples or None, processing_class=tokenizer, callbacks=[history, *(callbacks or [])],
+        data_collator=batch_collator(settings, tokenizer), train_dataset=train_examples,
+        eval_dataset=eval_examples or None, processing_class=tokenizer,
+        callbacks=[history, *([stopping] if stopping else []), *(callbacks or [])],
     )
     if settings.fsdp and not getattr(trainer, "is_fsdp_enabled", False):
         logger.warning("trainer.fsdp=%r is set but accelerate runs %s (on CPUs accelerate replicates with DDP; "
@@ -373,7 +535,7 @@ def train_sft(model: Any, train_frame: Any, validation_frame: Any, params: Mappi
         wall_time = time.perf_counter() - started
         last_eval_step = max((r["step"] for r in history.rows if r["split"] == "validation"), default=-1)
         eval_time = history.eval_seconds  # validation passes inside train()
-        if eval_examples and last_eval_step != trainer.state.global_step:
+        if eval_examples and last_eval_step != trainer.state.global_step and not settings.keeps_best:
             trainer.evaluate()  # the curve always ends with the final model's validation loss
 
     model = (gather_sharded_model(trainer, output_dir) if settings.fsdp else trainer.model).eval()
@@ -382,11 +544,57 @@ def train_sft(model: Any, train_frame: Any, validation_frame: Any, params: Mappi
         "total_params": prepared.total_params if prepared else _count(model),
         "trainable_params": prepared.trainable_params if prepared else _count(model, True),
         **counts, **_run_metrics(trainer, history, memory, wall_time, eval_time, frame),
-        "resumed_from": resume_from or "",
+        **stopping_metrics(trainer.state, settings, frame, stopping), "resumed_from": resume_from or "",
     }
     if prepared is not None:
         metrics.update(base_params=prepared.base_params, strategy=prepared.strategy)
     return SFTResult(model=model, metrics=metrics, history=frame)
+
+
+def early_stopping_callback(settings: TrainerSettings):
+    """HF's EarlyStoppingCallback when ``early_stopping_patience`` is set (its counter is saved with
+    Trainer checkpoints, so a resumed run keeps counting), else None."""
+    if settings.early_stopping_patience is None:
+        return None
+    from transformers import EarlyStoppingCallback
+
+    return EarlyStoppingCallback(settings.early_stopping_patience, settings.early_stopping_threshold)
+
+
+def stopping_metrics(state: Any, settings: TrainerSettings, history: Any, stopping: Any) -> dict[str, Any]:
+    """Why training stopped and how far the last validation loss is from the best one.
+
+    ``stopped_by``: ``early_stopping`` (the validation loss stopped improving: converged),
+    ``step_cap`` (``max_steps`` reached first: maybe still learning) or ``epochs``.
+    ``val_loss_last_vs_best`` is last/best - 1 over the evaluations made (0 when the last was best).
+    """
+    patience_spent = stopping is not None and stopping.early_stopping_patience_counter >= stopping.early_stopping_patience
+    if patience_spent:
+        stopped_by = "early_stopping"
+    elif settings.max_steps > 0 and state.global_step >= settings.max_steps:
+        stopped_by = "step_cap"
+    else:
+        stopped_by = "epochs"
+    metrics: dict[str, Any] = {"stopped_by": stopped_by, "max_steps": settings.max_steps}
+    validation = history.loc[history["split"] == "validation"]
+    if not validation.empty:
+        best = validation.loc[validation["loss"].idxmin()]
+        metrics.update(best_val_loss=float(best["loss"]), best_step=int(best["step"]),
+                       val_loss_last_vs_best=float(validation["loss"].iloc[-1] / best["loss"] - 1.0),
+                       kept_best_checkpoint=bool(settings.keeps_best), val_curve=curve_text(validation))
+    return metrics
+
+
+def curve_text(validation: Any) -> str:
+    """A validation curve as text, ``"step:loss step:loss ..."`` (the report draws it from this)."""
+    return " ".join(f"{int(step)}:{loss:.4f}" for step, loss in zip(validation["step"], validation["loss"]))
+
+
+def parse_curve(text: Any) -> list[tuple[int, float]]:
+    """The inverse of :func:`curve_text`; an empty list for a missing curve."""
+    if not isinstance(text, str) or not text.strip():
+        return []
+    return [(int(step), float(loss)) for step, loss in (item.split(":") for item in text.split())]
 
 
 def gather_sharded_model(trainer: Any, output_dir: str | Path):

@@ -10,4 +10,4 @@ Light to import (nothing below is imported here): the pipeline registry and the 
 :data:`FIGURES` at start-up.
 """
 
-FIGURES = ("focus", "category_share", "quality", "agreement", "faithfulness", "clause_heatmap")
+FIGURES = ("training", "focus", "category_share", "quality", "agreement", "faithfulness", "clause_heatmap")

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 PUBLISHED_PLATEAU_N_PARAMS = 7e9  # the published study places the quality plateau above ~7B parameters
-FEW_STEPS = 100  # below this many optimizer steps a variant is called briefly trained
+FEW_STEPS = 100  # without a convergence record, below this many optimizer steps a variant is called briefly trained
 MIN_TREND_SIZES = 4
 
 
@@ -66,8 +66,42 @@ def training_facts(variants: pd.DataFrame) -> dict[str, Any]:
     def column(name: str) -> list[float]:
         return list(variants[name]) if name in variants else []
 
+    stopped = variants["stopped_by"].dropna().astype(str).value_counts().sort_index().to_dict() \
+        if "stopped_by" in variants else {}
     return {"train_examples": _range(column("train_examples")), "steps": _range(column("global_step")),
-            "epochs": _range(column("epochs_trained"))}
+            "epochs": _range(column("epochs_trained")), "stopped_by": {k: int(v) for k, v in stopped.items()},
+            "max_steps": _first_number(column("max_steps")), "capped": capped_variants(variants),
+            "left_out": left_out_rows(variants)}
+
+
+def _first_number(values: list[Any]) -> int | None:
+    finite = [int(v) for v in values if v is not None and v == v]
+    return max(finite) if finite else None
+
+
+def capped_variants(variants: pd.DataFrame, tolerance: float = 0.05) -> list[str]:
+    """Variants the step cap stopped while the validation loss had not settled: the last evaluation
+    more than ``tolerance`` above the best, or the best at the very last step (still falling)."""
+    if "stopped_by" not in variants:
+        return []
+    names = []
+    for _, row in variants[variants["stopped_by"] == "step_cap"].iterrows():
+        gap, best, last = row.get("val_loss_last_vs_best"), row.get("best_step"), row.get("global_step")
+        still_falling = best == best and last == last and int(best) == int(last)
+        if still_falling or (gap == gap and gap is not None and float(gap) > tolerance):
+            names.append(f"{row['strategy']}.{row['model_size']}")
+    return names
+
+
+def left_out_rows(variants: pd.DataFrame) -> dict[str, int] | None:
+    """Rows left out for length (the largest count over variants: sizes may tokenise differently)."""
+    needed = {"train_rows", "dropped_train_examples", "validation_rows", "dropped_validation_examples", "max_length"}
+    if not needed <= set(variants) or variants["train_rows"].isna().all():
+        return None
+    row = variants.sort_values("dropped_train_examples", ascending=False).iloc[0]
+    return {"train": int(row["dropped_train_examples"]), "train_rows": int(row["train_rows"]),
+            "validation": int(row["dropped_validation_examples"]), "validation_rows": int(row["validation_rows"]),
+            "max_length": int(row["max_length"])}
 
 
 def selection_facts(study_clauses: pd.DataFrame, selection: Mapping[str, Any]) -> dict[str, Any]:
@@ -174,10 +208,18 @@ def caveats(facts: Mapping[str, Any]) -> list[str]:
                      f"at least {MIN_TREND_SIZES} sizes, because the size, not the clause, is the unit of replication.")
     training = facts["training"]
     if training["steps"]:
-        brief = training["steps"][1] < FEW_STEPS
+        brief = not training.get("stopped_by") and training["steps"][1] < FEW_STEPS  # no convergence record
         lines.append(f"Each variant was trained for {_span(training['steps'])} optimizer steps on "
                      f"{_span(training['train_examples'])} training examples"
                      + (" (brief training: the strategies may have moved the weights too little to differ)." if brief else "."))
+    if training.get("capped"):
+        lines.append(f"{', '.join(training['capped'])} reached the step cap of {training['max_steps']} steps while "
+                     "the validation loss was still falling: these variants had not finished learning, and their "
+                     "attributions describe a model part-way through fine-tuning.")
+    left_out = training.get("left_out")
+    if left_out and left_out["train"]:
+        lines.append(f"{100 * left_out['train'] / max(left_out['train_rows'], 1):.1f}% of the training rows were left "
+                     f"out as longer than {left_out['max_length']} tokens, so the models saw fewer long clauses.")
     selection = facts["selection"]
     if selection["n_clauses"]:
         strata = selection["strata"]
@@ -201,10 +243,12 @@ def departure_reasons(key: str, facts: Mapping[str, Any]) -> list[str]:
     if sizes and all(s["random_weights"] for s in sizes):
         return ["The models are tiny random-weight test models."]
     if key == "strategy_focus":
-        steps = facts["training"]["steps"]
-        if steps and steps[1] < FEW_STEPS:
+        steps, training = facts["training"]["steps"], facts["training"]
+        if steps and steps[1] < FEW_STEPS and not training.get("stopped_by"):
             reasons.append(f"Variants were trained for only {_span(steps)} optimizer steps, which moves the weights "
                            "little and alike for every strategy.")
+        if training.get("capped"):
+            reasons.append(f"{', '.join(training['capped'])} had not finished learning at the step cap.")
         power = facts["power"]
         if power["mde"]:
             reasons.append(f"The paired tests could only detect effects of {power['mde_name'] or 'd'} >= "

@@ -163,6 +163,41 @@ def agreement_figure(matrix: pd.DataFrame):
     return fig
 
 
+def training_figure(variants: pd.DataFrame):
+    """Validation loss against optimizer step, one panel per size, one line per strategy.
+
+    The kept (best) checkpoint is a filled marker; a dotted vertical line is the step cap, so a
+    curve still falling at the cap shows a variant that had not finished learning.
+    """
+    from rulelens.modeling.sft import parse_curve
+
+    curves = variants.assign(points=variants.get("val_curve", pd.Series(dtype=object)).map(parse_curve)) \
+        if "val_curve" in variants else variants.assign(points=[[] for _ in range(len(variants))])
+    curves = curves[curves["points"].map(len) > 0]
+    if curves.empty:
+        return _empty("Training", "no validation curves recorded for these variants")
+    sizes = size_order(curves)
+    fig, axes = _subplots(1, len(sizes), figsize=(3.6 * len(sizes) + 1, 3.6), squeeze=False)
+    for ax, size in zip(axes[0], sizes):
+        rows = curves[curves["model_size"] == size]
+        for _, row in rows.iterrows():
+            steps, losses = zip(*row["points"])
+            ax.plot(steps, losses, marker=".", color=colour(row["strategy"]), label=label(row["strategy"]))
+            best = row.get("best_step")
+            if best is not None and best == best and int(best) in steps:
+                ax.plot([int(best)], [losses[steps.index(int(best))]], "o", ms=8, color=colour(row["strategy"]))
+        cap = rows["max_steps"].max() if "max_steps" in rows else None
+        if cap is not None and cap == cap and cap > 0:
+            ax.axvline(float(cap), linestyle=":", color="#555555")
+        ax.set_title(f"{size} ({_params_label(float(rows['n_params'].iloc[0]))})")
+        ax.set_xlabel("optimizer step")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("validation loss [nats per rule token]")
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle("Training: validation loss per evaluation (filled marker: kept checkpoint; dotted: step cap)")
+    return fig
+
+
 def faithfulness_figure(mean_curves: pd.DataFrame):
     """Comprehensiveness and sufficiency against k: attribution order (solid) vs random order (dashed)."""
     if mean_curves.empty:

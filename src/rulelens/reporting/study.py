@@ -19,6 +19,8 @@ from rulelens.reporting.findings import REPRODUCED, Finding, all_findings
 from rulelens.reporting.report import Section, render_report
 
 FIGURE_CAPTIONS = {
+    "training": "Validation loss of every variant per evaluation during fine-tuning, one panel per size; the filled "
+                "marker is the checkpoint kept (lowest validation loss), the dotted line the step cap.",
     "focus": "Per-clause focus of the word attributions. Normalised entropy (left; 0 = one word holds all mass, "
              "1 = uniform) and top-k mass (right).",
     "category_share": "Mean share of attribution mass on each word category against the base model's parameter "
@@ -55,6 +57,7 @@ class StudyTables:
 def draw_all(tables: StudyTables, quality_metric: str = "semantic_similarity") -> dict[str, object]:
     """name -> matplotlib Figure for every figure of the report."""
     figures = {
+        "training": fg.training_figure(tables.variants),
         "focus": fg.focus_figure(tables.clause_focus),
         "category_share": fg.category_share_figure(tables.category_summary),
         "quality": fg.quality_figure(tables.quality_by_variant, quality_metric),
@@ -115,6 +118,34 @@ def published_section_parts(quality_by_variant: pd.DataFrame) -> tuple[list[str]
                         ("Published results on the NZBC benchmark", published_lrml_table())]
 
 
+VARIANT_DISPLAY = ["strategy", "model_size", "n_params", "trainable_params", "train_examples", "global_step",
+                   "stopped_by", "val_loss_first", "best_val_loss", "best_step", "val_loss_last_vs_best"]
+
+
+def variant_display(variants: pd.DataFrame) -> pd.DataFrame:
+    """The variant table as the report shows it: how long each trained, why it stopped, its losses."""
+    return variants[[c for c in VARIANT_DISPLAY if c in variants]]
+
+
+def training_sentence(training: dict) -> str:
+    """How training ended for the variants, and the rows left out for length (from the run facts)."""
+    stopped = training.get("stopped_by") or {}
+    parts = []
+    if stopped:
+        parts.append("Training stopped by " + ", ".join(f"{reason.replace('_', ' ')} for {n} variant(s)"
+                                                        for reason, n in sorted(stopped.items())) + ".")
+    capped = training.get("capped") or []
+    if capped:
+        parts.append(f"Still improving at the step cap ({training.get('max_steps')} steps): {', '.join(capped)}.")
+    left_out = training.get("left_out")
+    if left_out:
+        parts.append(f"{left_out['train']} of {left_out['train_rows']} training rows "
+                     f"({100 * left_out['train'] / max(left_out['train_rows'], 1):.1f}%) and {left_out['validation']} "
+                     f"of {left_out['validation_rows']} validation rows were left out as longer than "
+                     f"max_length = {left_out['max_length']} tokens (never cut).")
+    return " ".join(parts)
+
+
 def strata_table(facts: dict) -> pd.DataFrame:
     """Selected clauses per stratum (from the run facts)."""
     strata = (facts.get("selection") or {}).get("strata") or {}
@@ -139,8 +170,10 @@ def sections(tables: StudyTables, quality_metric: str, facts: dict | None = None
              f"The same {selection.get('n_clauses', n_clauses)} clauses are evaluated and attributed under every "
              f"variant: a seeded random sample of the {html.escape(str(selection.get('split', 'test')))} split"
              + (f", stratified by {html.escape(' and '.join(selection.get('strata_columns') or []))}, "
-                f"{len(strata)} strata" if len(strata) > 1 else "") + "."],
-            tables=[("Variants", variants), ("Selected clauses per stratum", strata)],
+                f"{len(strata)} strata" if len(strata) > 1 else "") + ".",
+             html.escape(training_sentence(facts.get("training") or {}))],
+            figures=["training"],
+            tables=[("Variants", variant_display(variants)), ("Selected clauses per stratum", strata)],
         ),
         Section(
             "Fine-tuning strategy and attribution focus",

@@ -14,8 +14,10 @@ import numpy as np
 import pandas as pd
 
 VARIANT_TABLE_COLUMNS = ["strategy", "model_size", "n_params", "total_params", "trainable_params",
-                         "train_examples", "global_step", "epochs_trained",
-                         "train_loss_last", "val_loss_first", "val_loss_last"]
+                         "train_examples", "global_step", "max_steps", "stopped_by", "epochs_trained",
+                         "train_loss_last", "val_loss_first", "best_val_loss", "best_step", "val_loss_last",
+                         "val_loss_last_vs_best", "max_length", "train_rows", "dropped_train_examples",
+                         "validation_rows", "dropped_validation_examples", "val_curve"]
 QUALITY_METRICS = ("semantic_similarity", "chrf", "rouge_l", "exact_match", "valid")
 
 
