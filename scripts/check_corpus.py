@@ -10,7 +10,7 @@ import sys
 
 import pandas as pd
 
-from rulelens.corpus_checks import corpus_problems
+from rulelens.data.corpus_checks import corpus_problems
 
 
 def main(path: str) -> int:

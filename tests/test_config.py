@@ -1,5 +1,6 @@
-"""Structural checks of every Kedro environment: variants resolve, parameters validate, and every
-dataset a pipeline uses is declared in the catalog (directly or through a factory pattern)."""
+"""Structural checks of every Kedro environment: variants resolve, parameters validate, every
+dataset a pipeline uses is declared in the catalog (directly or through a factory pattern), and
+every catalog entry names its kedro-viz layer."""
 
 from pathlib import Path
 
@@ -13,12 +14,14 @@ from rulelens.modeling.sft import TrainerSettings
 from rulelens.modeling.strategies import strategy_settings
 from rulelens.pipelines import attribution, data_processing, evaluation, reporting, training
 from rulelens.settings import CONFIG_LOADER_ARGS
-from rulelens.variant_params import variant_settings
-from rulelens.variants import env_from_command_line, load_grid
+from rulelens.variant_grid import env_from_command_line, load_grid, parse_grid, variant_settings
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
-ENVS = ["local", "test", "gpu", "nzbc"]
+ENVS = ["local", "test", "gpu", "gpu_smoke", "nzbc", "nzbc_gpu"]
 MEMORY_ONLY = {"base_model"}  # in-memory hand-offs between two nodes of one variant
+LAYERS = {"01_raw": "raw", "02_intermediate": "intermediate", "03_primary": "primary", "04_feature": "feature",
+          "05_model_input": "model_input", "06_models": "models", "07_model_output": "model_output",
+          "08_reporting": "reporting"}
 
 
 def config(env):
@@ -62,6 +65,18 @@ def test_every_dataset_resolves_to_a_catalog_entry(env):
 
 
 @pytest.mark.parametrize("env", ENVS)
+def test_every_catalog_entry_names_the_layer_of_its_folder(env):
+    catalog = config(env)["catalog"]
+    assert catalog and not [name for name in catalog if name.startswith("_")]  # anchors are not datasets
+    for name, entry in catalog.items():
+        location = str(entry.get("filepath") or entry.get("path"))
+        folders = [folder for folder in LAYERS if f"data/{folder}/" in location]
+        expected = LAYERS[folders[0]] if folders else "raw"
+        assert folders or name == "raw_clauses", f"{env}: {name} ({location}) is outside data/0N_*"
+        assert entry.get("metadata", {}).get("kedro-viz", {}).get("layer") == expected, f"{env}: {name}"
+
+
+@pytest.mark.parametrize("env", ENVS)
 def test_pipeline_parameters_exist_and_none_is_unused(env):
     params = config(env)["parameters"]
     _, pipeline = pipelines(env)
@@ -79,6 +94,11 @@ def test_namespaces_follow_the_grid():
     assert {n.name for n in one.nodes} == {
         "qlora.m.prepare_base_model", "qlora.m.train_variant", "qlora.m.evaluate_variant", "qlora.m.attribute_variant"}
     assert isinstance(pipeline, Pipeline)
+
+
+def test_the_grid_names_only_registered_strategies():
+    with pytest.raises(ValueError, match=r"\('fft', 'lora', 'qlora'\)"):
+        parse_grid({"strategies": ["fft", "dora"], "sizes": ["xs"]}, "variants.yml")
 
 
 def test_environment_comes_from_kedro_env_or_the_command_line():

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from rulelens.corpus_checks import corpus_problems, rule_problems
-from rulelens.segmentation import is_quantitative
+from rulelens.data.corpus_checks import corpus_problems, rule_problems
+from rulelens.words.table import is_quantitative
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "01_raw" / "building_code_rules.csv"
 

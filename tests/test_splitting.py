@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from rulelens.splitting import assign_splits, map_given_splits
+from rulelens.data.splitting import assign_splits, map_given_splits
 
 FRACTIONS = {"train": 0.8, "validation": 0.1, "test": 0.1}
 
@@ -42,7 +42,7 @@ def test_given_split_column_is_mapped():
 
 
 def test_repeats_up_to_case_and_whitespace_land_in_one_split():
-    from rulelens.splitting import repeat_counts
+    from rulelens.data.splitting import repeat_counts
 
     texts = [f"Clause number {i} shall apply." for i in range(40)]
     texts += ["CLAUSE NUMBER 3 shall  apply.", "Clause number 3 shall apply.", "clause number 7 SHALL apply. "]
@@ -63,7 +63,7 @@ def test_without_repeats_each_clause_is_its_own_group():
 
 
 def test_a_given_split_is_kept_except_where_a_repeat_would_straddle_it():
-    from rulelens.splitting import keep_repeats_together
+    from rulelens.data.splitting import keep_repeats_together
 
     labels = pd.Series(["train", "test", "test", "validation"])
     texts = pd.Series(["A rule.", "a  RULE.", "Other.", "Third."])

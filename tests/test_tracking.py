@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from rulelens import tracking
-from rulelens.variants import Variant
+from rulelens.variant_grid import Variant
 
 
 def test_variant_of_reads_nested_namespaces():

@@ -7,7 +7,7 @@ import pytest
 import yaml
 from kedro_datasets.pandas import CSVDataset
 
-from rulelens.validation import DataValidationError, ValidationSettings, rejection_summary, require_valid_rows, validate_rows
+from rulelens.data.validation import DataValidationError, ValidationSettings, rejection_summary, require_valid_rows, validate_rows
 
 PROJECT = Path(__file__).resolve().parents[1]
 GOOD_RULE = 'rule("BCA C.3.2.1", room, require=room.headroom_m >= 2.0)'

@@ -18,7 +18,7 @@ from kedro.framework.hooks import hook_impl
 from rulelens import tracking
 from rulelens.modeling import placement
 from rulelens.reporting import FIGURES
-from rulelens.variants import Variant, load_grid
+from rulelens.variant_grid import Variant, load_grid
 
 logger = logging.getLogger(__name__)
 DEFAULT_URI = "sqlite:///mlflow.db"
@@ -192,7 +192,7 @@ class VariantTrackingHook:
             self.adopt({name: run_id for name, run_id in (self.children_in_store() or {}).items()
                         if name == variant.namespace})
         if variant not in self.children:
-            from rulelens.variant_params import variant_settings
+            from rulelens.variant_grid import variant_settings
 
             settings = self._trained_with(variant) or variant_settings(self.variant_params, variant)
             run = self.client.create_run(

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from rulelens.variants import STRATEGIES, Variant
+from rulelens.modeling.strategies import STRATEGIES
+from rulelens.variant_grid import Variant
 
 MAX_PARAM_LENGTH = 6000
 

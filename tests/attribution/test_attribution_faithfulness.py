@@ -9,10 +9,10 @@ from rulelens.attribution import attribute_clause
 from rulelens.attribution.faithfulness import (
     clause_deletion_curves, clause_lds, curves_frame, lds_frame, subset_scorer,
 )
-from rulelens.attribution.segments import baseline_values
-from rulelens.attribution.reference import reference_token_log_probs
 from rulelens.attribution.plan import plan_clause
+from rulelens.attribution.reference import reference_token_log_probs
 from rulelens.prompts import PromptStyle, encode_prompt
+from rulelens.words.perturb import baseline_values
 
 TOLERANCE = 1e-3
 

@@ -9,9 +9,11 @@ import pandas as pd
 import pytest
 import yaml
 
+from rulelens.attribution.settings import AttributionSettings
+from rulelens.param_blocks import ParameterError
 from rulelens.pipelines.attribution.nodes import LDS_COLUMNS, attribute_variant, faithfulness_outputs
 from rulelens.prompts import PromptStyle
-from rulelens.variants import Variant
+from rulelens.variant_grid import Variant
 
 CLAUSES = [
     ("c1", "X.1.2 The headroom of every room shall not be less than 2.0 m.", "rule('X.1.2', room, require=headroom >= 2.0)"),
@@ -21,13 +23,21 @@ CLAUSES = [
 
 
 def _params(**faithfulness):
+    """conf/base's attribution block with faithfulness keys (and LDS keys) replaced."""
     from pathlib import Path
 
     with open(Path(__file__).parents[2] / "conf/base/parameters_attribution.yml") as handle:
         params = yaml.safe_load(handle)["attribution"]
     params["progress"] = False
-    params["faithfulness"] = {**params["faithfulness"], **faithfulness}
+    lds = faithfulness.pop("lds", params["faithfulness"]["lds"])
+    if isinstance(lds, dict):
+        lds = {**params["faithfulness"]["lds"], **lds}
+    params["faithfulness"] = {**params["faithfulness"], **faithfulness, "lds": lds}
     return params
+
+
+def _settings(**faithfulness) -> AttributionSettings:
+    return AttributionSettings.from_params(_params(**faithfulness))
 
 
 def test_base_parameters_ask_for_the_issue_defaults():
@@ -60,8 +70,9 @@ def test_a_clause_gets_the_same_randomness_whatever_else_is_selected(tiny_model,
     ids, clauses, rules = zip(*CLAUSES)
     results = attribute_clauses(tiny_model, smol_tokenizer, clauses, rules, clause_ids=ids, progress=False)
     params = _params(n_clauses=3, n_random=3, max_k=2, lds={"n_masks": 8, "n_random": 2})
-    curves_all, lds_all = faithfulness_outputs(checkpoint, results, params, PromptStyle())
-    curves_one, lds_one = faithfulness_outputs(checkpoint, results[2:], params, PromptStyle())
+    settings = AttributionSettings.from_params(params)
+    curves_all, lds_all = faithfulness_outputs(checkpoint, results, settings, PromptStyle())
+    curves_one, lds_one = faithfulness_outputs(checkpoint, results[2:], settings, PromptStyle())
     pd.testing.assert_frame_equal(
         lds_all[lds_all["clause_id"] == "c3"].reset_index(drop=True), lds_one.reset_index(drop=True))
     pd.testing.assert_frame_equal(
@@ -73,5 +84,14 @@ def test_lds_can_be_switched_off(tiny_model, smol_tokenizer):
 
     checkpoint = SimpleNamespace(model=tiny_model, tokenizer=smol_tokenizer)
     results = attribute_clauses(tiny_model, smol_tokenizer, [CLAUSES[0][1]], [CLAUSES[0][2]], progress=False)
-    curves, lds = faithfulness_outputs(checkpoint, results, _params(n_random=1, max_k=1, lds=False), PromptStyle())
+    curves, lds = faithfulness_outputs(checkpoint, results, _settings(n_random=1, max_k=1, lds=False), PromptStyle())
     assert lds.empty and not curves.empty
+
+
+def test_a_missing_parameter_stops_the_node_before_any_clause_is_attributed():
+    params = _params()
+    del params["faithfulness"]["lds"]["keep_prob"]
+    checkpoint = SimpleNamespace(model=None, tokenizer=None)  # never touched: the settings fail first
+    selected = pd.DataFrame(CLAUSES, columns=["clause_id", "clause", "rule"])
+    with pytest.raises(ParameterError, match=r"attribution\.faithfulness\.lds\.keep_prob"):
+        attribute_variant(checkpoint, selected, params, {}, variant=Variant("lora", "s"))

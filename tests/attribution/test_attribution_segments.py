@@ -2,10 +2,10 @@
 
 import pytest
 
-from rulelens.attribution.segments import (
+from rulelens.words import split_words
+from rulelens.words.perturb import (
     DEFAULT_MASK_TEXT, DELETE, MASK, baseline_values, clause_template, mask_string, perturbed_clauses,
 )
-from rulelens.words import split_words
 
 CLAUSE = "SCDF 2.3.12(b) - Minimum headroom: rooms shall be 2.0 m high."
 CLAUSES = [

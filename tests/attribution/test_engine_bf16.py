@@ -43,9 +43,18 @@ def test_a_generous_tolerance_keeps_bf16_and_checks_only_the_first_clause(tiny_m
 
 
 def test_the_attribution_node_takes_every_gpu_engine_option_from_parameters():
-    from rulelens.pipelines.attribution.nodes import engine_options
+    from pathlib import Path
 
-    params = {"dtype": "bfloat16", "bf16_tolerance": 0.05, "max_batch_tokens": 16384, "memory_cap_bytes": 2e10,
-              "batch_size": 32, "progress": False}
-    assert engine_options(params) == {"dtype": "bfloat16", "bf16_tolerance": 0.05, "max_batch_tokens": 16384,
-                                      "memory_cap_bytes": 2e10, "batch_size": 32}
+    import yaml
+
+    from rulelens.attribution.settings import AttributionSettings
+
+    conf = Path(__file__).parents[2] / "conf"
+    params = yaml.safe_load((conf / "base/parameters_attribution.yml").read_text())["attribution"]
+    params.update(dtype="bfloat16", bf16_tolerance=0.05, max_batch_tokens=16384, memory_cap_bytes=2e10, batch_size=32,
+                  progress=False)
+    options = AttributionSettings.from_params(params).engine_options()
+    gpu = {"dtype": "bfloat16", "bf16_tolerance": 0.05, "max_batch_tokens": 16384, "memory_cap_bytes": 2e10,
+           "batch_size": 32}
+    assert {key: options.get(key) for key in gpu} == gpu
+    assert "progress" not in options  # a display setting, not an engine option

@@ -18,8 +18,8 @@ import pytest
 from kedro.io import DatasetError
 
 from rulelens.datasets import HFCheckpointDataset
+from rulelens.datasets.checkpoint_folder import COMPLETE_MARKER
 from rulelens.datasets.checkpoint_marker import CheckpointMarkerDataset
-from rulelens.datasets.hf_checkpoint import COMPLETE_MARKER
 from rulelens.modeling.bundle import ModelBundle
 
 

@@ -9,9 +9,10 @@ import torch
 from kedro.io import DataCatalog, DatasetError
 
 from rulelens.datasets import HFCheckpointDataset
-from rulelens.datasets.hf_checkpoint import COMPLETE_MARKER
+from rulelens.datasets.checkpoint_folder import COMPLETE_MARKER
 from rulelens.modeling.bundle import ModelBundle
 from rulelens.modeling.strategies import prepare_for_strategy
+from tests.conf_settings import conf_settings
 
 LORA = {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj", "down_proj"]}
 
@@ -39,7 +40,7 @@ def logits(model, ids):
 
 def adapted(spec, strategy):
     """A prepared adapter model whose adapters are non-zero (fresh LoRA B matrices are zero)."""
-    prepared = prepare_for_strategy(spec, strategy, LORA)
+    prepared = prepare_for_strategy(spec, strategy, conf_settings(strategy, **LORA))
     torch.manual_seed(1)
     with torch.no_grad():
         for name, param in prepared.model.named_parameters():

@@ -12,6 +12,7 @@ import torch
 from rulelens.modeling.placement import (
     Placement, PlacementError, is_main_process, model_placement, resolve_device, resolve_dtype, resolve_placement,
 )
+from tests.conf_settings import conf_settings
 
 
 def test_auto_device_and_dtype_decisions():
@@ -53,6 +54,7 @@ def trained(tiny_spec, toy_frame, tmp_path):
     folders = {}
     spec = tiny_spec()
     for strategy, settings in (("fft", {}), ("lora", lora), ("qlora", {**lora, "compute_dtype": "float32"})):
+        settings = conf_settings(strategy, **settings)
         bundle, _, _ = fine_tune_variant(spec, strategy, settings, trainer, toy_frame, None, tmp_path / "work" / strategy)
         folders[strategy] = tmp_path / strategy
         HFCheckpointDataset(str(folders[strategy])).save(bundle)

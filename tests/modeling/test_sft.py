@@ -10,8 +10,9 @@ from rulelens.modeling.sft import (
 )
 from rulelens.modeling.strategies import prepare_for_strategy
 from rulelens.prompts import PromptStyle, build_prompt, encode, encode_prompt, target_text
+from tests.conf_settings import conf_settings
 
-LORA = {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]}
+LORA = conf_settings("lora", r=4, alpha=8, dropout=0.0, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"])
 # One batch holding the whole toy corpus, so every step sees the same data and the loss must fall.
 FAST = {"max_length": 160, "batch_size": 4, "max_steps": 6, "logging_steps": 1, "eval_strategy": "steps",
         "eval_steps": 3, "save_strategy": "no", "seed": 0}
@@ -52,7 +53,7 @@ def test_unknown_trainer_params_are_rejected():
 
 @pytest.mark.parametrize(("strategy", "params", "lr"), [("fft", {}, 3e-3), ("lora", LORA, 2e-2), ("qlora", LORA, 2e-2)])
 def test_each_strategy_learns(tiny_spec, toy_frame, tmp_path, strategy, params, lr):
-    prepared = prepare_for_strategy(tiny_spec(), strategy, params)
+    prepared = prepare_for_strategy(tiny_spec(), strategy, conf_settings(strategy, **params))
     # 4-bit weights are repacked in place for CPU inference, so compare the full-precision frozen ones
     frozen_before = {n: p.detach().clone() for n, p in prepared.model.named_parameters()
                      if not p.requires_grad and p.dtype != torch.uint8}
@@ -91,7 +92,8 @@ def test_resume_continues_from_the_last_checkpoint(tiny_spec, toy_frame, tmp_pat
 
 @pytest.mark.parametrize("strategy", ["fft", "qlora"])
 def test_gradient_checkpointing_flag_trains(tiny_spec, toy_frame, tmp_path, strategy):
-    prepared = prepare_for_strategy(tiny_spec(), strategy, LORA if strategy == "qlora" else {})
+    settings = conf_settings(strategy, **(LORA if strategy == "qlora" else {}))
+    prepared = prepare_for_strategy(tiny_spec(), strategy, settings)
     params = {**FAST, "max_steps": 2, "eval_strategy": "no", "gradient_checkpointing": True, "learning_rate": 1e-2}
     model, metrics, history = train_sft(prepared, toy_frame, None, params, tmp_path / "gc")
     base = model.get_base_model() if hasattr(model, "get_base_model") else model

@@ -5,9 +5,20 @@ from __future__ import annotations
 import pytest
 
 from rulelens.modeling.base_models import count_parameters
-from rulelens.modeling.strategies import prepare_for_strategy, strategy_settings
+from rulelens.modeling.strategies import (
+    STRATEGIES,
+    StrategySpec,
+    lora_config,
+    prepare_for_strategy,
+    quantization_config,
+    strategy_settings,
+)
+from tests.conf_settings import conf_settings
 
-LORA = {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj", "up_proj"]}
+SMALL = {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj", "up_proj"]}
+FFT = conf_settings("fft")
+LORA = conf_settings("lora", **SMALL)
+QLORA = conf_settings("qlora", **SMALL)
 
 
 def trainable_names(model):
@@ -15,14 +26,14 @@ def trainable_names(model):
 
 
 def test_fft_trains_every_weight(tiny_spec):
-    prepared = prepare_for_strategy(tiny_spec(), "fft", {})
+    prepared = prepare_for_strategy(tiny_spec(), "fft", FFT)
     assert prepared.trainable_params == prepared.total_params == prepared.base_params
     assert all(p.requires_grad for p in prepared.model.parameters())
 
 
-@pytest.mark.parametrize("strategy", ["lora", "qlora"])
-def test_adapters_are_the_only_trainable_weights(tiny_spec, strategy):
-    prepared = prepare_for_strategy(tiny_spec(), strategy, LORA)
+@pytest.mark.parametrize(("strategy", "settings"), [("lora", LORA), ("qlora", QLORA)])
+def test_adapters_are_the_only_trainable_weights(tiny_spec, strategy, settings):
+    prepared = prepare_for_strategy(tiny_spec(), strategy, settings)
     names = trainable_names(prepared.model)
     assert names and all("lora_" in name for name in names)
     # r * (in + out) per adapted matrix: 2 layers x (q 64->64, v 64->32, up 64->128)
@@ -34,7 +45,7 @@ def test_adapters_are_the_only_trainable_weights(tiny_spec, strategy):
 def test_qlora_base_layers_are_4bit_nf4(tiny_spec):
     import bitsandbytes as bnb
 
-    prepared = prepare_for_strategy(tiny_spec(), "qlora", LORA)
+    prepared = prepare_for_strategy(tiny_spec(), "qlora", QLORA)
     attention = prepared.model.base_model.model.model.layers[0].self_attn
     for module in (attention.q_proj.base_layer, attention.k_proj, attention.o_proj):
         assert isinstance(module, bnb.nn.Linear4bit)
@@ -42,17 +53,56 @@ def test_qlora_base_layers_are_4bit_nf4(tiny_spec):
         assert module.weight.quant_state.nested  # double quantisation
     assert prepared.model.rulelens_info["quantization"] == {
         "quant_type": "nf4", "double_quant": True, "compute_dtype": "float32"}
-    fft = prepare_for_strategy(tiny_spec(), "fft", {})  # 4-bit weights are counted at full size
+    fft = prepare_for_strategy(tiny_spec(), "fft", FFT)  # 4-bit weights are counted at full size
     assert prepared.base_params == fft.total_params
 
 
 def test_strategy_params_are_validated():
     with pytest.raises(ValueError, match="unknown"):
-        strategy_settings("lora", {"rank": 8})
+        strategy_settings("lora", {**LORA, "rank": 8})
     with pytest.raises(ValueError, match="unknown"):
-        strategy_settings("fft", {"r": 8})
+        strategy_settings("fft", {**FFT, "r": 8})
     with pytest.raises(ValueError, match="strategy"):
         strategy_settings("dora", {})
+    without_bias = {k: v for k, v in LORA.items() if k != "bias"}
+    with pytest.raises(ValueError, match=r"\['bias'\] not set"):  # no code default fills it in
+        strategy_settings("lora", without_bias)
+
+
+def test_the_registry_says_what_each_strategy_needs():
+    assert {name: (s.adapters, s.quantised) for name, s in STRATEGIES.items()} == {
+        "fft": (False, False), "lora": (True, False), "qlora": (True, True)}
+    for name, spec in STRATEGIES.items():  # conf/base gives every key each strategy takes, no more
+        assert sorted(conf_settings(name)) == sorted(spec.settings_keys), name
+    with pytest.raises(ValueError, match="adapters"):
+        StrategySpec("q_fft", adapters=False, quantised=True)
+
+
+def test_conf_settings_build_the_published_lora_and_quantisation_configs():
+    """conf/base gives the same peft and bitsandbytes configs the code defaults used to."""
+    import torch
+    from peft import LoraConfig
+    from transformers import BitsAndBytesConfig
+
+    llama = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    expected = LoraConfig(task_type="CAUSAL_LM", r=16, lora_alpha=32.0, lora_dropout=0.05, target_modules=llama,
+                          bias="none")
+    for name in ("lora", "qlora"):
+        assert lora_config(strategy_settings(name, conf_settings(name))) == expected
+    expected = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                  bnb_4bit_compute_dtype=torch.float32)
+    assert quantization_config(conf_settings("qlora")).to_dict() == expected.to_dict()
+    assert strategy_settings("fft", conf_settings("fft")) == {"seed": 0}
+
+
+def test_a_new_adapter_strategy_is_one_registry_entry(tiny_spec, monkeypatch):
+    """DoRA as an example: LoRA's settings plus a fixed adapter option, nothing else to edit."""
+    monkeypatch.setitem(STRATEGIES, "dora", StrategySpec("dora", adapters=True, adapter_options={"use_dora": True}))
+    prepared = prepare_for_strategy(tiny_spec(), "dora", LORA)
+    assert prepared.model.peft_config["default"].use_dora
+    names = [name for name, p in prepared.model.named_parameters() if p.requires_grad]
+    assert names and all("lora_" in name for name in names)
+    assert prepared.model.rulelens_info["quantization"] is None
 
 
 def test_qlora_gradients_flow_through_the_4bit_base_even_after_evaluation(tiny_spec, tokenizer_folder):
@@ -64,7 +114,7 @@ def test_qlora_gradients_flow_through_the_4bit_base_even_after_evaluation(tiny_s
     import bitsandbytes as bnb
     import torch
 
-    qlora = prepare_for_strategy(tiny_spec(), "qlora", LORA).model
+    qlora = prepare_for_strategy(tiny_spec(), "qlora", QLORA).model
     lora = prepare_for_strategy(tiny_spec(), "lora", LORA).model
     quantized = dict(qlora.named_modules())
     with torch.no_grad():

@@ -10,7 +10,7 @@ import torch
 from rulelens.datasets import HFCheckpointDataset
 from rulelens.datasets.checkpoint_marker import CheckpointMarkerDataset, KeepCompletedCheckpoint
 from rulelens.pipelines.training.nodes import CheckpointMismatchError, train_variant
-from rulelens.variants import Variant
+from rulelens.variant_grid import Variant
 
 VARIANT = Variant("fft", "tiny")
 ROWS = [("A.1.%d The riser of step %d shall not exceed %d mm." % (i, i, 150 + i), "rule('A.1.%d', step, require=riser <= %d mm)" % (i, 150 + i)) for i in range(12)]
@@ -31,7 +31,7 @@ def training(tiny_spec, tmp_path):
     return {
         "retrain": False, "work_dir": str(tmp_path / "trainer"),
         "sizes": {"tiny": {"base_model": spec}},
-        "strategies": {"fft": {"settings": {}, "trainer": {"learning_rate": 1e-3}}},
+        "strategies": {"fft": {"settings": {"seed": 0}, "trainer": {"learning_rate": 1e-3}}},
         "trainer": {"max_length": 128, "max_steps": 4, "batch_size": 2, "logging_steps": 1, "seed": 0,
                     "save_strategy": "steps", "save_steps": 2, "eval_strategy": "no", "eval_on_start": False},
     }
@@ -59,7 +59,7 @@ def test_matching_fingerprint_reuses_and_a_changed_one_stops_naming_the_field(tr
     bundle, again = run(training, clauses, folder)
     assert isinstance(bundle, KeepCompletedCheckpoint) and again["fingerprint"] == metrics["fingerprint"]
 
-    changed = {**training, "strategies": {"fft": {"settings": {}, "trainer": {"learning_rate": 5e-3}}}}
+    changed = {**training, "strategies": {"fft": {"settings": {"seed": 0}, "trainer": {"learning_rate": 5e-3}}}}
     with pytest.raises(CheckpointMismatchError) as error:
         run(changed, clauses, folder)
     message = str(error.value)
@@ -84,7 +84,7 @@ def test_retrain_starts_from_the_base_model_in_a_clean_trainer_folder(training, 
     (tmp_path / "trainer" / "fft" / "tiny").mkdir(parents=True)
     resumed_state = tmp_path / "trainer" / "fft" / "tiny" / "checkpoint-6"
     resumed_state.mkdir()
-    changed = {**training, "retrain": True, "strategies": {"fft": {"settings": {}, "trainer": {"learning_rate": 5e-3}}}}
+    changed = {**training, "retrain": True, "strategies": {"fft": {"settings": {"seed": 0}, "trainer": {"learning_rate": 5e-3}}}}
     _, metrics = run(changed, clauses, folder)
     assert metrics["global_step"] == changed["trainer"]["max_steps"] and metrics["resumed_from"] == ""
     assert not torch.equal(first, weights(folder))

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from rulelens.pipelines.data_processing.nodes import select_study_clauses
-from rulelens.selection import SELECTION_COLUMNS, allocate, select_study_clauses as select_plain
+from rulelens.data.selection import SELECTION_COLUMNS, allocate, select_study_clauses as select_plain
 
 PARAMS = {"split": "test", "n_clauses": 12, "max_words": None, "seed": 7, "strata": ["agency", "quantitative"]}
 
@@ -87,7 +87,7 @@ def test_max_words_filters_before_sampling(clauses):
 
 
 def test_absent_or_constant_strata_are_skipped_and_logged(clauses, caplog):
-    with caplog.at_level(logging.INFO, logger="rulelens.selection"):
+    with caplog.at_level(logging.INFO, logger="rulelens.data.selection"):
         chosen = select_plain(clauses.assign(agency="NCC"), {**PARAMS, "strata": ["agency", "quantitative", "domain"]})
     assert set(chosen["stratum"]) == {"quantitative=True", "quantitative=False"}
     assert "'agency' is constant" in caplog.text and "'domain' is not in the data" in caplog.text
@@ -96,7 +96,7 @@ def test_absent_or_constant_strata_are_skipped_and_logged(clauses, caplog):
 
 
 def test_too_few_clauses_selects_all_with_a_warning(clauses, caplog):
-    with caplog.at_level(logging.WARNING, logger="rulelens.selection"):
+    with caplog.at_level(logging.WARNING, logger="rulelens.data.selection"):
         chosen = select_plain(clauses, {**PARAMS, "n_clauses": 100, "max_words": 20})
     available = int(((clauses["split"] == "test") & (clauses["n_words"] <= 20)).sum())
     assert len(chosen) == available

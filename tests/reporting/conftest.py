@@ -12,7 +12,7 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
 from rulelens.pipelines.reporting.pipeline import create_pipeline
-from rulelens.variants import Variant, evaluated_namespaces
+from rulelens.variant_grid import Variant, evaluated_namespaces
 from tests.reporting.study_fixtures import study_inputs
 
 PARAMS = {

@@ -10,7 +10,7 @@ import importlib.util
 
 import pytest
 
-from rulelens.pipelines.reporting.nodes import FIGURES
+from rulelens.reporting import FIGURES
 from rulelens.reporting.browser import check_report, chromium_path
 
 pytestmark = pytest.mark.skipif(

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rulelens.pipelines.reporting.nodes import FIGURES
+from rulelens.reporting import FIGURES
 from tests.reporting.conftest import PARAMS, run_reporting
 from tests.reporting.study_fixtures import FIVE_SIZES, N_CLAUSES, SIZES, gpu_family_training, study_inputs
 

@@ -15,7 +15,7 @@ from rulelens.pipelines import training
 from rulelens.runners.config import DaskSettings, load_file_settings
 from rulelens.runners.dask_runner import (MemoryHandoffError, absolute_store_uri, check_no_memory_handoffs,
                                           heavy_resources, is_heavy)
-from rulelens.variants import Variant
+from rulelens.variant_grid import Variant
 
 PROJECT = Path(__file__).resolve().parents[2]
 GRID = [Variant("fft", "tiny"), Variant("lora", "tiny2")]

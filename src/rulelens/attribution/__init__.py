@@ -1,7 +1,8 @@
 """Word-level attribution of generated rules to clause words (docs/attribution.md).
 
-Light to import: the result object and the segmentation are plain Python; the engine,
-reference implementation and captum adapter (torch, transformers, captum) load on first use.
+Light to import: the plan, the result object and the clause words (:mod:`rulelens.words`) are
+plain Python; the engine, reference implementation and captum adapter (torch, transformers,
+captum) load on first use.
 
     from rulelens.attribution import attribute_clause, attribute_clauses, attributions_frame
 """
@@ -11,11 +12,11 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from rulelens.attribution.plan import GREEDY, REFERENCE, TARGET_MODES, Target
+from rulelens.attribution.plan import GREEDY, REFERENCE, TARGET_MODES, Target, resolve_target
 from rulelens.attribution.result import (
     FRAME_COLUMNS, ClauseAttribution, attribution_from_frame, attributions_frame, render_variants_html,
 )
-from rulelens.attribution.segments import DELETE, MASK, OPERATORS, clause_template
+from rulelens.words.perturb import DELETE, MASK, OPERATORS, clause_template
 
 _LAZY = {
     "attribute_clause": "rulelens.attribution.engine",
@@ -23,12 +24,12 @@ _LAZY = {
     "score_prompts": "rulelens.attribution.engine",
     "reference_attribution": "rulelens.attribution.reference",
     "captum_attribution": "rulelens.attribution.captum_compat",
-    "resolve_target": "rulelens.attribution.targets",
 }
 
 __all__ = [
     "DELETE", "FRAME_COLUMNS", "GREEDY", "MASK", "OPERATORS", "REFERENCE", "TARGET_MODES",
     "ClauseAttribution", "Target", "attribution_from_frame", "attributions_frame", "clause_template", "render_variants_html",
+    "resolve_target",
     *_LAZY,
 ]
 

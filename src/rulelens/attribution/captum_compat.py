@@ -27,8 +27,8 @@ from typing import Any
 
 from rulelens.attribution.plan import REFERENCE, ClausePlan, Target, attribution_from_scores, reduce_scores
 from rulelens.attribution.result import ClauseAttribution
-from rulelens.attribution.segments import DELETE, baseline_values
 from rulelens.prompts import PromptParts, PromptStyle, encode_prompt
+from rulelens.words.perturb import DELETE, baseline_values
 
 
 def supports_forward_in_tokens() -> bool:
@@ -119,7 +119,7 @@ def captum_attribution(
     clause_id: Any = None,
 ) -> ClauseAttribution:
     """Attribute ``clause`` with captum on the engine's features, target ids and prompt ids."""
-    from rulelens.attribution.targets import plan_with_target
+    from rulelens.attribution.plan import plan_with_target
 
     started = time.perf_counter()
     plan, target = plan_with_target(model, tokenizer, clause, target_rule, style=style, operator=operator, mask_token=mask_token,

@@ -33,8 +33,8 @@ import torch
 from rulelens.attribution.plan import REFERENCE, Target, build_attribution
 from rulelens.attribution.result import ClauseAttribution
 from rulelens.attribution.scoring import LMParts, lm_parts, run_body, score_sequence, target_log_probs
-from rulelens.attribution.segments import DELETE
 from rulelens.prompts import PromptStyle
+from rulelens.words.perturb import DELETE
 
 DEFAULT_MEMORY_FRACTION = 0.25
 DEFAULT_BF16_TOLERANCE = 0.1
@@ -372,7 +372,7 @@ def attribute_clause(
     score) differs by more than ``bf16_tolerance`` nats, the fp32 result is returned with a
     warning (``stats["fell_back"]``).
     """
-    from rulelens.attribution.targets import plan_with_target
+    from rulelens.attribution.plan import plan_with_target
 
     started = time.perf_counter()
     plan, target = plan_with_target(model, tokenizer, clause, target_rule, style=style, operator=operator, mask_token=mask_token,

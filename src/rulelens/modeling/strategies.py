@@ -6,6 +6,11 @@
   base is quantised while loading from the cached safetensors folder, so FFT/LoRA/QLoRA of a
   size start from byte-identical weights.
 
+:data:`STRATEGIES` is the one table of strategies: what each needs (adapters or full weights,
+a quantised base) and so which settings keys ``training.strategies.<name>.settings`` must give.
+The values live in conf/ only (docs/configuration.md); adding a strategy (e.g. DoRA: LoRA
+adapters with ``use_dora``) is one entry here plus its conf block.
+
 The prepared model carries ``rulelens_info`` (strategy, base location, quantisation) so a
 checkpoint can record how to rebuild it.
 """
@@ -20,17 +25,37 @@ from rulelens.modeling.base_models import BaseModelSpec, count_parameters, load_
 
 logger = logging.getLogger(__name__)
 
-STRATEGIES = ("fft", "lora", "qlora")
-LLAMA_LINEAR_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-LORA_DEFAULTS: dict[str, Any] = {
-    "r": 16, "alpha": 32, "dropout": 0.05, "target_modules": LLAMA_LINEAR_MODULES, "bias": "none",
-}
-QUANT_DEFAULTS: dict[str, Any] = {"quant_type": "nf4", "double_quant": True, "compute_dtype": "float32"}
-COMMON_DEFAULTS: dict[str, Any] = {"seed": 0}  # adapter init seed; checkpointing is a trainer setting
-ALLOWED_KEYS = {
-    "fft": set(COMMON_DEFAULTS),
-    "lora": set(COMMON_DEFAULTS) | set(LORA_DEFAULTS),
-    "qlora": set(COMMON_DEFAULTS) | set(LORA_DEFAULTS) | set(QUANT_DEFAULTS),
+SEED_SETTINGS = ("seed",)  # adapter init seed; checkpointing is a trainer setting
+ADAPTER_SETTINGS = ("r", "alpha", "dropout", "target_modules", "bias")  # LoraConfig
+QUANT_SETTINGS = ("quant_type", "double_quant", "compute_dtype")  # BitsAndBytesConfig, kept with checkpoints
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    """What one fine-tuning strategy needs; its settings come from ``training.strategies.<name>.settings``."""
+
+    name: str
+    adapters: bool  # True: frozen base + LoRA-family adapters (peft); False: every weight trains
+    quantised: bool = False  # base loaded 4-bit (bitsandbytes); only adapters can train on it
+    adapter_options: Mapping[str, Any] = field(default_factory=dict)  # fixed LoraConfig options, e.g. use_dora
+
+    def __post_init__(self) -> None:
+        if self.quantised and not self.adapters:
+            raise ValueError(f"{self.name}: a quantised base cannot be fully fine-tuned; it needs adapters")
+
+    @property
+    def settings_keys(self) -> tuple[str, ...]:
+        """The settings keys this strategy takes, every one required."""
+        return SEED_SETTINGS + (ADAPTER_SETTINGS if self.adapters else ()) + (QUANT_SETTINGS if self.quantised else ())
+
+
+STRATEGIES: dict[str, StrategySpec] = {
+    spec.name: spec
+    for spec in (
+        StrategySpec("fft", adapters=False),
+        StrategySpec("lora", adapters=True),
+        StrategySpec("qlora", adapters=True, quantised=True),
+    )
 }
 
 
@@ -58,30 +83,36 @@ class PreparedModel:
         }
 
 
-def strategy_settings(strategy: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Defaults merged with params; unknown keys are errors so a typo cannot change nothing silently."""
+def strategy_spec(strategy: str) -> StrategySpec:
+    """The registry entry of ``strategy``; an unknown name is an error naming the registered ones."""
     if strategy not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+        raise ValueError(f"strategy must be one of {tuple(STRATEGIES)}, got {strategy!r}")
+    return STRATEGIES[strategy]
+
+
+def strategy_settings(strategy: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``params`` checked against the registry: unknown keys are errors so a typo cannot change nothing
+    silently, and missing keys are errors because the defaults live in conf/ only."""
+    allowed = strategy_spec(strategy).settings_keys
     params = dict(params or {})
-    unknown = sorted(set(params) - ALLOWED_KEYS[strategy])
+    unknown = sorted(set(params) - set(allowed))
     if unknown:
-        raise ValueError(f"unknown {strategy} parameter(s) {unknown}; allowed: {sorted(ALLOWED_KEYS[strategy])}")
-    defaults = dict(COMMON_DEFAULTS)
-    if strategy in ("lora", "qlora"):
-        defaults.update(LORA_DEFAULTS)
-    if strategy == "qlora":
-        defaults.update(QUANT_DEFAULTS)
-    return {**defaults, **params}
+        raise ValueError(f"unknown {strategy} parameter(s) {unknown}; allowed: {sorted(allowed)}")
+    missing = [key for key in allowed if key not in params]
+    if missing:
+        raise ValueError(f"{strategy} parameter(s) {missing} not set; training.strategies.{strategy}.settings "
+                         f"in parameters_training.yml needs every one of {list(allowed)}")
+    return {key: params[key] for key in allowed}
 
 
-def lora_config(settings: Mapping[str, Any]):
-    """peft LoraConfig for a causal LM from merged settings."""
+def lora_config(settings: Mapping[str, Any], **options: Any):
+    """peft LoraConfig for a causal LM from checked settings and the strategy's fixed adapter options."""
     from peft import LoraConfig
 
     return LoraConfig(
         task_type="CAUSAL_LM", r=int(settings["r"]), lora_alpha=float(settings["alpha"]),
         lora_dropout=float(settings["dropout"]), target_modules=list(settings["target_modules"]),
-        bias=settings["bias"],
+        bias=settings["bias"], **options,
     )
 
 
@@ -98,7 +129,7 @@ def quantization_config(settings: Mapping[str, Any]):
 
 def quantization_record(settings: Mapping[str, Any]) -> dict[str, Any]:
     """The quantisation settings as plain JSON, stored with checkpoints to reload the same base."""
-    return {key: settings[key] for key in QUANT_DEFAULTS}
+    return {key: settings[key] for key in QUANT_SETTINGS}
 
 
 def disable_cpu_4bit_repacking(model: Any) -> int:
@@ -119,17 +150,24 @@ def disable_cpu_4bit_repacking(model: Any) -> int:
     return len(layers)
 
 
-def add_lora(model: Any, settings: Mapping[str, Any]):
+def add_lora(model: Any, settings: Mapping[str, Any], **options: Any):
     """Wrap ``model`` with seeded LoRA adapters; only adapter weights stay trainable."""
     import torch
     from peft import get_peft_model
 
     torch.manual_seed(int(settings["seed"]))
-    return get_peft_model(model, lora_config(settings))
+    return get_peft_model(model, lora_config(settings, **options))
 
 
-def _load_for_strategy(spec: BaseModelSpec, strategy: str, settings: Mapping[str, Any]):
-    if strategy != "qlora":
+def train_every_weight(model: Any) -> Any:
+    """Full fine-tuning: every weight of ``model`` trainable."""
+    for param in model.parameters():
+        param.requires_grad_(True)
+    return model
+
+
+def _load_for_strategy(spec: BaseModelSpec, strategy: StrategySpec, settings: Mapping[str, Any]):
+    if not strategy.quantised:
         return load_base_model(spec)
     from peft import prepare_model_for_kbit_training
 
@@ -146,17 +184,14 @@ def prepare_for_strategy(spec: BaseModelSpec | Mapping[str, Any], strategy: str,
     """Load the base model of ``spec`` and make it trainable the way ``strategy`` prescribes."""
     spec = BaseModelSpec.from_params(spec)
     settings = strategy_settings(strategy, params)
-    model, tokenizer = _load_for_strategy(spec, strategy, settings)
+    needs = strategy_spec(strategy)
+    model, tokenizer = _load_for_strategy(spec, needs, settings)
     base_location = str(getattr(model, "name_or_path", "") or spec.cache_folder)
     base_params = count_parameters(model)
-    if strategy == "fft":
-        for param in model.parameters():
-            param.requires_grad_(True)
-    else:
-        model = add_lora(model, settings)
+    model = add_lora(model, settings, **needs.adapter_options) if needs.adapters else train_every_weight(model)
     model.train()
     info = {"strategy": strategy, "base_location": base_location, "size_name": spec.size_name,
-            "quantization": quantization_record(settings) if strategy == "qlora" else None}
+            "quantization": quantization_record(settings) if needs.quantised else None}
     model.rulelens_info = info
     prepared = PreparedModel(
         model=model, tokenizer=tokenizer, strategy=strategy, base_location=base_location,

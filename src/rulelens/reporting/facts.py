@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rulelens.reporting.settings import ReportingSettings
+
 PUBLISHED_PLATEAU_N_PARAMS = 7e9  # the published study places the quality plateau above ~7B parameters
 FEW_STEPS = 100  # without a convergence record, below this many optimizer steps a variant is called briefly trained
 MIN_TREND_SIZES = 4
@@ -44,8 +46,7 @@ def describe_base_model(spec: Mapping[str, Any]) -> dict[str, Any]:
 
 def size_facts(training: Mapping[str, Any], variants: pd.DataFrame) -> list[dict[str, Any]]:
     """One fact record per size of this run, smallest first, with its real parameter count."""
-    from rulelens.variant_params import variant_settings
-    from rulelens.variants import Variant
+    from rulelens.variant_grid import Variant, variant_settings
 
     counts = variants.groupby("model_size")["n_params"].first()
     records = []
@@ -140,18 +141,18 @@ def power_facts(comparisons: pd.DataFrame, family: str = "focus") -> dict[str, A
 
 
 def run_facts(variants: pd.DataFrame, study_clauses: pd.DataFrame, comparisons: pd.DataFrame,
-              training: Mapping[str, Any], selection: Mapping[str, Any], reporting: Mapping[str, Any]) -> dict[str, Any]:
+              training: Mapping[str, Any], selection: Mapping[str, Any],
+              reporting: ReportingSettings) -> dict[str, Any]:
     """Everything the report says about the run itself, as a JSON-ready dict."""
     sizes = size_facts(training, variants)
     return {
-        "environment": str(reporting.get("environment") or "base"),
-        "dataset": str(reporting.get("dataset") or ""),
+        "environment": reporting.environment or "base",
+        "dataset": reporting.dataset,
         "strategies": sorted(str(s) for s in variants["strategy"].unique()),
         "sizes": sizes,
         "n_sizes": len(sizes),
         "largest_n_params": max((s["n_params"] for s in sizes), default=0),
-        "published_plateau_n_params": float((reporting.get("plateau") or {}).get("min_n_params")
-                                            or PUBLISHED_PLATEAU_N_PARAMS),
+        "published_plateau_n_params": float(reporting.plateau.min_n_params or PUBLISHED_PLATEAU_N_PARAMS),
         "training": training_facts(variants),
         "selection": selection_facts(study_clauses, selection),
         "power": power_facts(comparisons),

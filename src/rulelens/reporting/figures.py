@@ -124,7 +124,7 @@ def category_share_figure(category_summary: pd.DataFrame, metric: str = "mass_sh
     return fig
 
 
-def quality_figure(quality_summary: pd.DataFrame, metric: str = "semantic_similarity"):
+def quality_figure(quality_summary: pd.DataFrame, metric: str):
     """Mean rule quality against parameter count per strategy, zero-shot base included (95% CI)."""
     table = quality_summary[quality_summary["metric"] == metric]
     if table.empty:

@@ -89,7 +89,7 @@ def _trend_verdict(row) -> str:
     return _verdict(row.direction > 0, _truthy(row.significant))
 
 
-def scale_finding(scale_trends: pd.DataFrame, alpha: float = 0.05) -> Finding:
+def scale_finding(scale_trends: pd.DataFrame, alpha: float) -> Finding:
     """Do larger models put more attribution mass on numerical constraints and rule identifiers?
 
     The evidence is the slope of the per-size mean mass share against ln(parameters), every size
@@ -130,7 +130,7 @@ def _power_note(row) -> str:
     return text
 
 
-def focus_finding(comparisons: pd.DataFrame, alpha: float = 0.05, metric: str = "normalised_entropy") -> Finding:
+def focus_finding(comparisons: pd.DataFrame, alpha: float, metric: str = "normalised_entropy") -> Finding:
     """Are FFT attributions different from, and more focused than, LoRA and QLoRA (per size)?
 
     Direction and significance come from the same statistic: the sign of the matched-pairs
@@ -174,7 +174,7 @@ def focus_finding(comparisons: pd.DataFrame, alpha: float = 0.05, metric: str = 
 PLATEAU_TESTABLE_STATUSES = ("plateau", "not supported", "not reached")
 
 
-def plateau_finding(plateaus: pd.DataFrame, metric: str = "semantic_similarity") -> Finding:
+def plateau_finding(plateaus: pd.DataFrame, metric: str) -> Finding:
     """Does rule quality stop improving beyond some size?
 
     A plateau verdict needs >= 4 sizes, a ladder reaching the published range and a fit whose
@@ -209,7 +209,7 @@ def plateau_finding(plateaus: pd.DataFrame, metric: str = "semantic_similarity")
 FAITHFUL = {REPRODUCED: "faithful", NOT_REPRODUCED: "not faithful", SAME_DIRECTION: "weakly faithful"}
 
 
-def faithfulness_finding(faithfulness: pd.DataFrame, lds: pd.DataFrame | None = None, alpha: float = 0.05) -> Finding:
+def faithfulness_finding(faithfulness: pd.DataFrame, lds: pd.DataFrame | None, alpha: float) -> Finding:
     """Do the attributions predict what deleting words does, better than random?
 
     Two checks, both with the clause as the unit (variants averaged per clause first):
@@ -242,8 +242,9 @@ def faithfulness_finding(faithfulness: pd.DataFrame, lds: pd.DataFrame | None = 
 
 
 def all_findings(scale_trends: pd.DataFrame, comparisons: pd.DataFrame, plateaus: pd.DataFrame,
-                 faithfulness: pd.DataFrame, lds: pd.DataFrame | None = None, alpha: float = 0.05,
-                 quality_metric: str = "semantic_similarity") -> list[Finding]:
+                 faithfulness: pd.DataFrame, lds: pd.DataFrame | None, alpha: float,
+                 quality_metric: str) -> list[Finding]:
+    """The four answers; ``alpha`` and ``quality_metric`` come from ``parameters_reporting.yml``."""
     return [
         focus_finding(comparisons, alpha),
         scale_finding(scale_trends, alpha),

@@ -25,9 +25,10 @@ import cloudpickle
 from kedro.io import MemoryDataset
 from kedro.runner import AbstractRunner
 
+from rulelens.modeling.strategies import STRATEGIES
 from rulelens.runners.config import DaskSettings, load_file_settings
 from rulelens.runners.worker import run_node
-from rulelens.variants import STRATEGIES, ZERO_SHOT, env_from_command_line
+from rulelens.variant_grid import ZERO_SHOT, env_from_command_line
 
 logger = logging.getLogger(__name__)
 

@@ -25,7 +25,6 @@ the refits find the plateau again.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 
 import numpy as np

@@ -7,34 +7,12 @@ from typing import Any
 
 import pandas as pd
 
-from rulelens.variants import Variant
+from rulelens.attribution.settings import AttributionSettings
+from rulelens.variant_grid import Variant
 
 logger = logging.getLogger(__name__)
 
-# every engine option in parameters_attribution.yml (the GPU ones included: dtype, bf16_tolerance,
-# batch_size, max_batch_tokens, memory_cap_bytes, reuse_prefix)
-ENGINE_OPTIONS = ("operator", "target_mode", "reduction", "max_new_tokens", "memory_cap_bytes", "max_batch_tokens",
-                  "mask_token", "dtype", "bf16_tolerance", "batch_size", "reuse_prefix")
-# the deletion curves and LDS score with the dtype the attributions ended up in (fp32 after a failed bf16 check)
-FAITHFULNESS_ENGINE_OPTIONS = ("memory_cap_bytes", "max_batch_tokens", "batch_size", "reuse_prefix", "dtype")
-# as in parameters_attribution.yml
-FAITHFULNESS_DEFAULTS = {"n_clauses": 6, "max_k": 3, "n_random": 10, "seed": 0}
-LDS_DEFAULTS = {"n_masks": 32, "keep_prob": 0.5, "n_random": 10}
 LDS_COLUMNS = ["variant", "clause_id", "n_words", "n_masks", "keep_prob", "lds", "lds_random", "full_score"]
-
-
-def mask_text(attribution: dict[str, Any]) -> str | None:
-    """The mask placeholder from parameters: ``mask_text`` (``mask_token``: its older name)."""
-    value = attribution.get("mask_text")
-    return value if value is not None else attribution.get("mask_token")
-
-
-def engine_options(attribution: dict[str, Any]) -> dict[str, Any]:
-    """The engine keyword arguments in the parameters (``mask_text`` goes in as ``mask_token``)."""
-    options = {key: attribution[key] for key in ENGINE_OPTIONS if attribution.get(key) is not None}
-    if mask_text(attribution) is not None:
-        options["mask_token"] = mask_text(attribution)
-    return options
 
 
 def attribute_variant(
@@ -45,17 +23,18 @@ def attribute_variant(
     Returns the word table, summary metrics (for MLflow), the deletion curves and the linear
     datamodeling scores (one row per clause, columns ``LDS_COLUMNS``) of the first
     ``faithfulness.n_clauses`` clauses (scored while the model is loaded; reporting tests them).
+    ``attribution`` is the parameters block, read by :class:`AttributionSettings` (every key required).
     """
     from rulelens.attribution import attribute_clauses, attributions_frame
     from rulelens.prompts import PromptStyle
     from rulelens.statistics.focus import clause_focus
 
-    options = engine_options(attribution)
+    settings = AttributionSettings.from_params(attribution)
     style = PromptStyle.from_params(prompt)
     results = attribute_clauses(
         checkpoint.model, checkpoint.tokenizer, list(selected["clause"]), list(selected["rule"]),
         clause_ids=list(selected["clause_id"]), style=style,
-        progress=bool(attribution.get("progress", True)), **options,
+        progress=settings.progress, **settings.engine_options(),
     )
     table = attributions_frame(results)
     extras = {r.clause_id: (r.full_score, r.target_text) for r in results}
@@ -72,7 +51,7 @@ def attribute_variant(
     summary.update(attribution_placement(checkpoint.model, results))
     logger.info("%s: %d clauses attributed, mean normalised entropy %.3f", variant.namespace, len(results), summary["attribution_normalised_entropy"])
     scoring_dtype = None if engine_dtype == "float32" else engine_dtype
-    curves, lds = faithfulness_outputs(checkpoint, results, {**attribution, "dtype": scoring_dtype}, style)
+    curves, lds = faithfulness_outputs(checkpoint, results, settings, style, dtype=scoring_dtype)
     curves.insert(0, "variant", variant.namespace)
     lds.insert(0, "variant", variant.namespace)
     summary.update(faithfulness_metrics(curves))
@@ -102,37 +81,36 @@ def attribution_placement(model: Any, results: list) -> dict[str, Any]:
 
 
 def faithfulness_outputs(
-    checkpoint: Any, results: list, attribution: dict[str, Any], style: Any
+    checkpoint: Any, results: list, settings: AttributionSettings, style: Any, *, dtype: str | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Deletion curves and LDS rows (without ``variant``) for the first ``faithfulness.n_clauses`` results.
 
-    Each clause's random orders and LDS masks are seeded by ``clause_seed(seed, clause_id)``,
-    so a clause gets the same randomness whatever else is selected. ``faithfulness.lds: false``
-    switches the LDS off.
+    Scored in ``dtype`` (None: float32), the dtype the attributions ended up in. Each clause's
+    random orders and LDS masks are seeded by ``clause_seed(seed, clause_id)``, so a clause gets
+    the same randomness whatever else is selected. ``faithfulness.lds: false`` switches the LDS off.
     """
     from tqdm.auto import tqdm
 
     from rulelens.attribution.faithfulness import ClauseLDS, clause_deletion_curves, clause_lds, curves_frame, lds_frame
     from rulelens.statistics.lds import clause_seed
 
-    settings = {**FAITHFULNESS_DEFAULTS, **(attribution.get("faithfulness") or {})}
-    lds_settings = settings.get("lds", {})
-    lds_settings = None if lds_settings is False else {**LDS_DEFAULTS, **(lds_settings or {})}
-    chosen = results[: max(0, int(settings["n_clauses"] or 0))]
-    engine = {key: attribution[key] for key in FAITHFULNESS_ENGINE_OPTIONS if attribution.get(key) is not None}
-    placeholder, seed = mask_text(attribution), settings["seed"]
+    faithfulness = settings.faithfulness
+    lds_settings = faithfulness.lds
+    chosen = results[: faithfulness.n_clauses]
+    engine = settings.scoring_options(dtype)
+    placeholder, seed = settings.mask_text, faithfulness.seed
     curves: dict[Any, Any] = {}
     lds: list[ClauseLDS] = []
-    for result in tqdm(chosen, unit="clause", desc="faithfulness", disable=not attribution.get("progress", True)):
+    for result in tqdm(chosen, unit="clause", desc="faithfulness", disable=not settings.progress):
         common = dict(style=style, mask_text=placeholder, **engine)
         curves[result.clause_id] = clause_deletion_curves(
-            checkpoint.model, checkpoint.tokenizer, result, max_k=settings["max_k"], n_random=settings["n_random"],
+            checkpoint.model, checkpoint.tokenizer, result, max_k=faithfulness.max_k, n_random=faithfulness.n_random,
             seed=clause_seed(seed, result.clause_id, "curves"), **common,
         )
         if lds_settings is not None:
             lds.append(clause_lds(
-                checkpoint.model, checkpoint.tokenizer, result, n_masks=int(lds_settings["n_masks"]),
-                keep_prob=float(lds_settings["keep_prob"]), n_random=int(lds_settings["n_random"]),
+                checkpoint.model, checkpoint.tokenizer, result, n_masks=lds_settings.n_masks,
+                keep_prob=lds_settings.keep_prob, n_random=lds_settings.n_random,
                 seed=clause_seed(seed, result.clause_id, "lds"), **common,
             ))
     return curves_frame(curves), lds_frame(lds)

@@ -2,8 +2,8 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from rulelens.pipelines.training.pipeline import bind, dotted_names_expected, namespaced
-from rulelens.variants import Variant, load_grid
+from rulelens.pipelines.wiring import bind, dotted_names_expected, namespaced, variant_branches
+from rulelens.variant_grid import Variant, load_grid
 
 from .nodes import attribute_variant, render_heatmaps
 
@@ -12,28 +12,37 @@ def variant_pipeline(variant: Variant) -> Pipeline:
     template = Pipeline(
         [
             Node(
-                bind(attribute_variant, variant),
-                ["checkpoint", "study_clauses", "params:attribution", "params:prompt"],
-                ["attributions", "attribution_metrics", "faithfulness_curves", "lds_scores"],
+                func=bind(attribute_variant, variant),
+                inputs=["checkpoint", "study_clauses", "params:attribution", "params:prompt"],
+                outputs=["attributions", "attribution_metrics", "faithfulness_curves", "lds_scores"],
                 name="attribute_variant",
             )
         ]
     )
-    return namespaced(template, variant, "attribution", {"study_clauses"}, {"params:attribution", "params:prompt"})
+    return namespaced(
+        template,
+        variant,
+        stage="attribution",
+        shared_inputs={"study_clauses"},
+        parameters={"params:attribution", "params:prompt"},
+    )
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    variants = kwargs.get("variants") or load_grid()
+def heatmap_pipeline(variants: list[Variant]) -> Pipeline:
     with dotted_names_expected():
-        shared = Pipeline(
+        return Pipeline(
             [
                 Node(
-                    render_heatmaps,
-                    ["study_clauses", *[f"{v.namespace}.attributions" for v in variants]],
-                    "attribution_heatmaps",
+                    func=render_heatmaps,
+                    inputs=["study_clauses", *[f"{v.namespace}.attributions" for v in variants]],
+                    outputs="attribution_heatmaps",
                     name="render_attribution_heatmaps",
                 ),
             ],
             tags={"attribution"},
         )
-    return shared + sum((variant_pipeline(v) for v in variants), Pipeline([]))
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    variants = kwargs.get("variants") or load_grid()
+    return heatmap_pipeline(variants) + variant_branches(variant_pipeline, variants)

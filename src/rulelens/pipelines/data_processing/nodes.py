@@ -7,11 +7,11 @@ from typing import Any
 
 import pandas as pd
 
-from rulelens.segmentation import is_quantitative, words_frame
-from rulelens.selection import select_study_clauses as select_clauses
-from rulelens.splitting import assign_splits, keep_repeats_together, map_given_splits, repeat_counts
-from rulelens.validation import ValidationSettings, rejection_summary, require_valid_rows, validate_rows
+from rulelens.data.selection import select_study_clauses as select_clauses
+from rulelens.data.splitting import assign_splits, keep_repeats_together, map_given_splits, repeat_counts
+from rulelens.data.validation import ValidationSettings, rejection_summary, require_valid_rows, validate_rows
 from rulelens.words import CATEGORIES
+from rulelens.words.table import is_quantitative, words_frame
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def prepare_clauses(validated: pd.DataFrame, rejected: pd.DataFrame, params: dic
         clauses["clause_id"] = [f"r{row:05d}" for row in clauses["source_row"]]
     clauses["clause_id"] = clauses["clause_id"].astype(str)
     if "split" in clauses:
-        if not params.get("split_values"):
+        if not params["split_values"]:
             raise ValueError("a split column is mapped but data_processing.split_values is empty")
         given = map_given_splits(clauses["split"], {str(k): v for k, v in params["split_values"].items()})
         clauses["split"], moved = keep_repeats_together(given, clauses["clause"])
@@ -85,7 +85,7 @@ def summarise_corpus(clauses: pd.DataFrame, clause_words: pd.DataFrame, rejected
 def select_study_clauses(clauses: pd.DataFrame, corpus_summary: pd.DataFrame, selection: dict[str, Any]) -> pd.DataFrame:
     """The clauses every variant is evaluated and explained on: one seeded, stratified sample.
 
-    See :mod:`rulelens.selection`; ``selection`` is ``data_processing.selection``. The corpus
+    See :mod:`rulelens.data.selection`; ``selection`` is ``data_processing.selection``. The corpus
     summary is an input only so that this node runs last: a selection the data cannot meet
     stops the run with its message after every data_processing table has been written.
     """

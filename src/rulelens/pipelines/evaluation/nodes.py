@@ -7,8 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from rulelens.variant_params import variant_settings
-from rulelens.variants import ZERO_SHOT, Variant
+from rulelens.variant_grid import ZERO_SHOT, Variant, variant_settings
 
 logger = logging.getLogger(__name__)
 
@@ -17,8 +16,8 @@ def _evaluate(model: Any, tokenizer: Any, selected: pd.DataFrame, evaluation: di
     from rulelens.evaluation import evaluate_model
 
     per_clause, aggregate, speed = evaluate_model(
-        model, tokenizer, selected, style=prompt, generation_params=evaluation.get("generation"),
-        metric_params=evaluation.get("metrics"), rule_format=evaluation.get("rule_format", "rulelens"),
+        model, tokenizer, selected, style=prompt, generation_params=evaluation["generation"],
+        metric_params=evaluation["metrics"], rule_format=evaluation["rule_format"],
     )
     metrics = flat_metrics(aggregate, speed)
     metrics.update(placement_tags(model))  # string values: MLflow tags (device, dtype), not metrics

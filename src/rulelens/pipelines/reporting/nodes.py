@@ -1,6 +1,8 @@
 """Nodes of the reporting pipeline: thin wrappers over rulelens.reporting.
 
-The statistics (scipy) load inside the nodes, so that ``kedro viz`` and ``kedro registry`` start fast.
+``reporting`` is the parameters block, read by :class:`ReportingSettings` in each node (every
+key required, none defaulted here). The statistics (scipy) load inside the nodes, so that
+``kedro viz`` and ``kedro registry`` start fast.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from typing import Any
 
 import pandas as pd
 
-from rulelens.reporting import FIGURES
+from rulelens.reporting import FIGURES  # noqa: F401  (the figure names; the wiring imports them from here)
+from rulelens.reporting.settings import ReportingSettings
 
 logger = logging.getLogger(__name__)
 # StudyTables field -> catalog dataset: the figure and report nodes take these as one dict input,
@@ -25,113 +28,112 @@ REPORT_INPUTS = {
 }
 
 
-def _stats_options(reporting: dict[str, Any]) -> dict[str, int]:
-    return {"n_resamples": int(reporting.get("n_resamples", 2000)), "seed": int(reporting.get("seed", 0))}
-
-
 def collect_variants(*training_metrics: dict, names: Sequence[str]) -> pd.DataFrame:
     """One row per variant: strategy, size, base parameter count, trainable parameters, losses."""
-    from rulelens.reporting import tables as stacked
+    from rulelens.reporting import stacking
 
-    return stacked.variant_table(dict(zip(names, training_metrics)))
+    return stacking.variant_table(dict(zip(names, training_metrics)))
 
 
 def stack_attributions(variants: pd.DataFrame, *tables: pd.DataFrame) -> pd.DataFrame:
     """Every variant's word attributions in one table with strategy, model_size and n_params."""
-    from rulelens.reporting import tables as stacked
+    from rulelens.reporting import stacking
 
-    return stacked.combine_attributions(variants, tables)
+    return stacking.combine_attributions(variants, tables)
 
 
 def stack_quality(variants: pd.DataFrame, *tables: pd.DataFrame) -> pd.DataFrame:
     """Every variant's (and zero-shot base's) per-clause rule quality in one table."""
-    from rulelens.reporting import tables as stacked
+    from rulelens.reporting import stacking
 
-    return stacked.combine_quality(variants, tables)
+    return stacking.combine_quality(variants, tables)
 
 
 def stack_faithfulness(variants: pd.DataFrame, *tables: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(all deletion curves, per variant and clause AOPC)."""
-    from rulelens.reporting import tables as stacked
+    from rulelens.reporting import stacking
 
-    curves = stacked.combine_curves(variants, tables)
-    return curves, stacked.aopc_from_curves(curves)
+    curves = stacking.combine_curves(variants, tables)
+    return curves, stacking.aopc_from_curves(curves)
 
 
 def summarise_focus(attributions: pd.DataFrame, reporting: dict[str, Any]):
     """Focus per clause and variant, and per variant means with CIs."""
-    from rulelens.reporting import analysis
+    from rulelens.reporting import study_statistics
 
-    return analysis.focus_tables(attributions, k=int(reporting.get("top_k", 3)), **_stats_options(reporting))
+    settings = ReportingSettings.from_params(reporting)
+    return study_statistics.focus_tables(attributions, k=settings.top_k, **settings.bootstrap())
 
 
 def summarise_categories(attributions: pd.DataFrame, reporting: dict[str, Any]):
     """Category mass share / enrichment per clause and variant, and per variant means with CIs."""
-    from rulelens.reporting import analysis
+    from rulelens.reporting import study_statistics
 
-    return analysis.category_tables(attributions, **_stats_options(reporting))
+    return study_statistics.category_tables(attributions, **ReportingSettings.from_params(reporting).bootstrap())
 
 
 def compare_strategies(clause_focus: pd.DataFrame, clause_categories: pd.DataFrame, quality: pd.DataFrame,
                        reporting: dict[str, Any]) -> pd.DataFrame:
     """Strategy comparisons per size on focus, categories and quality (tests, p, effect sizes, CIs)."""
-    from rulelens.reporting import analysis
+    from rulelens.reporting import study_statistics
 
-    return analysis.strategy_comparisons(clause_focus, clause_categories, quality, reporting["quality_metrics"],
-                                         **_stats_options(reporting))
+    settings = ReportingSettings.from_params(reporting)
+    return study_statistics.strategy_comparisons(clause_focus, clause_categories, quality, settings.quality_metrics,
+                                                 **settings.bootstrap())
 
 
 def measure_agreement(attributions: pd.DataFrame, reporting: dict[str, Any]):
     """Per clause variant-pair agreement and the mean Spearman matrix."""
-    from rulelens.reporting import analysis
+    from rulelens.reporting import study_statistics
 
-    return analysis.agreement_tables(attributions, k=int(reporting.get("top_k", 3)))
+    return study_statistics.agreement_tables(attributions, k=ReportingSettings.from_params(reporting).top_k)
 
 
 def trend_with_scale(clause_focus: pd.DataFrame, clause_categories: pd.DataFrame, quality: pd.DataFrame,
                      reporting: dict[str, Any]) -> pd.DataFrame:
     """Slopes of per-size means against ln(n_params) for focus, category shares and quality (sizes as the unit)."""
-    from rulelens.reporting import analysis
+    from rulelens.reporting import study_statistics
 
-    return analysis.scale_trend_table(clause_focus, clause_categories, quality, reporting["quality_metrics"],
-                                      alpha=float(reporting.get("alpha", 0.05)), **_stats_options(reporting))
+    settings = ReportingSettings.from_params(reporting)
+    return study_statistics.scale_trend_table(clause_focus, clause_categories, quality, settings.quality_metrics,
+                                              alpha=settings.alpha, **settings.bootstrap())
 
 
 def summarise_quality(quality: pd.DataFrame, reporting: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(quality per variant with CIs, plateau estimates)."""
-    from rulelens.reporting import analysis
+    from rulelens.reporting import study_statistics
 
-    plateau = reporting.get("plateau") or {}
-    metrics = list(dict.fromkeys([*reporting["quality_metrics"], _quality_metric(reporting)]))
-    by_variant = analysis.quality_summary_by_variant(quality, metrics, **_stats_options(reporting))
-    plateaus = analysis.plateau_table(quality, metrics=[_quality_metric(reporting)],
-                                      models=plateau.get("models", ("saturating", "hinge")),
-                                      epsilon=float(plateau.get("epsilon", 0.02)),
-                                      min_n_params=plateau.get("min_n_params"),
-                                      n_resamples=int(plateau.get("n_resamples", 200)),
-                                      seed=int(reporting.get("seed", 0)))
+    settings = ReportingSettings.from_params(reporting)
+    plateau = settings.plateau
+    metrics = list(dict.fromkeys([*settings.quality_metrics, settings.quality_metric]))
+    by_variant = study_statistics.quality_summary_by_variant(quality, metrics, **settings.bootstrap())
+    plateaus = study_statistics.plateau_table(quality, metrics=[settings.quality_metric], models=plateau.models,
+                                              epsilon=plateau.epsilon, min_n_params=plateau.min_n_params,
+                                              n_resamples=plateau.n_resamples, seed=settings.seed)
     return by_variant, plateaus
 
 
 def check_faithfulness(curves: pd.DataFrame, aopc: pd.DataFrame, reporting: dict[str, Any]):
     """(attribution vs random AOPC per variant and pooled, mean curves per strategy)."""
-    from rulelens.reporting import analysis
+    from rulelens.reporting import study_statistics
 
-    return analysis.faithfulness_table(aopc, **_stats_options(reporting)), analysis.faithfulness_mean_curves(curves)
+    settings = ReportingSettings.from_params(reporting)
+    summary = study_statistics.faithfulness_table(aopc, **settings.bootstrap())
+    return summary, study_statistics.faithfulness_mean_curves(curves)
 
 
 def stack_lds(variants: pd.DataFrame, *tables: pd.DataFrame) -> pd.DataFrame:
     """Every variant's per-clause LDS with strategy, model_size and n_params (may be empty)."""
-    from rulelens.reporting import tables as stacked
+    from rulelens.reporting import stacking
 
-    return stacked.combine_lds(variants, tables)
+    return stacking.combine_lds(variants, tables)
 
 
 def check_lds(lds_scores: pd.DataFrame, reporting: dict[str, Any]) -> pd.DataFrame:
     """LDS against random attributions per variant and pooled per clause."""
-    from rulelens.reporting import analysis
+    from rulelens.reporting import study_statistics
 
-    return analysis.lds_table(lds_scores, **_stats_options(reporting))
+    return study_statistics.lds_table(lds_scores, **ReportingSettings.from_params(reporting).bootstrap())
 
 
 def collect_run_facts(variants: pd.DataFrame, study_clauses: pd.DataFrame, comparisons: pd.DataFrame,
@@ -140,24 +142,21 @@ def collect_run_facts(variants: pd.DataFrame, study_clauses: pd.DataFrame, compa
     """What this run was (environment, base models, training length, clauses, power): the report's prose reads it."""
     from rulelens.reporting.facts import run_facts
 
-    return run_facts(variants, study_clauses, comparisons, training, data_processing.get("selection") or {}, reporting)
+    return run_facts(variants, study_clauses, comparisons, training, data_processing["selection"],
+                     ReportingSettings.from_params(reporting))
 
 
 def _study_tables(tables: dict[str, pd.DataFrame]):
-    from rulelens.reporting.study import StudyTables
+    from rulelens.reporting.report_content import StudyTables
 
     return StudyTables(**tables)
 
 
-def _quality_metric(reporting: dict[str, Any]) -> str:
-    return (reporting.get("plateau") or {}).get("metric", "semantic_similarity")
-
-
 def draw_figures(reporting: dict[str, Any], **tables: pd.DataFrame) -> dict[str, Any]:
     """The report's figures, one catalog dataset each (kedro-viz previews them), keyed by figure name."""
-    from rulelens.reporting.study import draw_all
+    from rulelens.reporting.report_content import draw_all
 
-    return draw_all(_study_tables(tables), _quality_metric(reporting))
+    return draw_all(_study_tables(tables), ReportingSettings.from_params(reporting).quality_metric)
 
 
 def example_heatmaps(attributions: pd.DataFrame, clauses: pd.DataFrame, n_examples: int) -> list[tuple[str, str]]:
@@ -178,23 +177,23 @@ def write_report(clauses: pd.DataFrame, reporting: dict[str, Any], facts: dict[s
     from datetime import datetime, timezone
 
     from rulelens.reporting.findings import findings_frame
-    from rulelens.reporting.study import study_report
+    from rulelens.reporting.report_content import study_report
 
+    settings = ReportingSettings.from_params(reporting)
     study = _study_tables(tables)
     attributions = study.attributions
     run_info = {
         "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "environment": str(facts.get("environment", "")),
-        "dataset": str(reporting.get("dataset", "")),
+        "dataset": settings.dataset,
         "variants": str(len(study.variants)),
         "clauses attributed per variant": str(attributions.groupby("variant")["clause_id"].nunique().min()),
         "target": ", ".join(sorted(set(attributions["target_mode"].astype(str)))),
         "operator": ", ".join(sorted(set(attributions["operator"].astype(str)))),
     }
-    heatmaps = example_heatmaps(attributions, clauses, int(reporting.get("heatmap_examples", 3)))
-    page, findings = study_report(study, run_info, heatmaps, facts, alpha=float(reporting.get("alpha", 0.05)),
-                                  quality_metric=_quality_metric(reporting),
-                                  title=str(reporting.get("title", "rulelens study report")))
+    heatmaps = example_heatmaps(attributions, clauses, settings.heatmap_examples)
+    page, findings = study_report(study, run_info, heatmaps, facts, alpha=settings.alpha,
+                                  quality_metric=settings.quality_metric, title=settings.title)
     for finding in findings:
         logger.info("%s: %s", finding.key, finding.verdict)
     return page, findings_frame(findings)

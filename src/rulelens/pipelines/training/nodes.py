@@ -12,8 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from rulelens.variant_params import variant_settings
-from rulelens.variants import Variant
+from rulelens.variant_grid import Variant, variant_settings
 
 logger = logging.getLogger(__name__)
 

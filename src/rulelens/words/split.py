@@ -2,12 +2,13 @@
 
 A *word* is the unit that attribution perturbs (docs/method.md): what a reader sees as one
 item. Rule identifiers (``C.3.2.1``, ``2.3.12(b)``, ``D1/AS1``) and numbers (``2.0``,
-``1:12``, ``5%``, ``1 200``) stay whole; punctuation is not a word. Categories follow
-See docs/method.md. NZ Building Code text adds clause numbers at the start (``1.4 Calculating ...``),
-clause ranges (``C1-C6``), standards (``NZS 4541``) and cross-references (``Table 3.2``,
-``Figures 3 and 4``, ``Paragraph 3.7``): all rule identifiers, while values with units
-(``350 kPa``, ``0.3 L/s``, ``1.5 m²``) are numerical constraints. Everything here is plain Python so that data processing, attribution and
-reporting share one definition.
+``1:12``, ``5%``, ``1 200``) stay whole; punctuation is not a word. The categories and their
+order of precedence are those of docs/method.md. NZ Building Code text adds clause numbers at
+the start (``1.4 Calculating ...``), clause ranges (``C1-C6``), standards (``NZS 4541``) and
+cross-references (``Table 3.2``, ``Figures 3 and 4``, ``Paragraph 3.7``): all rule identifiers,
+while values with units (``350 kPa``, ``0.3 L/s``, ``1.5 m²``) are numerical constraints.
+Everything here is plain Python so that data processing, attribution and reporting share one
+definition.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The study's statistics for one run, composed from :mod:`rulelens.statistics` (docs/statistics.md).
 
-Each function takes the stacked tables of :mod:`rulelens.reporting.tables` and returns plain
-DataFrames that the reporting pipeline saves; the report and the figures read only these.
+Each function takes the stacked tables of :mod:`rulelens.reporting.stacking` and returns plain
+DataFrames that the reporting pipeline saves; the report and the figures read only these. Test
+settings (resamples, seed, k, alpha) have no defaults here: they come from ``parameters_reporting.yml``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from rulelens import statistics as st
-from rulelens.variants import ZERO_SHOT
+from rulelens.variant_grid import ZERO_SHOT
 
 FOCUS_METRICS = ("normalised_entropy", "gini", "top_k_mass", "effective_words")
 CATEGORY_METRICS = ("mass_share", "enrichment")
@@ -22,13 +23,13 @@ def fine_tuned(table: pd.DataFrame) -> pd.DataFrame:
     return table[table["strategy"] != ZERO_SHOT]
 
 
-def focus_tables(attributions: pd.DataFrame, k: int = 3, n_resamples: int = 2000, seed: int = 0):
+def focus_tables(attributions: pd.DataFrame, *, k: int, n_resamples: int, seed: int):
     """(per clause and variant focus measures, per variant means with bootstrap CIs)."""
     clause_focus = st.clause_focus(attributions, k=k)
     return clause_focus, st.focus_summary(clause_focus, metrics=FOCUS_METRICS, n_resamples=n_resamples, seed=seed)
 
 
-def category_tables(attributions: pd.DataFrame, n_resamples: int = 2000, seed: int = 0):
+def category_tables(attributions: pd.DataFrame, *, n_resamples: int, seed: int):
     """(per clause, variant and category shares, per variant and category means with CIs)."""
     clause_categories = st.clause_category_shares(attributions)
     return clause_categories, st.category_summary(clause_categories, n_resamples=n_resamples, seed=seed)
@@ -39,8 +40,9 @@ def strategy_comparisons(
     clause_categories: pd.DataFrame,
     clause_quality: pd.DataFrame,
     quality_metrics: Sequence[str],
-    n_resamples: int = 2000,
-    seed: int = 0,
+    *,
+    n_resamples: int,
+    seed: int,
 ) -> pd.DataFrame:
     """Strategies compared per size on focus, category mass share / enrichment and rule quality.
 
@@ -57,7 +59,7 @@ def strategy_comparisons(
     return table[["family", "category", *[c for c in table.columns if c not in ("family", "category")]]]
 
 
-def agreement_tables(attributions: pd.DataFrame, k: int = 3):
+def agreement_tables(attributions: pd.DataFrame, *, k: int):
     """(per clause and variant pair Spearman / top-k overlap, variant x variant mean Spearman matrix)."""
     pairs = st.pairwise_agreement(attributions, k=k)
     matrix = st.agreement_matrix(pairs, "spearman")
@@ -70,9 +72,10 @@ def scale_trend_table(
     clause_categories: pd.DataFrame,
     clause_quality: pd.DataFrame,
     quality_metrics: Sequence[str],
-    n_resamples: int = 2000,
-    seed: int = 0,
-    alpha: float = 0.05,
+    *,
+    n_resamples: int,
+    seed: int,
+    alpha: float,
 ) -> pd.DataFrame:
     """Slopes of per-size means of focus, category shares and rule quality against ln(n_params).
 
@@ -91,12 +94,13 @@ def scale_trend_table(
 
 def plateau_table(
     clause_quality: pd.DataFrame,
-    metrics: Sequence[str] = ("semantic_similarity",),
-    models: Sequence[str] = ("saturating", "hinge"),
-    epsilon: float = 0.02,
-    min_n_params: float | None = None,
-    n_resamples: int = 200,
-    seed: int = 0,
+    *,
+    metrics: Sequence[str],
+    models: Sequence[str],
+    epsilon: float,
+    min_n_params: float | None,
+    n_resamples: int,
+    seed: int,
 ) -> pd.DataFrame:
     """Rule quality against size: plateau estimates per strategy; "all" pools the fine-tuned strategies only.
 
@@ -116,7 +120,7 @@ def plateau_table(
     return table
 
 
-def faithfulness_table(aopc: pd.DataFrame, n_resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
+def faithfulness_table(aopc: pd.DataFrame, *, n_resamples: int, seed: int) -> pd.DataFrame:
     """Attribution vs random AOPC per variant (clauses as pairs) and pooled with the clause as the unit."""
     columns = ["strategy", "model_size"]
     if aopc.empty:
@@ -130,7 +134,7 @@ def faithfulness_table(aopc: pd.DataFrame, n_resamples: int = 2000, seed: int = 
     return table[[*columns, *[c for c in table.columns if c not in columns]]]
 
 
-def lds_table(lds_scores: pd.DataFrame, n_resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
+def lds_table(lds_scores: pd.DataFrame, *, n_resamples: int, seed: int) -> pd.DataFrame:
     """LDS against random attributions per variant, and pooled per clause over variants (the clause is the unit)."""
     from rulelens.statistics.lds import lds_summary
 
@@ -153,8 +157,8 @@ def faithfulness_mean_curves(curves: pd.DataFrame) -> pd.DataFrame:
             .reset_index())
 
 
-def quality_summary_by_variant(clause_quality: pd.DataFrame, metrics: Sequence[str], n_resamples: int = 2000,
-                               seed: int = 0) -> pd.DataFrame:
+def quality_summary_by_variant(clause_quality: pd.DataFrame, metrics: Sequence[str], *, n_resamples: int,
+                               seed: int) -> pd.DataFrame:
     """Mean rule quality per (strategy, size) with bootstrap CIs, zero-shot included."""
     return st.bootstrap_summary(clause_quality, list(metrics), by=["strategy", "model_size", "n_params"],
                                 n_resamples=n_resamples, seed=seed)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pandas as pd
 
-from rulelens.rule_format import clause_numbers
-from rulelens.words import CATEGORIES, split_words
+from rulelens.data.rule_format import clause_numbers
+from rulelens.words.split import CATEGORIES, split_words
 
 WORD_COLUMNS = ["clause_id", "split", "word_index", "word", "char_start", "char_end", "category"]
 
 
 def words_frame(clauses: pd.DataFrame) -> pd.DataFrame:
-    """Every clause's words (docs/method.md) with category (docs/method.md)."""
+    """Every clause's words with their character spans and categories (docs/method.md)."""
     rows = [
         (clause_id, split, w.index, w.text, w.start, w.end, w.category)
         for clause_id, split, clause in zip(clauses["clause_id"], clauses["split"], clauses["clause"])

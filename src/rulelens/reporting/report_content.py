@@ -1,7 +1,7 @@
 """The study report of one run: findings, figures and tables put into sections with prose.
 
 Input is a :class:`StudyTables` of saved reporting tables; output is the HTML page of
-:func:`rulelens.reporting.report.render_report`. Prose that depends on numbers is computed here
+:func:`rulelens.reporting.html_page.render_report`. Prose that depends on numbers is computed here
 from the tables, so the words always describe this run.
 """
 
@@ -16,7 +16,7 @@ from rulelens.reporting import FIGURES
 from rulelens.reporting import figures as fg
 from rulelens.reporting.facts import caveats, departure_reasons
 from rulelens.reporting.findings import REPRODUCED, Finding, all_findings
-from rulelens.reporting.report import Section, render_report
+from rulelens.reporting.html_page import Section, render_report
 
 FIGURE_CAPTIONS = {
     "training": "Validation loss of every variant per evaluation during fine-tuning, one panel per size; the filled "
@@ -54,7 +54,7 @@ class StudyTables:
     lds: pd.DataFrame
 
 
-def draw_all(tables: StudyTables, quality_metric: str = "semantic_similarity") -> dict[str, object]:
+def draw_all(tables: StudyTables, quality_metric: str) -> dict[str, object]:
     """name -> matplotlib Figure for every figure of the report."""
     figures = {
         "training": fg.training_figure(tables.variants),
@@ -258,8 +258,7 @@ def departures(findings: list[Finding], facts: dict) -> list[str]:
 
 
 def study_report(tables: StudyTables, run_info: dict, heatmaps: list[tuple[str, str]], facts: dict, *,
-                 alpha: float = 0.05, quality_metric: str = "semantic_similarity",
-                 title: str = "rulelens study report") -> tuple[str, list[Finding]]:
+                 alpha: float, quality_metric: str, title: str) -> tuple[str, list[Finding]]:
     """(HTML page, findings) of one run; every sentence about the run itself comes from ``facts``."""
     findings = all_findings(tables.scale_trends, tables.comparisons, tables.plateaus, tables.faithfulness, tables.lds,
                             alpha, quality_metric)

@@ -1,7 +1,7 @@
-"""Attribution features (docs/method.md) and the perturbation operators (docs/attribution.md).
+"""Perturbing clause words: attribution features (docs/method.md) and operators (docs/attribution.md).
 
 A clause is cut into a template: fixed text pieces (punctuation and whitespace) interleaved
-with one *feature* per word. Punctuation is not a word (``rulelens.words``), so it stays in
+with one *feature* per word. Punctuation is not a word (:mod:`rulelens.words.split`), so it stays in
 the fixed text and is never perturbed; neither is the text after the last word (final
 punctuation). The prompt template's special tokens live outside the clause and are never
 touched either.
@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rulelens.words import Word, split_words
+from rulelens.words.split import Word, split_words
 
 DELETE = "delete"
 MASK = "mask"

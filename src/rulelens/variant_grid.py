@@ -1,21 +1,31 @@
-"""The strategy x size grid, declared once in ``conf/<env>/variants.yml``.
+"""The variant grid: which strategy x size variants run, and each variant's settings.
 
-Kedro builds pipeline shapes before it loads parameters, so the grid is read at registry time
-from a small YAML file. ``kedro run --env gpu`` does not export the environment, so the
-environment is taken from ``KEDRO_ENV`` or from the ``--env``/``-e`` option on the command line;
-an environment's variants.yml replaces base's when present.
+The grid is declared once in ``conf/<env>/variants.yml``; the strategies it may name are the
+registry of :mod:`rulelens.modeling.strategies`. Kedro builds pipeline shapes before it loads
+parameters, so the grid is read at registry time from that small YAML file. ``kedro run --env gpu``
+does not export the environment, so the environment is taken from ``KEDRO_ENV`` or from the
+``--env``/``-e`` option on the command line; an environment's variants.yml replaces base's when
+present.
+
+A variant's settings are resolved from the shared ``training`` parameters
+(``parameters_training.yml``: sizes, strategies, shared trainer settings): the training node uses
+them, and MLflow logs them without any namespace prefix so that ``trainer.learning_rate`` lines up
+across all variants and runs (docs/configuration.md).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-STRATEGIES = ("fft", "lora", "qlora")
+from rulelens.modeling.strategies import STRATEGIES
+
 ZERO_SHOT = "zero_shot"  # the untuned base of a size: a reference row in evaluation and reporting, not a strategy
 
 
@@ -71,7 +81,7 @@ def parse_grid(content: dict, source: str) -> list[Variant]:
     sizes = [str(size) for size in content.get("sizes") or []]
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown or not strategies or not sizes:
-        raise ValueError(f"{source}: need strategies from {STRATEGIES} and at least one size; got {content}")
+        raise ValueError(f"{source}: need strategies from {tuple(STRATEGIES)} and at least one size; got {content}")
     bad = [s for s in sizes if not s.isidentifier()]
     if bad:
         raise ValueError(f"{source}: size names must be identifiers (used in namespaces), got {bad}")
@@ -91,3 +101,52 @@ def project_conf_root() -> Path:
     if (here / "base").is_dir():
         return here
     return Path(__file__).resolve().parents[2] / "conf"
+
+
+# ---- one variant's settings ----
+
+
+def _section(params: Mapping[str, Any], *keys: str) -> dict[str, Any]:
+    node: Any = params
+    for key in keys:
+        node = (node or {}).get(key) if isinstance(node, Mapping) else None
+    return dict(node or {})
+
+
+def variant_settings(params: Mapping[str, Any], variant: Variant) -> dict[str, Any]:
+    """The settings of one variant: base model spec, strategy settings, trainer settings."""
+    training = _section(params, "training")
+    size = _section(training, "sizes", variant.size)
+    if "base_model" not in size:
+        raise KeyError(
+            f"training.sizes.{variant.size}.base_model is not set; every size in variants.yml needs one "
+            f"in parameters_training.yml"
+        )
+    strategy = _section(training, "strategies", variant.strategy)
+    trainer = {**_section(training, "trainer"), **_section(strategy, "trainer")}
+    base_model = {**_section(training, "base_model_defaults"), **dict(size["base_model"])}
+    return {
+        "strategy": variant.strategy,
+        "model_size": variant.size,
+        "base_model": base_model,
+        "base_model_name": base_model_name(base_model),
+        "strategy_params": _section(strategy, "settings"),
+        "trainer": trainer,
+        "prompt": _section(params, "prompt"),
+    }
+
+
+def base_model_name(base_model: Mapping[str, Any]) -> str:
+    """A readable name of a base model spec (for the MLflow ``base_model`` tag)."""
+    source = base_model.get("source", "gguf_package")
+    if source == "hf":
+        name = str(base_model.get("name_or_path"))
+    elif source == "tiny":
+        name = "tiny-random-llama"
+    else:
+        name = str(base_model.get("file", "SmolLM2-135M-Instruct"))
+    keep = base_model.get("keep_layers")
+    if not keep:
+        return name
+    selection = base_model.get("layer_selection", "even")
+    return f"{name} pruned to {keep} layers ({selection})"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from rulelens.rule_format import RuleSyntaxError, missing_numbers, parse_rule
+from rulelens.data.rule_format import RuleSyntaxError, missing_numbers, parse_rule
 from rulelens.words import RULE_IDENTIFIER, split_words
 
 

@@ -1,0 +1,121 @@
+"""Settings classes read their parameters block strictly: defaults live in conf/ only.
+
+A missing key fails naming it, an unknown key fails (with the close key when there is one), and
+every environment's merged parameters give complete settings.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rulelens.attribution.settings import AttributionSettings, FaithfulnessSettings, LDSSettings
+from rulelens.param_blocks import ParameterError, check_block
+from rulelens.reporting.settings import PlateauSettings, ReportingSettings
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+ENVS = sorted(p.name for p in CONF.iterdir() if p.is_dir() and p.name not in ("base", "local"))
+
+
+def base_block(name: str) -> dict:
+    block = yaml.safe_load((CONF / "base" / f"parameters_{name}.yml").read_text(encoding="utf-8"))[name]
+    if name == "reporting":  # ${globals:...} resolves when Kedro loads; plain YAML keeps the text
+        block.update(dataset="fixture", environment="base")
+    return block
+
+
+def test_check_block_names_missing_and_unknown_keys():
+    with pytest.raises(ParameterError) as error:
+        check_block({"a": 1, "colour": 2}, "block.inner", ["a", "b", "color"], "conf/base/x.yml")
+    message = str(error.value)
+    assert "missing key(s) block.inner.b, block.inner.color" in message
+    assert "unknown key block.inner.colour (did you mean block.inner.color?)" in message
+    assert "conf/base/x.yml" in message
+    with pytest.raises(ParameterError, match=r"block must be a block of settings"):
+        check_block(None, "block", ["a"], "conf/base/x.yml")
+
+
+def test_the_base_attribution_block_is_complete():
+    settings = AttributionSettings.from_params(base_block("attribution"))
+    assert settings.faithfulness == FaithfulnessSettings(
+        n_clauses=6, max_k=3, n_random=10, seed=0, lds=LDSSettings(n_masks=32, keep_prob=0.5, n_random=10))
+    assert settings.engine_options() == {
+        "operator": "delete", "target_mode": "reference", "reduction": "sum", "max_new_tokens": 96,
+        "memory_cap_bytes": 2.0e9, "max_batch_tokens": 2048, "bf16_tolerance": 0.1, "reuse_prefix": True,
+        "mask_token": "___"}  # batch_size and dtype are null: the engine adapts / scores in float32
+    assert settings.scoring_options("bfloat16") == {"memory_cap_bytes": 2.0e9, "max_batch_tokens": 2048,
+                                                    "reuse_prefix": True, "dtype": "bfloat16"}
+
+
+@pytest.mark.parametrize("path", [("faithfulness", "lds", "keep_prob"), ("faithfulness", "seed"), ("reuse_prefix",),
+                                  ("mask_text",)])
+def test_a_missing_attribution_key_is_named(path):
+    params = base_block("attribution")
+    block = params
+    for key in path[:-1]:
+        block = block[key]
+    del block[path[-1]]
+    with pytest.raises(ParameterError, match=r"missing key\(s\) attribution\." + r"\.".join(path) + r"\b"):
+        AttributionSettings.from_params(params)
+
+
+def test_an_unknown_attribution_key_is_an_error():
+    params = base_block("attribution")
+    params["mask_token"] = "___"  # the parameter's old name
+    with pytest.raises(ParameterError, match=r"unknown key attribution\.mask_token \(did you mean attribution\.mask_text\?\)"):
+        AttributionSettings.from_params(params)
+    params = base_block("attribution")
+    params["faithfulness"]["lds"]["n_mask"] = 8
+    with pytest.raises(ParameterError, match=r"unknown key attribution\.faithfulness\.lds\.n_mask"):
+        AttributionSettings.from_params(params)
+
+
+def test_lds_false_switches_it_off_and_null_is_refused():
+    params = base_block("attribution")
+    params["faithfulness"]["lds"] = False
+    assert AttributionSettings.from_params(params).faithfulness.lds is None
+    params["faithfulness"]["lds"] = None
+    with pytest.raises(ParameterError, match=r"attribution\.faithfulness\.lds is null"):
+        AttributionSettings.from_params(params)
+
+
+def test_the_base_reporting_block_is_complete():
+    settings = ReportingSettings.from_params(base_block("reporting"))
+    assert settings.bootstrap() == {"n_resamples": 2000, "seed": 0}
+    assert settings.quality_metric == "semantic_similarity" and settings.top_k == 3 and settings.alpha == 0.05
+    assert settings.plateau == PlateauSettings(metric="semantic_similarity", models=("saturating", "hinge"),
+                                               epsilon=0.02, min_n_params=7.0e9, n_resamples=200)
+
+
+@pytest.mark.parametrize("path", [("n_resamples",), ("plateau", "epsilon"), ("heatmap_examples",)])
+def test_a_missing_reporting_key_is_named(path):
+    params = base_block("reporting")
+    block = params
+    for key in path[:-1]:
+        block = block[key]
+    del block[path[-1]]
+    with pytest.raises(ParameterError, match=r"missing key\(s\) reporting\." + r"\.".join(path) + r"\b"):
+        ReportingSettings.from_params(params)
+
+
+def test_an_unknown_reporting_key_is_an_error():
+    params = copy.deepcopy(base_block("reporting"))
+    params["n_resample"] = 10
+    with pytest.raises(ParameterError, match=r"unknown key reporting\.n_resample \(did you mean reporting\.n_resamples\?\)"):
+        ReportingSettings.from_params(params)
+
+
+@pytest.mark.parametrize("env", ["local", *ENVS])
+def test_every_environment_gives_complete_settings(env):
+    """Environments override single keys of base (soft merge): the merged blocks stay complete."""
+    from kedro.config import OmegaConfigLoader
+
+    from rulelens import settings as project
+
+    args = {key: value for key, value in project.CONFIG_LOADER_ARGS.items() if key != "default_run_env"}
+    parameters = OmegaConfigLoader(str(CONF), env=env, **args)["parameters"]
+    AttributionSettings.from_params(parameters["attribution"])
+    ReportingSettings.from_params(parameters["reporting"])
