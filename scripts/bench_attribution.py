@@ -28,16 +28,24 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 SHARED_CORPUS = Path("/work/shared/datasets/nzbc-lrml/clauses.csv")
 BUILT_IN = [
-    ("Q.4.1 The clear width of every accessible route shall be not less than 1.2 m, measured between "
-     "handrails or between a handrail and a wall, and the route shall have no step or threshold higher than 20 mm.",
-     "rule('Q.4.1', accessible_route, require=and(clear_width >= 1.2 m, threshold_height <= 20 mm))"),
-    ("Q.7.3 A habitable room in a dwelling shall have a window with a net openable area of at least 5% of "
-     "the floor area of the room.",
-     "rule('Q.7.3', habitable_room, require=window.openable_area >= 0.05 * floor_area)"),
-    ("Q.9.2 Treads of a common stair shall be not less than 280 mm deep and risers shall not exceed 180 mm.",
-     "rule('Q.9.2', common_stair, require=and(tread_depth >= 280 mm, riser_height <= 180 mm))"),
-    ("Q.2 Every exit door shall swing in the direction of escape.",
-     "rule('Q.2', exit_door, require=swing == direction_of_escape)"),
+    (
+        "Q.4.1 The clear width of every accessible route shall be not less than 1.2 m, measured between "
+        "handrails or between a handrail and a wall, and the route shall have no step or threshold higher than 20 mm.",
+        "rule('Q.4.1', accessible_route, require=and(clear_width >= 1.2 m, threshold_height <= 20 mm))",
+    ),
+    (
+        "Q.7.3 A habitable room in a dwelling shall have a window with a net openable area of at least 5% of "
+        "the floor area of the room.",
+        "rule('Q.7.3', habitable_room, require=window.openable_area >= 0.05 * floor_area)",
+    ),
+    (
+        "Q.9.2 Treads of a common stair shall be not less than 280 mm deep and risers shall not exceed 180 mm.",
+        "rule('Q.9.2', common_stair, require=and(tread_depth >= 280 mm, riser_height <= 180 mm))",
+    ),
+    (
+        "Q.2 Every exit door shall swing in the direction of escape.",
+        "rule('Q.2', exit_door, require=swing == direction_of_escape)",
+    ),
 ]
 
 
@@ -67,8 +75,13 @@ def machine() -> dict:
     except OSError:
         pass
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"cpu": model, "logical_cpus": os.cpu_count(), "usable_cpus": usable,
-            "torch_threads": torch.get_num_threads(), "torch": torch.__version__}
+    return {
+        "cpu": model,
+        "logical_cpus": os.cpu_count(),
+        "usable_cpus": usable,
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+    }
 
 
 def matmul_flops(size: int = 1024, seconds: float = 3.0) -> float:
@@ -142,7 +155,9 @@ def run(args) -> dict:
     load_seconds = time.perf_counter() - started
     peak = matmul_flops()
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"machine: {info}\nmodel: SmolLM2-135M-Instruct, {n_params / 1e6:.1f}M params, loaded in {load_seconds:.1f} s")
+    print(
+        f"machine: {info}\nmodel: SmolLM2-135M-Instruct, {n_params / 1e6:.1f}M params, loaded in {load_seconds:.1f} s"
+    )
     print(f"fp32 matmul throughput (1024x1024): {peak / 1e9:.1f} GFLOP/s\nclauses: {source}\n")
     attribute_clause(model, tokenizer, "Q.1 Doors shall open.", "rule('Q.1', door)")  # warm-up
 
@@ -159,23 +174,36 @@ def run(args) -> dict:
         t_engine, t_reference, t_captum = (min(timings[k]) for k in ("engine", "reference", "captum"))
         brief, matmul = flop_counts(model, engine.stats)
         row = {
-            "clause": i, "words": len(split_words(clause)), "prompt_tokens": len(reference_prompt(tokenizer, clause)),
-            "target_tokens": len(engine.target_ids), "engine_s": t_engine, "reference_s": t_reference,
-            "captum_onepass_s": t_captum, "reference_over_engine": t_reference / t_engine,
-            "captum_over_engine": t_captum / t_engine, "max_diff_engine_reference": max_gap(engine, reference),
-            "max_diff_engine_captum": max_gap(engine, captum), "max_diff_reference_captum": max_gap(reference, captum),
-            "full_score": engine.full_score, "engine_batches": engine.stats["batches"],
-            "prefix_tokens": engine.stats["prefix_tokens"], "tokens_processed": engine.stats["tokens_processed"],
-            "engine_flops_2N": brief / t_engine, "engine_flops_matmul": matmul / t_engine,
-            "engine_matmul_gflop": matmul / 1e9, "one_pass_matmul_gflop": one_pass_flops(model, reference.stats) / 1e9,
-            "flop_ratio_one_pass_over_engine": one_pass_flops(model, reference.stats) / matmul, "timings": timings,
+            "clause": i,
+            "words": len(split_words(clause)),
+            "prompt_tokens": len(reference_prompt(tokenizer, clause)),
+            "target_tokens": len(engine.target_ids),
+            "engine_s": t_engine,
+            "reference_s": t_reference,
+            "captum_onepass_s": t_captum,
+            "reference_over_engine": t_reference / t_engine,
+            "captum_over_engine": t_captum / t_engine,
+            "max_diff_engine_reference": max_gap(engine, reference),
+            "max_diff_engine_captum": max_gap(engine, captum),
+            "max_diff_reference_captum": max_gap(reference, captum),
+            "full_score": engine.full_score,
+            "engine_batches": engine.stats["batches"],
+            "prefix_tokens": engine.stats["prefix_tokens"],
+            "tokens_processed": engine.stats["tokens_processed"],
+            "engine_flops_2N": brief / t_engine,
+            "engine_flops_matmul": matmul / t_engine,
+            "engine_matmul_gflop": matmul / 1e9,
+            "one_pass_matmul_gflop": one_pass_flops(model, reference.stats) / 1e9,
+            "flop_ratio_one_pass_over_engine": one_pass_flops(model, reference.stats) / matmul,
+            "timings": timings,
         }
         rows.append(row)
         print(
             f"clause {i}: {row['words']} words, {row['prompt_tokens']} prompt + {row['target_tokens']} target tokens | "
             f"engine {t_engine:.2f} s, reference {t_reference:.2f} s ({row['reference_over_engine']:.1f}x), "
             f"captum one-pass {t_captum:.2f} s ({row['captum_over_engine']:.1f}x) | max |diff| "
-            f"engine-ref {row['max_diff_engine_reference']:.2e}, engine-captum {row['max_diff_engine_captum']:.2e} nats | "
+            f"engine-ref {row['max_diff_engine_reference']:.2e}, "
+            f"engine-captum {row['max_diff_engine_captum']:.2e} nats | "
             f"engine {brief / t_engine / 1e9:.1f} GFLOP/s (2N) = {brief / t_engine / peak:.0%} of matmul peak; "
             f"counting matmuls only {matmul / t_engine / 1e9:.1f} GFLOP/s = {matmul / t_engine / peak:.0%} | "
             f"one-pass needs {row['flop_ratio_one_pass_over_engine']:.2f}x the engine's matmul FLOPs"
@@ -186,10 +214,15 @@ def run(args) -> dict:
         clause, rule = min(pairs, key=lambda p: len(split_words(p[0])))
         engine = attribute_clause(model, tokenizer, clause, rule)
         captum_tokens, t_tokens = timed(captum_attribution, model, tokenizer, clause, rule, forward_in_tokens=True)
-        token_mode = {"words": len(split_words(clause)), "target_tokens": len(engine.target_ids),
-                      "seconds": t_tokens, "over_engine": t_tokens / engine.stats["seconds"],
-                      "max_diff_vs_engine": max_gap(engine, captum_tokens),
-                      "full_score_engine": engine.full_score, "full_score_tokens": captum_tokens.full_score}
+        token_mode = {
+            "words": len(split_words(clause)),
+            "target_tokens": len(engine.target_ids),
+            "seconds": t_tokens,
+            "over_engine": t_tokens / engine.stats["seconds"],
+            "max_diff_vs_engine": max_gap(engine, captum_tokens),
+            "full_score_engine": engine.full_score,
+            "full_score_tokens": captum_tokens.full_score,
+        }
         print(f"\ncaptum token-by-token on the shortest clause: {token_mode}")
     else:
         print("\ncaptum token-by-token mode skipped (pass --token-mode to run it on the shortest clause)")
@@ -198,8 +231,16 @@ def run(args) -> dict:
     summary["engine_fraction_of_peak_2N"] = summary["engine_flops_2N_mean"] / peak
     summary["engine_fraction_of_peak_matmul"] = summary["engine_flops_matmul_mean"] / peak
     print("\nsummary:", json.dumps(summary, indent=1))
-    return {"machine": info, "matmul_flops": peak, "n_params": n_params, "source": source, "clauses": rows,
-            "token_mode": token_mode, "summary": summary, "model_load_s": load_seconds}
+    return {
+        "machine": info,
+        "matmul_flops": peak,
+        "n_params": n_params,
+        "source": source,
+        "clauses": rows,
+        "token_mode": token_mode,
+        "summary": summary,
+        "model_load_s": load_seconds,
+    }
 
 
 def reference_prompt(tokenizer, clause):
@@ -229,8 +270,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=3, help="number of clauses (default 3)")
     parser.add_argument("--csv", help="CSV with columns clause,rule (or text,lrml)")
     parser.add_argument("--builtin", action="store_true", help="use the built-in example clauses")
-    parser.add_argument("--token-mode", action="store_true",
-                        help="also run captum's slow token-by-token mode on the shortest clause")
+    parser.add_argument(
+        "--token-mode", action="store_true", help="also run captum's slow token-by-token mode on the shortest clause"
+    )
     parser.add_argument("--dtype", default=None, help="engine autocast dtype, e.g. bfloat16 (default fp32)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
     parser.add_argument("--repeats", type=int, default=1, help="time each method N times, keep the best")

@@ -35,8 +35,14 @@ def run(root: Path, args: argparse.Namespace, runner: list[str]) -> tuple[float,
         command += ["--pipelines", args.pipelines]
     if not args.tracking:
         command += ["--params", "tracking.enabled=false"]
-    env = dict(os.environ, KEDRO_DISABLE_TELEMETRY="true", MLFLOW_DISABLE_TELEMETRY="true", HF_HUB_OFFLINE="1",
-               MLFLOW_TRACKING_URI=f"sqlite:///{root / 'mlflow.db'}", RULELENS_DASK_SCHEDULER="")
+    env = dict(
+        os.environ,
+        KEDRO_DISABLE_TELEMETRY="true",
+        MLFLOW_DISABLE_TELEMETRY="true",
+        HF_HUB_OFFLINE="1",
+        MLFLOW_TRACKING_URI=f"sqlite:///{root / 'mlflow.db'}",
+        RULELENS_DASK_SCHEDULER="",
+    )
     start = time.perf_counter()
     result = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
     return time.perf_counter() - start, result.returncode, (result.stdout + result.stderr)[-3000:]
@@ -50,12 +56,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tracking", action="store_true", help="keep MLflow tracking on (sqlite per copy)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
-    figures = {"env": args.env or "base", "pipelines": args.pipelines or "__default__", "workers": args.workers,
-               "cpus": os.cpu_count(), "machine": platform.processor() or platform.machine()}
+    figures = {
+        "env": args.env or "base",
+        "pipelines": args.pipelines or "__default__",
+        "workers": args.workers,
+        "cpus": os.cpu_count(),
+        "machine": platform.processor() or platform.machine(),
+    }
     with tempfile.TemporaryDirectory(prefix="bench_dask_") as scratch:
-        for label, runner in (("sequential", []),
-                              (f"dask {args.workers}x1", ["--runner", "rulelens.runners.DaskRunner",
-                                                          "--runner-params", f"n_workers={args.workers}"])):
+        for label, runner in (
+            ("sequential", []),
+            (
+                f"dask {args.workers}x1",
+                ["--runner", "rulelens.runners.DaskRunner", "--runner-params", f"n_workers={args.workers}"],
+            ),
+        ):
             root = copy_project(Path(scratch) / label.replace(" ", "_"))
             seconds, code, tail = run(root, args, runner)
             if code != 0:

@@ -22,14 +22,14 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 CLAUSES = [
-    "B.4.2 Every habitable room shall have a ceiling height of not less than 2.4 m over at least two-thirds of its floor area.",
+    "B.4.2 Every habitable room shall have a ceiling height of not less than 2.4 m over at least two-thirds of its floor area.",  # noqa: E501
     "C.7.1 A stair serving more than two storeys shall have a handrail on each side of every flight.",
     "D.3.5 The gradient of an accessible ramp shall not be steeper than 1:12.",
     "E.2.1(a) A building exceeding 25 m in effective height shall be fitted with an automatic sprinkler system.",
     "F.5.3 Each dwelling shall have at least one smoke detector on every storey.",
     "G.1.4 Fire doors shall be self-closing and fitted with smoke seals.",
     "H.6.2 The travel distance to an exit shall not exceed 45 m where the building is sprinklered.",
-    "J.2.7 Windows in habitable rooms shall provide an openable area of not less than 5% of the floor area of the room.",
+    "J.2.7 Windows in habitable rooms shall provide an openable area of not less than 5% of the floor area of the room.",  # noqa: E501
 ]
 
 
@@ -43,8 +43,10 @@ def machine() -> str:
             model = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    return (f"{model}; {os.cpu_count()} logical cores; torch {torch.__version__} with "
-            f"{torch.get_num_threads()} threads; python {platform.python_version()}")
+    return (
+        f"{model}; {os.cpu_count()} logical cores; torch {torch.__version__} with "
+        f"{torch.get_num_threads()} threads; python {platform.python_version()}"
+    )
 
 
 def load_model(keep_layers: int | None):
@@ -75,8 +77,9 @@ def bench(model, tokenizer, batch_sizes, max_new_tokens: int, stop_rules: bool) 
     rows = []
     for batch_size in batch_sizes:
         out = generate_rules(model, tokenizer, CLAUSES, params={**base, "batch_size": batch_size})
-        rows.append({**throughput(out), "stops": sorted({i.stop_reason for i in out.items}),
-                     "example": out.texts[0][:70]})
+        rows.append(
+            {**throughput(out), "stops": sorted({i.stop_reason for i in out.items}), "example": out.texts[0][:70]}
+        )
     return rows
 
 
@@ -98,18 +101,27 @@ def main() -> None:
     print("machine:", machine())
     print("load average before: %.2f %.2f %.2f" % os.getloadavg())
     tokenizer = load_gguf_tokenizer()
-    print(f"{len(CLAUSES)} clauses, max_new_tokens={args.max_new_tokens}, stop rules {'on' if args.stop_rules else 'off'}")
-    print(f"{'layers':>6} {'params':>8} {'batch':>5} {'seconds':>8} {'tokens':>6} {'rules/s':>8} {'tokens/s':>9}  stops")
+    print(
+        f"{len(CLAUSES)} clauses, max_new_tokens={args.max_new_tokens}, stop rules {'on' if args.stop_rules else 'off'}"
+    )
+    print(
+        f"{'layers':>6} {'params':>8} {'batch':>5} {'seconds':>8} {'tokens':>6} {'rules/s':>8} {'tokens/s':>9}  stops"
+    )
     for layers in args.layers:
         started = time.perf_counter()
         model = load_model(layers)
         params = sum(p.numel() for p in model.parameters())
         load_s = time.perf_counter() - started
         for row in bench(model, tokenizer, args.batch_sizes, args.max_new_tokens, args.stop_rules):
-            print(f"{layers:>6} {params / 1e6:>7.1f}M {row['batch_size']:>5} {row['seconds']:>8.2f} "
-                  f"{row['generated_tokens']:>6} {row['rules_per_s']:>8.3f} {row['tokens_per_s']:>9.1f}  "
-                  f"{','.join(row['stops'])}")
-        print(f"       (load {load_s:.1f} s; load average now %.2f; first output: {row['example']!r})" % os.getloadavg()[0])
+            print(
+                f"{layers:>6} {params / 1e6:>7.1f}M {row['batch_size']:>5} {row['seconds']:>8.2f} "
+                f"{row['generated_tokens']:>6} {row['rules_per_s']:>8.3f} {row['tokens_per_s']:>9.1f}  "
+                f"{','.join(row['stops'])}"
+            )
+        print(
+            f"       (load {load_s:.1f} s; load average now %.2f; first output: {row['example']!r})"
+            % os.getloadavg()[0]
+        )
         del model
     print("load average after: %.2f %.2f %.2f" % os.getloadavg())
 

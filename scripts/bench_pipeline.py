@@ -27,8 +27,14 @@ STAGES = ("data_processing", "training", "evaluation", "attribution", "reporting
 
 
 def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     load = os.getloadavg()[0]
     return f"{cpu}, {os.cpu_count()} logical cores, load average {load:.2f} at start"
 
@@ -49,8 +55,13 @@ def run_stage(root: Path, stage: str, env: str | None) -> float:
     if env:
         command += ["--env", env]
     started = time.perf_counter()
-    result = subprocess.run(command, cwd=root, capture_output=True, text=True,
-                            env=dict(os.environ, COLUMNS="200", MLFLOW_TRACKING_URI=f"sqlite:///{root / 'mlflow.db'}"))
+    result = subprocess.run(
+        command,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, COLUMNS="200", MLFLOW_TRACKING_URI=f"sqlite:///{root / 'mlflow.db'}"),
+    )
     seconds = time.perf_counter() - started
     if result.returncode != 0:
         print(result.stdout[-3000:], result.stderr[-3000:])
@@ -59,7 +70,10 @@ def run_stage(root: Path, stage: str, env: str | None) -> float:
 
 
 def training_table(root: Path, dataset: str) -> list[str]:
-    lines = [f"{'variant':10} {'params':>12} {'trainable':>11} {'train s':>8} {'tok/s':>7} {'peak RSS MB':>11} {'train loss':>15} {'val loss':>15}"]
+    lines = [
+        f"{'variant':10} {'params':>12} {'trainable':>11} {'train s':>8} {'tok/s':>7} {'peak RSS MB':>11} "
+        f"{'train loss':>15} {'val loss':>15}"
+    ]
     for path in sorted((root / "data" / "07_model_output" / dataset).glob("*/*/training_metrics.json")):
         m = json.loads(path.read_text())
         name = f"{path.parent.parent.name}.{path.parent.name}"

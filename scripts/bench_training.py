@@ -91,15 +91,16 @@ def load_splits(params: dict[str, Any], env: str, clauses: str | None):
         dataset = config_loader(env)["globals"]["dataset"]
         clauses = str(ROOT / "data" / "03_primary" / dataset / "clauses.parquet")
     if not Path(clauses).is_file():
-        raise SystemExit(f"{clauses} not found: run `kedro run --pipelines data_processing"
-                         f"{'' if env == 'base' else ' --env ' + env}` first")
+        raise SystemExit(
+            f"{clauses} not found: run `kedro run --pipelines data_processing"
+            f"{'' if env == 'base' else ' --env ' + env}` first"
+        )
     frame = pd.read_parquet(clauses)
     return frame[frame["split"] == "train"], frame[frame["split"] == "validation"]
 
 
 def settings_of(params: dict[str, Any], namespace: str) -> dict[str, Any]:
-    from rulelens.variant_params import variant_settings
-    from rulelens.variants import Variant
+    from rulelens.variant_grid import Variant, variant_settings
 
     strategy, size = namespace.split(".", 1)
     return variant_settings(params, Variant(strategy, size))
@@ -119,22 +120,31 @@ def machine_line() -> str:
     import torch
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (f"machine: {platform.processor() or platform.machine()}, {psutil.cpu_count()} CPUs, "
-            f"torch {torch.__version__} threads {torch.get_num_threads()}, cuda {torch.cuda.is_available()}, "
-            f"load average {load:.1f}")
+    return (
+        f"machine: {platform.processor() or platform.machine()}, {psutil.cpu_count()} CPUs, "
+        f"torch {torch.__version__} threads {torch.get_num_threads()}, cuda {torch.cuda.is_available()}, "
+        f"load average {load:.1f}"
+    )
 
 
 # --------------------------------------------------------------------------- throughput
 
 
-def time_steps(model: Any, optimizer: Any, collate: Any, examples: list[dict], order: list[int], batch_size: int,
-               rule_logits_only: bool) -> tuple[float, int]:
+def time_steps(
+    model: Any,
+    optimizer: Any,
+    collate: Any,
+    examples: list[dict],
+    order: list[int],
+    batch_size: int,
+    rule_logits_only: bool,
+) -> tuple[float, int]:
     """Seconds and real (non-padding) tokens of forward+backward+step over ``order``'s batches."""
     from rulelens.modeling.sft import rule_token_loss
 
     tokens, started = 0, time.perf_counter()
     for start in range(0, len(order), batch_size):
-        batch = [examples[i] for i in order[start:start + batch_size]]
+        batch = [examples[i] for i in order[start : start + batch_size]]
         tokens += sum(len(e["input_ids"]) for e in batch)
         loss, _ = rule_token_loss(model, collate(batch), rule_logits_only=rule_logits_only)
         loss.backward()
@@ -163,35 +173,57 @@ def throughput(args: argparse.Namespace, params: dict[str, Any], frames) -> list
         trainer = TrainerSettings.from_params(settings["trainer"])
         batch_size, n_examples = trainer.batch_size, trainer.batch_size * args.steps
         prepared = prepare(settings)
-        examples, _, counts = prepare_examples(frames[0], None, prepared.tokenizer,
-                                               PromptStyle.from_params(settings["prompt"]),
-                                               TrainerSettings.from_params({**settings["trainer"],
-                                                                            "max_train_examples": n_examples}))
+        examples, _, counts = prepare_examples(
+            frames[0],
+            None,
+            prepared.tokenizer,
+            PromptStyle.from_params(settings["prompt"]),
+            TrainerSettings.from_params({**settings["trainer"], "max_train_examples": n_examples}),
+        )
         model = prepared.model.train()
         optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=0.0)
         shuffled = list(range(len(examples)))
         random.Random(0).shuffle(shuffled)
         grouped = list(LengthGroupedBatches([len(e["input_ids"]) for e in examples], batch_size, 0))
-        time_steps(model, optimizer, batch_collator(trainer, prepared.tokenizer), examples, shuffled[:batch_size],
-                   batch_size, True)  # warm-up
+        time_steps(
+            model,
+            optimizer,
+            batch_collator(trainer, prepared.tokenizer),
+            examples,
+            shuffled[:batch_size],
+            batch_size,
+            True,
+        )  # warm-up
         rates: dict[tuple, list[float]] = {option: [] for option in BATCHING_OPTIONS}
         for _ in range(args.rounds):
             for option in BATCHING_OPTIONS:
                 batching, rule_only, by_length = option
                 collate = batch_collator(TrainerSettings.from_params({"batching": batching}), prepared.tokenizer)
-                seconds, tokens = time_steps(model, optimizer, collate, examples, grouped if by_length else shuffled,
-                                             batch_size, rule_only)
+                seconds, tokens = time_steps(
+                    model, optimizer, collate, examples, grouped if by_length else shuffled, batch_size, rule_only
+                )
                 rates[option].append(tokens / seconds)
         baseline = statistics.median(rates[BATCHING_OPTIONS[0]])
         for option, values in rates.items():
-            row = {"variant": namespace, "batching": option[0], "rule_logits_only": option[1],
-                   "length_grouped": option[2], "tokens_per_s": statistics.median(values),
-                   "ratio": statistics.median(values) / baseline, "rounds": values, "batch_size": batch_size,
-                   "steps": args.steps, "max_length": counts["max_length"]}
+            row = {
+                "variant": namespace,
+                "batching": option[0],
+                "rule_logits_only": option[1],
+                "length_grouped": option[2],
+                "tokens_per_s": statistics.median(values),
+                "ratio": statistics.median(values) / baseline,
+                "rounds": values,
+                "batch_size": batch_size,
+                "steps": args.steps,
+                "max_length": counts["max_length"],
+            }
             rows.append(row)
-            print(f"{namespace:<9} {option[0]:<9} rule-only logits {option[1]!s:<5} length-grouped {option[2]!s:<5} "
-                  f"{row['tokens_per_s']:6.0f} tok/s  x{row['ratio']:.2f}  "
-                  f"(rounds: {', '.join(f'{v:.0f}' for v in values)})", flush=True)
+            print(
+                f"{namespace:<9} {option[0]:<9} rule-only logits {option[1]!s:<5} length-grouped {option[2]!s:<5} "
+                f"{row['tokens_per_s']:6.0f} tok/s  x{row['ratio']:.2f}  "
+                f"(rounds: {', '.join(f'{v:.0f}' for v in values)})",
+                flush=True,
+            )
         del prepared, model, optimizer
         gc.collect()
     return rows
@@ -208,8 +240,14 @@ def train_once(settings: dict[str, Any], frames, workdir: str, **overrides: Any)
     prepared = prepare(settings)
     trainer = {**settings["trainer"], **overrides, "resume": False, "disable_tqdm": True}
     name = "-".join([settings["strategy"], settings["model_size"], *map(str, overrides.values())])
-    _, metrics, history = train_sft(prepared, frames[0], frames[1], trainer, os.path.join(workdir, name),
-                                    PromptStyle.from_params(settings["prompt"]))
+    _, metrics, history = train_sft(
+        prepared,
+        frames[0],
+        frames[1],
+        trainer,
+        os.path.join(workdir, name),
+        PromptStyle.from_params(settings["prompt"]),
+    )
     del prepared
     gc.collect()  # peft models hold reference cycles; free them before the next run's peak RSS
     curve = history[history["split"] == "validation"][["step", "loss"]].to_dict(orient="records")
@@ -218,9 +256,13 @@ def train_once(settings: dict[str, Any], frames, workdir: str, **overrides: Any)
 
 def print_run(label: str, row: dict[str, Any]) -> None:
     curve = " ".join(f"{int(p['step'])}:{p['loss']:.2f}" for p in row["validation_curve"])
-    print(f"{label:<28} steps {row['global_step']:>3} ({row['stopped_by']:<14}) best val {row.get('best_val_loss', float('nan')):.3f}"
-          f" @ {row.get('best_step', -1):>3}  train {row['wall_time_s']:6.1f} s (eval {row['eval_time_s']:5.1f})"
-          f"  {row['tokens_per_s']:5.0f} tok/s | val curve {curve}", flush=True)
+    print(
+        f"{label:<28} steps {row['global_step']:>3} ({row['stopped_by']:<14}) "
+        f"best val {row.get('best_val_loss', float('nan')):.3f}"
+        f" @ {row.get('best_step', -1):>3}  train {row['wall_time_s']:6.1f} s (eval {row['eval_time_s']:5.1f})"
+        f"  {row['tokens_per_s']:5.0f} tok/s | val curve {curve}",
+        flush=True,
+    )
 
 
 def sweep(args: argparse.Namespace, params: dict[str, Any], frames, workdir: str) -> list[dict[str, Any]]:
@@ -236,7 +278,7 @@ def sweep(args: argparse.Namespace, params: dict[str, Any], frames, workdir: str
 
 
 def grid(params: dict[str, Any], env: str, frames, workdir: str) -> list[dict[str, Any]]:
-    from rulelens.variants import load_grid
+    from rulelens.variant_grid import load_grid
 
     rows = []
     for variant in load_grid(ROOT / "conf", env):
@@ -266,7 +308,9 @@ def main(argv: list[str] | None = None) -> int:
             rows = grid(params, args.env, frames, workdir)
     print(f"wall time {time.perf_counter() - started:.0f} s; {machine_line()}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"mode": args.mode, "env": args.env, "rows": rows}, indent=2, default=str))
+        Path(args.json).write_text(
+            json.dumps({"mode": args.mode, "env": args.env, "rows": rows}, indent=2, default=str)
+        )
     return 0
 
 

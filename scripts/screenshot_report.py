@@ -26,8 +26,10 @@ def main() -> int:
     out = args.out or args.report.with_name(args.report.stem + "_screenshot.png")
     renders = check_report(args.report, screenshot=out)
     for r in renders:
-        print(f"{'ok   ' if r.rendered else 'BLANK'} {r.name:<24} {r.width:6.0f} x {r.height:6.0f} px  "
-              f"ink {100 * r.ink:5.1f}%  colours {r.colours}")
+        print(
+            f"{'ok   ' if r.rendered else 'BLANK'} {r.name:<24} {r.width:6.0f} x {r.height:6.0f} px  "
+            f"ink {100 * r.ink:5.1f}%  colours {r.colours}"
+        )
     blank = [r.name for r in renders if not r.rendered]
     print(f"{len(renders) - len(blank)} of {len(renders)} elements rendered; screenshot: {out}")
     return 1 if blank or not renders else 0

@@ -35,10 +35,15 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cores", type=int, default=8, help="CPU cores per job (default 8)")
     parser.add_argument("--memory", default="64GB", help="memory per job (default 64GB)")
     parser.add_argument("--gpus", type=int, default=1, help="GPUs per job (default 1; 0: CPU worker with SLOT=1)")
-    parser.add_argument("--python", default=str(PROJECT / ".venv" / "bin" / "python"),
-                        help="the Python with rulelens installed, on every node (default: this project's .venv)")
+    parser.add_argument(
+        "--python",
+        default=str(PROJECT / ".venv" / "bin" / "python"),
+        help="the Python with rulelens installed, on every node (default: this project's .venv)",
+    )
     parser.add_argument("--port", type=int, default=8786, help="scheduler port on this node (default 8786)")
-    parser.add_argument("--extra-directive", action="append", default=[], help="more #SBATCH lines, e.g. --constraint=a100")
+    parser.add_argument(
+        "--extra-directive", action="append", default=[], help="more #SBATCH lines, e.g. --constraint=a100"
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the job script and exit (no SLURM needed)")
     return parser.parse_args(argv)
 
@@ -49,8 +54,13 @@ def cluster_kwargs(args: argparse.Namespace) -> dict:
     if args.gpus:
         directives.append(f"--gres=gpu:{args.gpus}")
     return dict(
-        queue=args.partition, account=args.account, walltime=args.walltime,
-        cores=1, job_cpu=args.cores, processes=1, memory=args.memory,
+        queue=args.partition,
+        account=args.account,
+        walltime=args.walltime,
+        cores=1,
+        job_cpu=args.cores,
+        processes=1,
+        memory=args.memory,
         python=args.python,
         job_extra_directives=directives,
         job_script_prologue=[f"cd {PROJECT}", "export KEDRO_DISABLE_TELEMETRY=true MLFLOW_DISABLE_TELEMETRY=true"],
@@ -76,8 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     with SLURMCluster(**kwargs) as cluster:
         cluster.scale(jobs=args.jobs)
         print(f"Dask scheduler: {cluster.scheduler_address}  ({args.jobs} SLURM job(s) submitted)")
-        print(f"Run: RULELENS_DASK_SCHEDULER={cluster.scheduler_address} .venv/bin/kedro run "
-              "--runner rulelens.runners.DaskRunner")
+        print(
+            f"Run: RULELENS_DASK_SCHEDULER={cluster.scheduler_address} .venv/bin/kedro run "
+            "--runner rulelens.runners.DaskRunner"
+        )
         try:
             while True:
                 time.sleep(60)

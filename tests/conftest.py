@@ -34,10 +34,16 @@ def tiny_llama(smol_tokenizer):
     def build(seed: int = 0, **overrides):
         torch.manual_seed(seed)
         settings = dict(
-            vocab_size=len(smol_tokenizer), hidden_size=32, intermediate_size=64,
-            num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-            max_position_embeddings=512, tie_word_embeddings=True,
-            bos_token_id=smol_tokenizer.bos_token_id, eos_token_id=smol_tokenizer.eos_token_id,
+            vocab_size=len(smol_tokenizer),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=512,
+            tie_word_embeddings=True,
+            bos_token_id=smol_tokenizer.bos_token_id,
+            eos_token_id=smol_tokenizer.eos_token_id,
             pad_token_id=smol_tokenizer.pad_token_id,
         )
         settings.update(overrides)

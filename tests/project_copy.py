@@ -31,11 +31,18 @@ def copy_project(destination: Path) -> Path:
     return root
 
 
-def kedro(root: Path, *args: str, timeout: int = 1200, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def kedro(
+    root: Path, *args: str, timeout: int = 1200, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """``kedro <args>`` in ``root`` with telemetry off and no network; output captured."""
-    env = dict(os.environ, KEDRO_DISABLE_TELEMETRY="true", MLFLOW_DISABLE_TELEMETRY="true", HF_HUB_OFFLINE="1", COLUMNS="250", **(env or {}))
+    env = dict(
+        os.environ,
+        KEDRO_DISABLE_TELEMETRY="true",
+        MLFLOW_DISABLE_TELEMETRY="true",
+        HF_HUB_OFFLINE="1",
+        COLUMNS="250",
+        **(env or {}),
+    )
     env.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
     kedro_bin = Path(sys.executable).with_name("kedro")
-    return subprocess.run(
-        [str(kedro_bin), *args], cwd=root, env=env, capture_output=True, text=True, timeout=timeout
-    )
+    return subprocess.run([str(kedro_bin), *args], cwd=root, env=env, capture_output=True, text=True, timeout=timeout)

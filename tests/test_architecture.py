@@ -17,15 +17,25 @@ def test_the_stage_map_on_the_page_is_the_registered_wiring():
 
 def test_the_map_carries_the_study_data():
     diagram = current_map()
-    assert "data_processing -->|\"study_clauses\"| attribution" in diagram
+    assert 'data_processing -->|"study_clauses"| attribution' in diagram
     assert "{strategy}.{size}.lds_scores" in diagram and "training -->" in diagram
 
 
 def test_every_module_is_named_on_the_page():
     source = PROJECT / "src" / "rulelens"
-    modules = {p.name for p in source.glob("*.py") if p.name not in ("__init__.py", "__main__.py", "settings.py",
-                                                                      "pipeline_registry.py", "offline_weights.py",
-                                                                      "pipeline_map.py")}
+    modules = {
+        p.name
+        for p in source.glob("*.py")
+        if p.name
+        not in (
+            "__init__.py",
+            "__main__.py",
+            "settings.py",
+            "pipeline_registry.py",
+            "offline_weights.py",
+            "pipeline_map.py",
+        )
+    }
     modules |= {f"{p.parent.name}/" for p in source.glob("*/__init__.py") if p.parent.name != "pipelines"}
     missing = sorted(m for m in modules if m not in PAGE)
     assert not missing, f"docs/architecture.md does not say where {missing} belong"

@@ -19,9 +19,16 @@ from rulelens.variant_grid import env_from_command_line, load_grid, parse_grid, 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 ENVS = ["local", "test", "gpu", "gpu_smoke", "nzbc", "nzbc_gpu"]
 MEMORY_ONLY = {"base_model"}  # in-memory hand-offs between two nodes of one variant
-LAYERS = {"01_raw": "raw", "02_intermediate": "intermediate", "03_primary": "primary", "04_feature": "feature",
-          "05_model_input": "model_input", "06_models": "models", "07_model_output": "model_output",
-          "08_reporting": "reporting"}
+LAYERS = {
+    "01_raw": "raw",
+    "02_intermediate": "intermediate",
+    "03_primary": "primary",
+    "04_feature": "feature",
+    "05_model_input": "model_input",
+    "06_models": "models",
+    "07_model_output": "model_output",
+    "08_reporting": "reporting",
+}
 
 
 def config(env):
@@ -92,7 +99,11 @@ def test_namespaces_follow_the_grid():
     assert {n.namespace for n in lora.nodes} == {"lora.xs", "lora.s", "lora.m"}
     one = pipeline.only_nodes_with_namespaces(["qlora.m"])
     assert {n.name for n in one.nodes} == {
-        "qlora.m.prepare_base_model", "qlora.m.train_variant", "qlora.m.evaluate_variant", "qlora.m.attribute_variant"}
+        "qlora.m.prepare_base_model",
+        "qlora.m.train_variant",
+        "qlora.m.evaluate_variant",
+        "qlora.m.attribute_variant",
+    }
     assert isinstance(pipeline, Pipeline)
 
 

@@ -27,5 +27,8 @@ def test_corpus_mix_and_variety():
 def test_checks_catch_a_missing_number_and_a_wrong_identifier():
     clause = "BCA D2.13 - Risers: each riser must be not more than 190 mm high."
     assert rule_problems(clause, 'rule("BCA D2.13", riser, require=riser.height_mm <= 190)') == []
-    assert "lacks clause number(s) [190.0]" in rule_problems(clause, 'rule("BCA D2.13", riser, require=riser.height_mm <= 180)')[0]
+    assert (
+        "lacks clause number(s) [190.0]"
+        in rule_problems(clause, 'rule("BCA D2.13", riser, require=riser.height_mm <= 180)')[0]
+    )
     assert "identifier" in rule_problems(clause, 'rule("BCA D2.14", riser, require=riser.height_mm <= 190)')[0]

@@ -41,17 +41,30 @@ def test_check_block_names_missing_and_unknown_keys():
 def test_the_base_attribution_block_is_complete():
     settings = AttributionSettings.from_params(base_block("attribution"))
     assert settings.faithfulness == FaithfulnessSettings(
-        n_clauses=6, max_k=3, n_random=10, seed=0, lds=LDSSettings(n_masks=32, keep_prob=0.5, n_random=10))
+        n_clauses=6, max_k=3, n_random=10, seed=0, lds=LDSSettings(n_masks=32, keep_prob=0.5, n_random=10)
+    )
     assert settings.engine_options() == {
-        "operator": "delete", "target_mode": "reference", "reduction": "sum", "max_new_tokens": 96,
-        "memory_cap_bytes": 2.0e9, "max_batch_tokens": 2048, "bf16_tolerance": 0.1, "reuse_prefix": True,
-        "mask_token": "___"}  # batch_size and dtype are null: the engine adapts / scores in float32
-    assert settings.scoring_options("bfloat16") == {"memory_cap_bytes": 2.0e9, "max_batch_tokens": 2048,
-                                                    "reuse_prefix": True, "dtype": "bfloat16"}
+        "operator": "delete",
+        "target_mode": "reference",
+        "reduction": "sum",
+        "max_new_tokens": 96,
+        "memory_cap_bytes": 2.0e9,
+        "max_batch_tokens": 2048,
+        "bf16_tolerance": 0.1,
+        "reuse_prefix": True,
+        "mask_token": "___",
+    }  # batch_size and dtype are null: the engine adapts / scores in float32
+    assert settings.scoring_options("bfloat16") == {
+        "memory_cap_bytes": 2.0e9,
+        "max_batch_tokens": 2048,
+        "reuse_prefix": True,
+        "dtype": "bfloat16",
+    }
 
 
-@pytest.mark.parametrize("path", [("faithfulness", "lds", "keep_prob"), ("faithfulness", "seed"), ("reuse_prefix",),
-                                  ("mask_text",)])
+@pytest.mark.parametrize(
+    "path", [("faithfulness", "lds", "keep_prob"), ("faithfulness", "seed"), ("reuse_prefix",), ("mask_text",)]
+)
 def test_a_missing_attribution_key_is_named(path):
     params = base_block("attribution")
     block = params
@@ -65,7 +78,9 @@ def test_a_missing_attribution_key_is_named(path):
 def test_an_unknown_attribution_key_is_an_error():
     params = base_block("attribution")
     params["mask_token"] = "___"  # the parameter's old name
-    with pytest.raises(ParameterError, match=r"unknown key attribution\.mask_token \(did you mean attribution\.mask_text\?\)"):
+    with pytest.raises(
+        ParameterError, match=r"unknown key attribution\.mask_token \(did you mean attribution\.mask_text\?\)"
+    ):
         AttributionSettings.from_params(params)
     params = base_block("attribution")
     params["faithfulness"]["lds"]["n_mask"] = 8
@@ -86,8 +101,9 @@ def test_the_base_reporting_block_is_complete():
     settings = ReportingSettings.from_params(base_block("reporting"))
     assert settings.bootstrap() == {"n_resamples": 2000, "seed": 0}
     assert settings.quality_metric == "semantic_similarity" and settings.top_k == 3 and settings.alpha == 0.05
-    assert settings.plateau == PlateauSettings(metric="semantic_similarity", models=("saturating", "hinge"),
-                                               epsilon=0.02, min_n_params=7.0e9, n_resamples=200)
+    assert settings.plateau == PlateauSettings(
+        metric="semantic_similarity", models=("saturating", "hinge"), epsilon=0.02, min_n_params=7.0e9, n_resamples=200
+    )
 
 
 @pytest.mark.parametrize("path", [("n_resamples",), ("plateau", "epsilon"), ("heatmap_examples",)])
@@ -104,7 +120,9 @@ def test_a_missing_reporting_key_is_named(path):
 def test_an_unknown_reporting_key_is_an_error():
     params = copy.deepcopy(base_block("reporting"))
     params["n_resample"] = 10
-    with pytest.raises(ParameterError, match=r"unknown key reporting\.n_resample \(did you mean reporting\.n_resamples\?\)"):
+    with pytest.raises(
+        ParameterError, match=r"unknown key reporting\.n_resample \(did you mean reporting\.n_resamples\?\)"
+    ):
         ReportingSettings.from_params(params)
 
 

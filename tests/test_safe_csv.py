@@ -8,10 +8,12 @@ from rulelens.datasets.safe_csv import SafeCSVDataset, escape_cell
 
 
 def test_formula_like_cells_are_escaped_on_disk_and_restored_on_load(tmp_path):
-    frame = pd.DataFrame({
-        "clause": ["=HYPERLINK(\"http://x\",\"click\")", "+1+2", "-2 is cold", "@SUM(A1)", "'quoted", "plain"],
-        "score": [-1.5, 2.0, -3.0, 0.0, 1.0, 2.0],
-    })
+    frame = pd.DataFrame(
+        {
+            "clause": ['=HYPERLINK("http://x","click")', "+1+2", "-2 is cold", "@SUM(A1)", "'quoted", "plain"],
+            "score": [-1.5, 2.0, -3.0, 0.0, 1.0, 2.0],
+        }
+    )
     dataset = SafeCSVDataset(filepath=str(tmp_path / "out.csv"), save_args={"index": False})
     dataset.save(frame)
     raw = pd.read_csv(tmp_path / "out.csv", dtype=str)

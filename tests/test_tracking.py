@@ -26,8 +26,14 @@ def test_scalar_metrics_keep_numbers_only():
 
 
 def test_history_series_names_train_and_validation_losses():
-    frame = pd.DataFrame({"step": [1, 2, 2], "epoch": [0.5, 1, 1], "split": ["train", "train", "validation"], "loss": [3.0, 2.0, 2.5]})
-    assert tracking.history_series(frame) == [("train_loss", 3.0, 1), ("train_loss", 2.0, 2), ("validation_loss", 2.5, 2)]
+    frame = pd.DataFrame(
+        {"step": [1, 2, 2], "epoch": [0.5, 1, 1], "split": ["train", "train", "validation"], "loss": [3.0, 2.0, 2.5]}
+    )
+    assert tracking.history_series(frame) == [
+        ("train_loss", 3.0, 1),
+        ("train_loss", 2.0, 2),
+        ("validation_loss", 2.5, 2),
+    ]
 
 
 def test_unreachable_store_fails_naming_the_uri_and_the_fix():

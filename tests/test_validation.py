@@ -7,7 +7,13 @@ import pytest
 import yaml
 from kedro_datasets.pandas import CSVDataset
 
-from rulelens.data.validation import DataValidationError, ValidationSettings, rejection_summary, require_valid_rows, validate_rows
+from rulelens.data.validation import (
+    DataValidationError,
+    ValidationSettings,
+    rejection_summary,
+    require_valid_rows,
+    validate_rows,
+)
 
 PROJECT = Path(__file__).resolve().parents[1]
 GOOD_RULE = 'rule("BCA C.3.2.1", room, require=room.headroom_m >= 2.0)'
@@ -78,7 +84,9 @@ def test_rejected_rows_round_trip_through_csv(bad_rows_file, tmp_path):
 
 
 def test_wrong_types_are_rejected():
-    raw = pd.DataFrame({"clause": ["BCA C.1 Doors shall close.", 42, ["a list"]], "rule": [GOOD_RULE, GOOD_RULE, GOOD_RULE]})
+    raw = pd.DataFrame(
+        {"clause": ["BCA C.1 Doors shall close.", 42, ["a list"]], "rule": [GOOD_RULE, GOOD_RULE, GOOD_RULE]}
+    )
     valid, rejected = validate_rows(raw, settings())
     assert len(valid) == 1
     assert list(rejected["kind"]) == ["wrong_type", "wrong_type"]
@@ -92,7 +100,9 @@ def test_missing_column_names_the_file_and_column():
 
 
 def test_unknown_split_values_are_rejected():
-    raw = pd.DataFrame({"clause": ["BCA C.1 a.", "BCA C.2 b."], "rule": [GOOD_RULE, GOOD_RULE + " "], "random_split": ["1", "7"]})
+    raw = pd.DataFrame(
+        {"clause": ["BCA C.1 a.", "BCA C.2 b."], "rule": [GOOD_RULE, GOOD_RULE + " "], "random_split": ["1", "7"]}
+    )
     params = {"columns": {"clause": "clause", "rule": "rule", "split": "random_split"}, "split_values": {1: "train"}}
     valid, rejected = validate_rows(raw, settings(**params))
     assert len(valid) == 1
@@ -107,15 +117,39 @@ def test_no_valid_rows_fails_clearly():
 # --------------------------------------------------------------------------- data contract
 
 
-@pytest.mark.parametrize("token", [
-    "<|im_end|>", "<|endoftext|>", "<s>", "</s>", "<unk>", "<pad>", "<mask>", "<bos>", "<eos>", "[INST]", "[/INST]",
-    "<<SYS>>", "<start_of_turn>", "<end_of_turn>", "[CLS]", "[SEP]", "[MASK]",
-])
+@pytest.mark.parametrize(
+    "token",
+    [
+        "<|im_end|>",
+        "<|endoftext|>",
+        "<s>",
+        "</s>",
+        "<unk>",
+        "<pad>",
+        "<mask>",
+        "<bos>",
+        "<eos>",
+        "[INST]",
+        "[/INST]",
+        "<<SYS>>",
+        "<start_of_turn>",
+        "<end_of_turn>",
+        "[CLS]",
+        "[SEP]",
+        "[MASK]",
+    ],
+)
 def test_special_token_strings_are_rejected_in_clause_and_rule(token):
-    raw = pd.DataFrame({
-        "clause": [f"BCA C.1 Doors shall close {token} quickly.", "BCA C.2 Walls shall stand.", "BCA C.3 Stairs < 2 m shall <b>have</b> rails."],
-        "rule": [GOOD_RULE, GOOD_RULE.replace("room,", f"room{token},"), GOOD_RULE + " "],
-    })
+    raw = pd.DataFrame(
+        {
+            "clause": [
+                f"BCA C.1 Doors shall close {token} quickly.",
+                "BCA C.2 Walls shall stand.",
+                "BCA C.3 Stairs < 2 m shall <b>have</b> rails.",
+            ],
+            "rule": [GOOD_RULE, GOOD_RULE.replace("room,", f"room{token},"), GOOD_RULE + " "],
+        }
+    )
     valid, rejected = validate_rows(raw, settings())
     assert list(valid["source_row"]) == [3]  # comparison signs and other tags are fine
     assert list(rejected["kind"]) == ["special_token", "special_token"]
@@ -124,10 +158,17 @@ def test_special_token_strings_are_rejected_in_clause_and_rule(token):
 
 
 def test_control_characters_are_rejected_but_tab_and_newline_pass():
-    raw = pd.DataFrame({
-        "clause": ["BCA C.1 Doors\x00 shall close.", "BCA C.2 Walls\tshall\nstand.", "BCA C.3 Bell\x07 rings.", "BCA C.4 ok."],
-        "rule": [GOOD_RULE, GOOD_RULE + " ", GOOD_RULE + "  ", GOOD_RULE + "\x1b"],
-    })
+    raw = pd.DataFrame(
+        {
+            "clause": [
+                "BCA C.1 Doors\x00 shall close.",
+                "BCA C.2 Walls\tshall\nstand.",
+                "BCA C.3 Bell\x07 rings.",
+                "BCA C.4 ok.",
+            ],
+            "rule": [GOOD_RULE, GOOD_RULE + " ", GOOD_RULE + "  ", GOOD_RULE + "\x1b"],
+        }
+    )
     valid, rejected = validate_rows(raw, settings())
     assert list(valid["source_row"]) == [2]
     assert list(rejected["kind"]) == ["control_character"] * 3
@@ -136,7 +177,12 @@ def test_control_characters_are_rejected_but_tab_and_newline_pass():
 
 
 def test_clauses_without_words_are_rejected():
-    raw = pd.DataFrame({"clause": ["...", "-- ; !", "BCA C.1 Doors shall close."], "rule": [GOOD_RULE, GOOD_RULE + " ", GOOD_RULE + "  "]})
+    raw = pd.DataFrame(
+        {
+            "clause": ["...", "-- ; !", "BCA C.1 Doors shall close."],
+            "rule": [GOOD_RULE, GOOD_RULE + " ", GOOD_RULE + "  "],
+        }
+    )
     valid, rejected = validate_rows(raw, settings())
     assert list(valid["source_row"]) == [3]
     assert list(rejected["kind"]) == ["no_words", "no_words"] and set(rejected["field"]) == {"clause"}
@@ -147,11 +193,13 @@ def id_settings(**overrides):
 
 
 def test_duplicate_clause_ids_name_the_first_row():
-    raw = pd.DataFrame({
-        "clause_id": ["a", "b", "a", "a"],
-        "clause": ["BCA C.1 one.", "BCA C.2 two.", "BCA C.3 three.", "BCA C.4 four."],
-        "rule": [GOOD_RULE, GOOD_RULE + " ", GOOD_RULE + "  ", GOOD_RULE + "   "],
-    })
+    raw = pd.DataFrame(
+        {
+            "clause_id": ["a", "b", "a", "a"],
+            "clause": ["BCA C.1 one.", "BCA C.2 two.", "BCA C.3 three.", "BCA C.4 four."],
+            "rule": [GOOD_RULE, GOOD_RULE + " ", GOOD_RULE + "  ", GOOD_RULE + "   "],
+        }
+    )
     valid, rejected = validate_rows(raw, id_settings())
     assert list(valid["clause_id"]) == ["a", "b"]
     assert list(rejected["source_row"]) == [3, 4]
@@ -166,7 +214,9 @@ def test_partly_blank_ids_are_an_error_naming_the_rows():
 
 
 def test_numeric_ids_become_text_and_an_all_blank_id_column_counts_as_absent():
-    raw = pd.DataFrame({"clause_id": [7.0, 8.0], "clause": ["BCA C.1 one.", "BCA C.2 two."], "rule": [GOOD_RULE, GOOD_RULE + " "]})
+    raw = pd.DataFrame(
+        {"clause_id": [7.0, 8.0], "clause": ["BCA C.1 one.", "BCA C.2 two."], "rule": [GOOD_RULE, GOOD_RULE + " "]}
+    )
     valid, _ = validate_rows(raw, id_settings())
     assert list(valid["clause_id"]) == ["7", "8"]
     valid, _ = validate_rows(raw.assign(clause_id=[None, None]), id_settings())

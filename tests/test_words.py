@@ -3,7 +3,13 @@
 import pytest
 
 from rulelens.words import (
-    DEONTIC, DOMAIN_ENTITY, NUMERICAL_CONSTRAINT, OTHER, RULE_IDENTIFIER, category_counts, split_words,
+    DEONTIC,
+    DOMAIN_ENTITY,
+    NUMERICAL_CONSTRAINT,
+    OTHER,
+    RULE_IDENTIFIER,
+    category_counts,
+    split_words,
 )
 
 
@@ -89,8 +95,10 @@ def test_category_counts_cover_every_category():
         ("1.4 Calculating occupant loads 1.4.3 Duplication shall be avoided.", ["1.4", "1.4.3"]),
         ("C1-C6 Protection from Fire; refer to Acceptable Solution C/AS1.", ["C1-C6", "C/AS1"]),
         ("Sprinklers shall comply with NZS 4541 and AS/NZS 1170.0.", ["NZS", "4541", "AS/NZS", "1170.0"]),
-        ("Gutters shall be sized as in Table 3.2 and Figures 3 and 4 (see Paragraph 3.7).",
-         ["Table", "3.2", "Figures", "3", "4", "Paragraph", "3.7"]),
+        (
+            "Gutters shall be sized as in Table 3.2 and Figures 3 and 4 (see Paragraph 3.7).",
+            ["Table", "3.2", "Figures", "3", "4", "Paragraph", "3.7"],
+        ),
         ("Vents shall comply with E2/AS1 clause 6.4.1.", ["E2/AS1", "clause", "6.4.1"]),
     ],
 )

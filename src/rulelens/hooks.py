@@ -24,15 +24,27 @@ logger = logging.getLogger(__name__)
 DEFAULT_URI = "sqlite:///mlflow.db"
 ARTIFACT_OUTPUTS = {"attributions", "generated_rules", "loss_history", "faithfulness_curves", "lds_scores"}
 PARENT_ARTIFACTS = {
-    "corpus_summary", "quality_summary", "attribution_heatmaps", "study_report", "study_findings",
-    "strategy_comparisons", "scale_trends", "quality_plateaus", "focus_summary", "category_summary",
-    "faithfulness_summary", "lds_summary", "agreement_matrix", "run_facts",
+    "corpus_summary",
+    "quality_summary",
+    "attribution_heatmaps",
+    "study_report",
+    "study_findings",
+    "strategy_comparisons",
+    "scale_trends",
+    "quality_plateaus",
+    "focus_summary",
+    "category_summary",
+    "faithfulness_summary",
+    "lds_summary",
+    "agreement_matrix",
+    "run_facts",
     *(f"figure_{name}" for name in FIGURES),
 }
 
 
 def tolerant(what: str):
     """Let a tracking failure cost a warning, never the run: training hours outlive a lost store."""
+
     def decorate(method):
         @functools.wraps(method)
         def wrapper(self, *args, **kwargs):
@@ -40,10 +52,16 @@ def tolerant(what: str):
                 return method(self, *args, **kwargs)
             except Exception as error:  # any store/network error; the run's own outputs go on through the catalog
                 self.failures += 1
-                logger.warning("MLflow: could not %s (%s: %s); the run goes on, this was not logged",
-                               what, type(error).__name__, error)
+                logger.warning(
+                    "MLflow: could not %s (%s: %s); the run goes on, this was not logged",
+                    what,
+                    type(error).__name__,
+                    error,
+                )
                 return None
+
         return wrapper
+
     return decorate
 
 
@@ -100,9 +118,12 @@ class VariantTrackingHook:
         run = self.client.create_run(
             experiment_id,
             run_name=f"kedro run {_pipeline_label(pipeline_name)}",
-            tags={"kedro.run_id": str(run_params.get("run_id") or run_params.get("session_id") or ""),
-                  "kedro.pipeline": _pipeline_label(pipeline_name),
-                  "kedro.env": str(run_params.get("env") or "local"), "rulelens.level": "parent"},
+            tags={
+                "kedro.run_id": str(run_params.get("run_id") or run_params.get("session_id") or ""),
+                "kedro.pipeline": _pipeline_label(pipeline_name),
+                "kedro.env": str(run_params.get("env") or "local"),
+                "rulelens.level": "parent",
+            },
         )
         self.parent_id = run.info.run_id
         self.experiment_id = experiment_id
@@ -150,9 +171,15 @@ class VariantTrackingHook:
         """What a worker needs to log into this run's parent (None when tracking is off)."""
         if not self.parent_id:
             return None
-        return {"tracking_uri": self.tracking_uri, "experiment": self.experiment,
-                "experiment_id": self.experiment_id, "parent_id": self.parent_id,
-                "params": self.variant_params, "sizes": sorted(self.sizes), "children": self.child_ids()}
+        return {
+            "tracking_uri": self.tracking_uri,
+            "experiment": self.experiment,
+            "experiment_id": self.experiment_id,
+            "parent_id": self.parent_id,
+            "params": self.variant_params,
+            "sizes": sorted(self.sizes),
+            "children": self.child_ids(),
+        }
 
     def attach(self, handoff: dict[str, Any], catalog) -> None:
         """In a worker: log node outputs into the submitting side's parent run, never open a parent."""
@@ -181,16 +208,17 @@ class VariantTrackingHook:
         """The child runs the store holds under this parent (e.g. made by a worker that then died)."""
         if not self.parent_id:
             return {}
-        found = self.client.search_runs([self.experiment_id], f"tags.mlflow.parentRunId = '{self.parent_id}'",
-                                        max_results=1000)
-        return {run.info.run_name: run.info.run_id for run in found
-                if run.data.tags.get("rulelens.level") == "variant"}
+        found = self.client.search_runs(
+            [self.experiment_id], f"tags.mlflow.parentRunId = '{self.parent_id}'", max_results=1000
+        )
+        return {run.info.run_name: run.info.run_id for run in found if run.data.tags.get("rulelens.level") == "variant"}
 
     def _child(self, variant: Variant) -> str:
         """The child run of ``variant`` in this pipeline run, created with its tags and params."""
         if variant not in self.children and self.attached:  # another worker (or a retried task) may have made it
-            self.adopt({name: run_id for name, run_id in (self.children_in_store() or {}).items()
-                        if name == variant.namespace})
+            self.adopt(
+                {name: run_id for name, run_id in (self.children_in_store() or {}).items() if name == variant.namespace}
+            )
         if variant not in self.children:
             from rulelens.variant_grid import variant_settings
 
@@ -198,9 +226,13 @@ class VariantTrackingHook:
             run = self.client.create_run(
                 self.experiment_id,
                 run_name=variant.namespace,
-                tags={"mlflow.parentRunId": self.parent_id, "strategy": variant.strategy,
-                      "model_size": variant.size, "rulelens.level": "variant",
-                      "base_model": settings.get("base_model_name", "")},
+                tags={
+                    "mlflow.parentRunId": self.parent_id,
+                    "strategy": variant.strategy,
+                    "model_size": variant.size,
+                    "rulelens.level": "variant",
+                    "base_model": settings.get("base_model_name", ""),
+                },
             )
             self.children[variant] = run.info.run_id
             self._log_params(run.info.run_id, settings)
@@ -269,7 +301,9 @@ class VariantTrackingHook:
             self._terminate(run_id, status)
         logger.info("MLflow: %d variant run(s) under parent %s (%s)", len(self.children), self.parent_id, status)
         if self.failures:
-            logger.warning("MLflow: %d logging call(s) failed in this run; outputs are saved in the catalog", self.failures)
+            logger.warning(
+                "MLflow: %d logging call(s) failed in this run; outputs are saved in the catalog", self.failures
+            )
         self.parent_id = None
 
     @tolerant("close an MLflow run")

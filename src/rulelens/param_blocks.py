@@ -36,6 +36,8 @@ def check_block(params: Any, where: str, keys: Iterable[str], source: str) -> Ma
         close = difflib.get_close_matches(key, keys, n=1)
         problems.append(f"unknown key {where}.{key}" + (f" (did you mean {where}.{close[0]}?)" if close else ""))
     if problems:
-        raise ParameterError(f"{'; '.join(problems)}. Every key of {where} is declared in {source}; "
-                             f"an environment overrides single keys of it (allowed keys: {keys})")
+        raise ParameterError(
+            f"{'; '.join(problems)}. Every key of {where} is declared in {source}; "
+            f"an environment overrides single keys of it (allowed keys: {keys})"
+        )
     return params

@@ -80,8 +80,10 @@ def check_clause_text(tokenizer: Any, clause: str, parts: PromptParts | None = N
     """
     found = special_tokens_in(tokenizer, clause)
     if found:
-        raise ValueError(f"clause contains the tokenizer special token {found[0]!r}; such text would be "
-                         f"parsed as a control token (clause starts {clause[:60]!r})")
+        raise ValueError(
+            f"clause contains the tokenizer special token {found[0]!r}; such text would be "
+            f"parsed as a control token (clause starts {clause[:60]!r})"
+        )
     if parts is None:
         return
     for token in special_token_strings(tokenizer):
@@ -90,8 +92,10 @@ def check_clause_text(tokenizer: Any, clause: str, parts: PromptParts | None = N
             if (clause.endswith(head) and parts.suffix.startswith(tail)) or (
                 parts.prefix.endswith(head) and clause.startswith(tail)
             ):
-                raise ValueError(f"clause forms the tokenizer special token {token!r} with the prompt template "
-                                 f"(clause starts {clause[:60]!r})")
+                raise ValueError(
+                    f"clause forms the tokenizer special token {token!r} with the prompt template "
+                    f"(clause starts {clause[:60]!r})"
+                )
 
 
 def build_prompt(tokenizer: Any, clause: str, style: PromptStyle = PromptStyle()) -> PromptParts:

@@ -40,6 +40,10 @@ def nf4_model(tiny_llama, tmp_path):
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
     tiny_llama(seed=3, hidden_size=64, intermediate_size=128).save_pretrained(tmp_path / "tiny")
-    quantisation = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float32)
-    model = AutoModelForCausalLM.from_pretrained(tmp_path / "tiny", quantization_config=quantisation, dtype=torch.float32)
+    quantisation = BitsAndBytesConfig(
+        load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float32
+    )
+    model = AutoModelForCausalLM.from_pretrained(
+        tmp_path / "tiny", quantization_config=quantisation, dtype=torch.float32
+    )
     return model.eval()

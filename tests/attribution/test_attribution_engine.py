@@ -7,8 +7,13 @@ import copy
 import numpy as np
 import pytest
 
-from rulelens.attribution import attribute_clause, attribute_clauses, attributions_frame
-from rulelens.attribution import captum_attribution, reference_attribution
+from rulelens.attribution import (
+    attribute_clause,
+    attribute_clauses,
+    attributions_frame,
+    captum_attribution,
+    reference_attribution,
+)
 from rulelens.attribution.engine import common_prefix_length, estimate_sequence_bytes, score_prompts
 from rulelens.attribution.plan import plan_clause, reference_target
 from rulelens.prompts import PromptStyle
@@ -56,8 +61,10 @@ def test_prompts_without_chat_template(tokenizer_kind, tiny_model, smol_tokenize
     assert plan.parts.prefix == PLAIN.instruction
     if tokenizer_kind == "no_template":
         assert plan.prompt_ids[0][0] == tokenizer.bos_token_id  # encode_prompt's BOS reaches every path
-    results = [f(tiny_model, tokenizer, clause, rule, style=PLAIN)
-               for f in (attribute_clause, reference_attribution, captum_attribution)]
+    results = [
+        f(tiny_model, tokenizer, clause, rule, style=PLAIN)
+        for f in (attribute_clause, reference_attribution, captum_attribution)
+    ]
     assert_same(*results)
 
 
@@ -69,8 +76,9 @@ def test_prefix_reuse_and_batch_size_change_nothing(tiny_model, smol_tokenizer, 
     work = {}
     for mode in ("none", "shared", "per_sequence"):
         for size in (1, 2, None):
-            rows, stats = score_prompts(tiny_model, plan.prompt_ids, target, reuse_prefix=mode,
-                                        batch_size=size, max_batch_tokens=10**9)
+            rows, stats = score_prompts(
+                tiny_model, plan.prompt_ids, target, reuse_prefix=mode, batch_size=size, max_batch_tokens=10**9
+            )
             np.testing.assert_allclose(rows, baseline, atol=1e-5, rtol=0)
             assert max(stats["batches"]) == (size or len(plan.prompt_ids) - (mode == "per_sequence"))
             work[mode] = stats["tokens_processed"]
@@ -169,16 +177,22 @@ def test_greedy_target_is_the_models_greedy_generation(tiny_model, smol_tokenize
 
     result = attribute_clause(tiny_model, smol_tokenizer, clause, target_mode="greedy", max_new_tokens=10)
     prompt = torch.tensor([plan_clause(smol_tokenizer, clause).prompt_ids[0]])
-    generated = tiny_model.generate(prompt, attention_mask=torch.ones_like(prompt), do_sample=False,
-                                    max_new_tokens=10, eos_token_id=smol_tokenizer.eos_token_id,
-                                    pad_token_id=smol_tokenizer.pad_token_id)
-    assert list(result.target_ids) == generated[0, prompt.shape[1]:].tolist()
+    generated = tiny_model.generate(
+        prompt,
+        attention_mask=torch.ones_like(prompt),
+        do_sample=False,
+        max_new_tokens=10,
+        eos_token_id=smol_tokenizer.eos_token_id,
+        pad_token_id=smol_tokenizer.pad_token_id,
+    )
+    assert list(result.target_ids) == generated[0, prompt.shape[1] :].tolist()
 
 
 def test_many_clauses_give_one_table(tiny_model, smol_tokenizer, clause, rule):
     clauses = [clause, "Y.2 Every stair shall have a handrail."]
-    results = attribute_clauses(tiny_model, smol_tokenizer, clauses, [rule, "rule('Y.2', stair)"],
-                                clause_ids=["a", "b"], progress=False)
+    results = attribute_clauses(
+        tiny_model, smol_tokenizer, clauses, [rule, "rule('Y.2', stair)"], clause_ids=["a", "b"], progress=False
+    )
     frame = attributions_frame(results)
     assert list(frame["clause_id"].unique()) == ["a", "b"]
     assert frame.groupby("clause_id")["share"].sum().round(6).tolist() == [1.0, 1.0]
@@ -186,6 +200,8 @@ def test_many_clauses_give_one_table(tiny_model, smol_tokenizer, clause, rule):
 
 def test_captum_token_by_token_mode_runs_through_the_adapter(tiny_model, smol_tokenizer):
     """captum's default mode is offered for comparison only (see docs/attribution.md)."""
-    result = captum_attribution(tiny_model, smol_tokenizer, "Rooms shall be high.", "rule(room)", forward_in_tokens=True)
+    result = captum_attribution(
+        tiny_model, smol_tokenizer, "Rooms shall be high.", "rule(room)", forward_in_tokens=True
+    )
     assert result.method == "captum-tokens" and len(result.scores) == 4
     assert np.isfinite(result.scores).all()

@@ -7,7 +7,11 @@ import pytest
 
 from rulelens.attribution import attribute_clause
 from rulelens.attribution.faithfulness import (
-    clause_deletion_curves, clause_lds, curves_frame, lds_frame, subset_scorer,
+    clause_deletion_curves,
+    clause_lds,
+    curves_frame,
+    lds_frame,
+    subset_scorer,
 )
 from rulelens.attribution.plan import plan_clause
 from rulelens.attribution.reference import reference_token_log_probs

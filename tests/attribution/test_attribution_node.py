@@ -16,7 +16,11 @@ from rulelens.prompts import PromptStyle
 from rulelens.variant_grid import Variant
 
 CLAUSES = [
-    ("c1", "X.1.2 The headroom of every room shall not be less than 2.0 m.", "rule('X.1.2', room, require=headroom >= 2.0)"),
+    (
+        "c1",
+        "X.1.2 The headroom of every room shall not be less than 2.0 m.",
+        "rule('X.1.2', room, require=headroom >= 2.0)",
+    ),
     ("c2", "Q.2 Every exit door shall swing in the direction of escape.", "rule('Q.2', exit_door, require=swing)"),
     ("c3", "B.4 Stairs shall have handrails on both sides.", "rule('B.4', stair, require=handrails == 2)"),
 ]
@@ -74,9 +78,11 @@ def test_a_clause_gets_the_same_randomness_whatever_else_is_selected(tiny_model,
     curves_all, lds_all = faithfulness_outputs(checkpoint, results, settings, PromptStyle())
     curves_one, lds_one = faithfulness_outputs(checkpoint, results[2:], settings, PromptStyle())
     pd.testing.assert_frame_equal(
-        lds_all[lds_all["clause_id"] == "c3"].reset_index(drop=True), lds_one.reset_index(drop=True))
+        lds_all[lds_all["clause_id"] == "c3"].reset_index(drop=True), lds_one.reset_index(drop=True)
+    )
     pd.testing.assert_frame_equal(
-        curves_all[curves_all["clause_id"] == "c3"].reset_index(drop=True), curves_one.reset_index(drop=True))
+        curves_all[curves_all["clause_id"] == "c3"].reset_index(drop=True), curves_one.reset_index(drop=True)
+    )
 
 
 def test_lds_can_be_switched_off(tiny_model, smol_tokenizer):

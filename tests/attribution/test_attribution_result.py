@@ -14,8 +14,9 @@ CLAUSE = "A.1 Doors shall be at least 900 mm wide & <clear>."
 def make(scores=None, method="engine"):
     words = tuple(split_words(CLAUSE))
     scores = scores or [0.5 * (i - 3) for i in range(len(words))]
-    return ClauseAttribution(CLAUSE, words, tuple(scores), -12.0, "delete", "reference", "rule(A.1)",
-                             clause_id="c1", method=method)
+    return ClauseAttribution(
+        CLAUSE, words, tuple(scores), -12.0, "delete", "reference", "rule(A.1)", clause_id="c1", method=method
+    )
 
 
 def test_frame_has_columns_and_shares_sum_to_one():
@@ -42,7 +43,7 @@ def test_html_is_self_contained_and_shows_every_word_with_values():
 
 def test_variants_render_side_by_side_on_one_scale():
     page = render_variants_html({"fft.s": make(), "lora.s": make([1.0] * len(split_words(CLAUSE)), "captum")})
-    assert page.count('<tr>') == 2 and "fft.s" in page and "lora.s" in page
+    assert page.count("<tr>") == 2 and "fft.s" in page and "lora.s" in page
     with pytest.raises(ValueError, match="same clause"):
         other = ClauseAttribution("B", (), (), 0.0, "delete", "reference", "")
         render_variants_html({"a": make(), "b": other})

@@ -4,7 +4,13 @@ import pytest
 
 from rulelens.words import split_words
 from rulelens.words.perturb import (
-    DEFAULT_MASK_TEXT, DELETE, MASK, baseline_values, clause_template, mask_string, perturbed_clauses,
+    DEFAULT_MASK_TEXT,
+    DELETE,
+    MASK,
+    baseline_values,
+    clause_template,
+    mask_string,
+    perturbed_clauses,
 )
 
 CLAUSE = "SCDF 2.3.12(b) - Minimum headroom: rooms shall be 2.0 m high."
@@ -37,7 +43,7 @@ def test_a_word_after_an_opening_bracket_takes_the_whitespace_after_it():
     see = [f.word.text for f in template.features].index("see")
     assert perturbed_clauses(template, DELETE)[see] == "Handrails (clause 4) shall be continuous."
     feature = template.features[see]
-    assert (feature.lead, feature.trail) == ("", " ") and clause[feature.start:feature.end] == feature.removed
+    assert (feature.lead, feature.trail) == ("", " ") and clause[feature.start : feature.end] == feature.removed
 
 
 @pytest.mark.parametrize("clause", CLAUSES)
@@ -49,7 +55,7 @@ def test_every_single_deletion_reads_naturally(clause):
     for variant, feature in zip(variants, template.features):
         assert "  " not in variant and variant == variant.strip(), (feature.word.text, variant)
         # exactly the word and the whitespace it takes are gone
-        assert variant == clause[:feature.start] + clause[feature.end:]
+        assert variant == clause[: feature.start] + clause[feature.end :]
 
 
 @pytest.mark.parametrize("clause", CLAUSES)

@@ -19,8 +19,9 @@ def test_a_tiny_tolerance_falls_back_to_fp32_for_every_clause(tiny_model, smol_t
 
     exact = attribute_clauses(tiny_model, smol_tokenizer, CLAUSES, RULES, progress=False)
     with pytest.warns(UserWarning, match="nats per word.*recomputing in float32"):
-        fallback = attribute_clauses(tiny_model, smol_tokenizer, CLAUSES, RULES, progress=False,
-                                     dtype="bfloat16", bf16_tolerance=1e-9)
+        fallback = attribute_clauses(
+            tiny_model, smol_tokenizer, CLAUSES, RULES, progress=False, dtype="bfloat16", bf16_tolerance=1e-9
+        )
     assert fallback[0].stats["fell_back"] and fallback[0].stats["reduced_precision_gap"] > 1e-9
     assert [r.stats["dtype"] for r in fallback] == ["float32", "float32"]
     for a, b in zip(fallback, exact):
@@ -33,11 +34,14 @@ def test_a_generous_tolerance_keeps_bf16_and_checks_only_the_first_clause(tiny_m
     exact = attribute_clauses(tiny_model, smol_tokenizer, CLAUSES, RULES, progress=False)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        reduced = attribute_clauses(tiny_model, smol_tokenizer, CLAUSES, RULES, progress=False,
-                                    dtype="bfloat16", bf16_tolerance=10.0)
+        reduced = attribute_clauses(
+            tiny_model, smol_tokenizer, CLAUSES, RULES, progress=False, dtype="bfloat16", bf16_tolerance=10.0
+        )
     assert [r.stats["dtype"] for r in reduced] == ["bfloat16", "bfloat16"]
     first = reduced[0].stats
-    assert first["fell_back"] is False and first["reduced_precision_gap"] == pytest.approx(attribution_gap(reduced[0], exact[0]))
+    assert first["fell_back"] is False and first["reduced_precision_gap"] == pytest.approx(
+        attribution_gap(reduced[0], exact[0])
+    )
     assert "reduced_precision_gap" not in reduced[1].stats  # one check per run, on the first clause
     assert 0 < first["reduced_precision_gap"] < 10.0
 
@@ -51,10 +55,21 @@ def test_the_attribution_node_takes_every_gpu_engine_option_from_parameters():
 
     conf = Path(__file__).parents[2] / "conf"
     params = yaml.safe_load((conf / "base/parameters_attribution.yml").read_text())["attribution"]
-    params.update(dtype="bfloat16", bf16_tolerance=0.05, max_batch_tokens=16384, memory_cap_bytes=2e10, batch_size=32,
-                  progress=False)
+    params.update(
+        dtype="bfloat16",
+        bf16_tolerance=0.05,
+        max_batch_tokens=16384,
+        memory_cap_bytes=2e10,
+        batch_size=32,
+        progress=False,
+    )
     options = AttributionSettings.from_params(params).engine_options()
-    gpu = {"dtype": "bfloat16", "bf16_tolerance": 0.05, "max_batch_tokens": 16384, "memory_cap_bytes": 2e10,
-           "batch_size": 32}
+    gpu = {
+        "dtype": "bfloat16",
+        "bf16_tolerance": 0.05,
+        "max_batch_tokens": 16384,
+        "memory_cap_bytes": 2e10,
+        "batch_size": 32,
+    }
     assert {key: options.get(key) for key in gpu} == gpu
     assert "progress" not in options  # a display setting, not an engine option

@@ -50,7 +50,9 @@ def test_a_corrupt_weight_file_of_the_recorded_size_is_named_on_load(saved):
 def test_a_swap_interrupted_between_its_renames_is_recovered(saved, tiny_llama, smol_tokenizer, tmp_path):
     # the state a save leaves when killed after "old aside" and before "new in place"
     new = tmp_path / ".ckpt.tmp-deadbeef"
-    HFCheckpointDataset(path=str(new)).save(ModelBundle(tiny_llama(seed=5), smol_tokenizer, {"strategy": "fft", "v": 2}))
+    HFCheckpointDataset(path=str(new)).save(
+        ModelBundle(tiny_llama(seed=5), smol_tokenizer, {"strategy": "fft", "v": 2})
+    )
     os.rename(saved, tmp_path / ".ckpt.old-cafe0000")
     assert not saved.exists()
     marker = CheckpointMarkerDataset(path=str(saved)).load()  # what the training node reads first
@@ -87,8 +89,12 @@ SAVER = textwrap.dedent("""
 def test_a_save_killed_at_any_moment_never_leaves_a_half_checkpoint(smol_tokenizer, tmp_path, delay):
     smol_tokenizer.save_pretrained(tmp_path / "tokenizer")
     target = tmp_path / "ckpt"
-    process = subprocess.Popen([sys.executable, "-c", SAVER, str(target), str(tmp_path / "tokenizer")],
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", SAVER, str(target), str(tmp_path / "tokenizer")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         assert process.stdout.readline().strip() == "ready"
         deadline = time.monotonic() + 60

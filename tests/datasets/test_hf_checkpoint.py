@@ -21,10 +21,21 @@ LORA = {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj
 def tiny_spec(smol_tokenizer, tmp_path):
     folder = tmp_path / "tokenizer"
     smol_tokenizer.save_pretrained(folder)
-    config = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                  num_key_value_heads=2, max_position_embeddings=256)
-    return {"size_name": "tiny", "source": "tiny", "config": config, "tokenizer": str(folder),
-            "cache_dir": str(tmp_path / "base")}
+    config = dict(
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+    )
+    return {
+        "size_name": "tiny",
+        "source": "tiny",
+        "config": config,
+        "tokenizer": str(folder),
+        "cache_dir": str(tmp_path / "base"),
+    }
 
 
 @pytest.fixture
@@ -118,9 +129,15 @@ def test_incomplete_folder_is_not_a_checkpoint(tiny_llama, smol_tokenizer, tmp_p
 
 
 def test_declared_in_a_catalog(tiny_llama, smol_tokenizer, tmp_path):
-    catalog = DataCatalog.from_config({"lora.xs.adapter": {
-        "type": "rulelens.datasets.HFCheckpointDataset", "path": str(tmp_path / "c"), "load_args": {"dtype": "float32"},
-    }})
+    catalog = DataCatalog.from_config(
+        {
+            "lora.xs.adapter": {
+                "type": "rulelens.datasets.HFCheckpointDataset",
+                "path": str(tmp_path / "c"),
+                "load_args": {"dtype": "float32"},
+            }
+        }
+    )
     catalog.save("lora.xs.adapter", {"model": tiny_llama(), "tokenizer": smol_tokenizer})
     assert catalog.exists("lora.xs.adapter")
     with pytest.raises(DatasetError):

@@ -121,7 +121,9 @@ def test_batched_equals_one_at_a_time(tiny_llama, smol_tokenizer):
     params = {"max_new_tokens": 8, "balanced_call": None, "stop_strings": []}
     single = generate_rules(model, smol_tokenizer, CLAUSES, params={**params, "batch_size": 1})
     batched = generate_rules(model, smol_tokenizer, CLAUSES, params={**params, "batch_size": 3})
-    unsorted = generate_rules(model, smol_tokenizer, CLAUSES, params={**params, "batch_size": 4, "sort_by_length": False})
+    unsorted = generate_rules(
+        model, smol_tokenizer, CLAUSES, params={**params, "batch_size": 4, "sort_by_length": False}
+    )
     assert [i.token_ids for i in batched.items] == [i.token_ids for i in single.items]
     assert [i.token_ids for i in unsorted.items] == [i.token_ids for i in single.items]
     assert len({i.token_ids for i in single.items}) > 1  # the clauses really produce different outputs
@@ -155,7 +157,9 @@ def test_four_bit_model_generates(tiny_llama, smol_tokenizer, tmp_path):
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
     tiny_llama(seed=3, hidden_size=64, intermediate_size=128, tie_word_embeddings=False).save_pretrained(tmp_path)
-    quantisation = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float32)
+    quantisation = BitsAndBytesConfig(
+        load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float32
+    )
     model = AutoModelForCausalLM.from_pretrained(tmp_path, quantization_config=quantisation, dtype=torch.float32)
     out = generate_rules(model, smol_tokenizer, CLAUSES[:2], params={"max_new_tokens": 4, "batch_size": 2})
     assert all(0 < n <= 4 for n in out.token_counts)
@@ -217,7 +221,11 @@ def test_shipped_corpus_rules_never_trigger_the_repetition_stop(smol_tokenizer):
     params = GenerationParams.from_params(generation)
     assert params.repetition_on
     rules = pd.read_csv(root / "data/01_raw/building_code_rules.csv")["rule"].astype(str)
-    fired = [r for r in rules if repetition_stop(ids_of(smol_tokenizer, r), params.repetition_ngram, params.repetition_max_repeats)]
+    fired = [
+        r
+        for r in rules
+        if repetition_stop(ids_of(smol_tokenizer, r), params.repetition_ngram, params.repetition_max_repeats)
+    ]
     assert fired == []
     # the settings are not vacuous: a rule that loops is caught within max_new_tokens
     looping = ids_of(smol_tokenizer, 'rule("X", room, require=room.a >= 1' + LOOP * 20)
@@ -237,5 +245,7 @@ def test_a_looping_model_stops_early_through_generate(scripted_model, smol_token
     assert item.text.startswith('rule("X", room') and LOOP.strip() in item.text
     # off: the same model runs to max_new_tokens
     model = scripted_model(head + loop * 40)
-    item = generate_rules(model, tok, CLAUSES[:1], params={**params, "repetition_ngram": None, "max_new_tokens": 60}).items[0]
+    item = generate_rules(
+        model, tok, CLAUSES[:1], params={**params, "repetition_ngram": None, "max_new_tokens": 60}
+    ).items[0]
     assert item.stop_reason == STOP_LENGTH and item.n_tokens == 60

@@ -17,19 +17,19 @@ VALID = [
 ]
 
 INVALID = [
-    "",                                   # nothing
-    "if(has(space,window)",               # unbalanced: missing ')'
-    "if(has(space,window)))",             # unbalanced: extra ')'
-    "if(has(space window))",              # two atoms without a comma
-    "if(has(space,,window))",             # empty argument
-    "if(has(space,window,))",             # trailing comma
-    "if((a)),then(b)",                    # bare parenthesised group
+    "",  # nothing
+    "if(has(space,window)",  # unbalanced: missing ')'
+    "if(has(space,window)))",  # unbalanced: extra ')'
+    "if(has(space window))",  # two atoms without a comma
+    "if(has(space,,window))",  # empty argument
+    "if(has(space,window,))",  # trailing comma
+    "if((a)),then(b)",  # bare parenthesised group
     'if(equal(name,"unterminated)),then(b)',  # open string
-    "space.occupantLoad",                 # a bare atom at top level
-    "then(a),if(b)",                      # wrong top-level order
-    "if(a),then(b),then(c)",              # not one call or if/then[/else]
-    "2.4(x)",                             # a number cannot name a call
-    "if(a) then(b) trailing",             # bare atom after the rule
+    "space.occupantLoad",  # a bare atom at top level
+    "then(a),if(b)",  # wrong top-level order
+    "if(a),then(b),then(c)",  # not one call or if/then[/else]
+    "2.4(x)",  # a number cannot name a call
+    "if(a) then(b) trailing",  # bare atom after the rule
 ]
 
 

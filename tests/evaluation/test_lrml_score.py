@@ -7,6 +7,7 @@ matched entity w * overlap / len(words).
 """
 
 import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -24,7 +25,6 @@ from rulelens.evaluation.lrml_score import (
     strip_clue,
 )
 from rulelens.evaluation.metrics import aggregate, bootstrap_f1_ci, score_pairs
-
 from tests.project_copy import NZBC_CSV  # ../shared/datasets/nzbc-lrml/clauses.csv beside the project
 
 RULE_A = "if(has(space,opening)),then(obligation(is(opening,external)))"
@@ -51,10 +51,13 @@ def test_parse_builds_the_term_tree():
 def test_flatten_lists_terms_in_pre_order_then_leaf_entities():
     elements = flatten_terms(parse_terms(RULE_A))
     assert [(e.relation, e.words, e.is_entity) for e in elements] == [
-        ("if", ("space", "opening"), False), ("has", ("space", "opening"), False),
-        ("then", ("opening", "external"), False), ("obligation", ("opening", "external"), False),
+        ("if", ("space", "opening"), False),
+        ("has", ("space", "opening"), False),
+        ("then", ("opening", "external"), False),
+        ("obligation", ("opening", "external"), False),
         ("is", ("opening", "external"), False),
-        ("", ("space", "opening"), True), ("", ("opening", "external"), True),
+        ("", ("space", "opening"), True),
+        ("", ("opening", "external"), True),
     ]
 
 
@@ -84,8 +87,10 @@ def test_camel_case_words_and_unit_quantities_give_partial_credit():
     term 2/3 + entity 2*(2/3) = 2, over 1 + 2 = 3: 2/3 both ways. The same for
     greaterThanEqual[lap,size,'200 mm'] vs [lap,size,'150 mm'] (the quantity is one word).
     """
-    for prediction, reference in [("has(space,naturalVentilation)", "has(space,mechanicalVentilation)"),
-                                  ("greaterThanEqual(lap.size,200 mm)", "greaterThanEqual(lap.size,150 mm)")]:
+    for prediction, reference in [
+        ("has(space,naturalVentilation)", "has(space,mechanicalVentilation)"),
+        ("greaterThanEqual(lap.size,200 mm)", "greaterThanEqual(lap.size,150 mm)"),
+    ]:
         precision, recall = lrml_pair_scores(prediction, reference)
         assert precision == pytest.approx(2 / 3) and recall == pytest.approx(2 / 3)
 
@@ -150,7 +155,8 @@ def test_empty_prediction_scores_zero():
     pair and the empty one: P = R = (1 + 0)/2 = 0.5, F1 = 50 %."""
     assert lrml_pair_scores("", RULE_A) == (0.0, 0.0)
     assert lrml_corpus_scores([RULE_A, ""], [RULE_A, RULE_A]) == pytest.approx(
-        {"lrml_f1": 50.0, "lrml_precision": 50.0, "lrml_recall": 50.0})
+        {"lrml_f1": 50.0, "lrml_precision": 50.0, "lrml_recall": 50.0}
+    )
 
 
 def test_corpus_f1_comes_from_averaged_precision_and_recall():
@@ -182,8 +188,12 @@ def test_empty_prediction_entities_are_filtered_but_reference_kept():
 
 
 def test_score_pairs_adds_lrml_columns_only_for_lrml():
-    frame = score_pairs(["obligation(has(space,window))"], ["obligation(has(space,opening))"], rule_format="lrml",
-                        params={"embedding_model": None})
+    frame = score_pairs(
+        ["obligation(has(space,window))"],
+        ["obligation(has(space,opening))"],
+        rule_format="lrml",
+        params={"embedding_model": None},
+    )
     assert {"lrml_precision", "lrml_recall", "lrml_clause_f1"} <= set(frame.columns)
     assert frame.loc[0, "lrml_precision"] == pytest.approx(0.5) and frame.loc[0, "lrml_clause_f1"] == pytest.approx(0.5)
     plain = score_pairs(["rule(a)"], ["rule(a)"], params={"embedding_model": None})
@@ -192,7 +202,9 @@ def test_score_pairs_adds_lrml_columns_only_for_lrml():
 
 def test_aggregate_lrml_f1_from_means_with_bootstrap_ci():
     frame = pd.DataFrame({"lrml_precision": [1.0, 0.5], "lrml_recall": [0.5, 0.5], "lrml_clause_f1": [2 / 3, 0.5]})
-    table = aggregate(frame, metrics=("lrml_f1", "lrml_precision", "lrml_recall"), params={"n_resamples": 500}).set_index("metric")
+    table = aggregate(
+        frame, metrics=("lrml_f1", "lrml_precision", "lrml_recall"), params={"n_resamples": 500}
+    ).set_index("metric")
     assert table.loc["lrml_f1", "mean"] == pytest.approx(0.6)
     assert table.loc["lrml_precision", "mean"] == pytest.approx(0.75)
     assert table.loc["lrml_f1", "ci_low"] <= 0.6 <= table.loc["lrml_f1", "ci_high"]

@@ -92,14 +92,17 @@ def test_valid_rulelens_rules(text):
     assert validity(text, "rulelens")
 
 
-@pytest.mark.parametrize("text", [
-    "",
-    'rule("BCA F4.4", room, require=room.height_m >= 2.4',     # unbalanced
-    'rule("BCA F4.4", room)',                                     # no require=
-    'rule("BCA F4.4", spaceship, require=spaceship.speed > 1)',  # unknown entity
-    'rule("BCA F4.4", room, require=room.height_m >= 2.4) extra',
-    "if(has(room,window)),then(obligation(x))",                  # LRML is not the rulelens format
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        'rule("BCA F4.4", room, require=room.height_m >= 2.4',  # unbalanced
+        'rule("BCA F4.4", room)',  # no require=
+        'rule("BCA F4.4", spaceship, require=spaceship.speed > 1)',  # unknown entity
+        'rule("BCA F4.4", room, require=room.height_m >= 2.4) extra',
+        "if(has(room,window)),then(obligation(x))",  # LRML is not the rulelens format
+    ],
+)
 def test_invalid_rulelens_rules(text):
     assert not validity(text, "rulelens")
 
@@ -121,7 +124,9 @@ def test_semantic_similarity_orders_pairs(encoder):
     english_other = "The swimming pool fence must be at least 1.2 metres tall."
     sims = semantic_similarity(
         [REFERENCE, PARAPHRASE, UNRELATED, english_ref, english_para, english_other],
-        [REFERENCE, REFERENCE, REFERENCE, english_ref, english_ref, english_ref], encoder)
+        [REFERENCE, REFERENCE, REFERENCE, english_ref, english_ref, english_ref],
+        encoder,
+    )
     assert sims[0] == pytest.approx(1.0, abs=1e-5) and sims[3] == pytest.approx(1.0, abs=1e-5)
     assert 0.8 < sims[1] < sims[0] and 0.8 < sims[4] < sims[3]
     assert sims[2] < sims[1] - 0.2 and sims[5] < sims[4] - 0.4
@@ -166,8 +171,7 @@ def test_bootstrap_is_seeded_and_handles_degenerate_input():
 
 
 def test_aggregate_tidy_frame():
-    scores = pd.DataFrame({"chrf": [0.2, 0.4, 0.6], "valid": [True, False, True],
-                           "semantic_similarity": [np.nan] * 3})
+    scores = pd.DataFrame({"chrf": [0.2, 0.4, 0.6], "valid": [True, False, True], "semantic_similarity": [np.nan] * 3})
     table = aggregate(scores, params={"n_resamples": 300})
     assert list(table.columns) == ["metric", "mean", "ci_low", "ci_high", "n"]
     assert list(table["metric"]) == ["semantic_similarity", "chrf", "valid"]

@@ -8,8 +8,15 @@ from __future__ import annotations
 
 import pytest
 
-TINY_CONFIG = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                   num_key_value_heads=2, max_position_embeddings=512, tie_word_embeddings=True)
+TINY_CONFIG = dict(
+    hidden_size=64,
+    intermediate_size=128,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=512,
+    tie_word_embeddings=True,
+)
 
 
 @pytest.fixture(scope="session")
@@ -26,8 +33,14 @@ def tiny_spec(tokenizer_folder, tmp_path):
 
     def make(size_name: str = "tiny", **overrides):
         config = {**TINY_CONFIG, **overrides.pop("config", {})}
-        return {"size_name": size_name, "source": "tiny", "config": config, "tokenizer": tokenizer_folder,
-                "cache_dir": str(tmp_path / "base"), **overrides}
+        return {
+            "size_name": size_name,
+            "source": "tiny",
+            "config": config,
+            "tokenizer": tokenizer_folder,
+            "cache_dir": str(tmp_path / "base"),
+            **overrides,
+        }
 
     return make
 

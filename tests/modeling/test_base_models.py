@@ -9,21 +9,41 @@ import pytest
 import torch
 
 from rulelens.modeling.base_models import (
-    PROVENANCE_FILE, BaseModelSpec, build_base_model, base_parameter_count, count_parameters,
-    evenly_spaced_layers, load_base_model, materialize_base_model, prune_layers, select_layers,
+    PROVENANCE_FILE,
+    BaseModelSpec,
+    base_parameter_count,
+    build_base_model,
+    count_parameters,
+    evenly_spaced_layers,
+    load_base_model,
+    materialize_base_model,
+    prune_layers,
+    select_layers,
 )
 
 
-@pytest.mark.parametrize(("total", "keep", "expected"), [
-    (30, 8, [0, 4, 8, 12, 17, 21, 25, 29]), (30, 2, [0, 29]), (5, 5, [0, 1, 2, 3, 4]), (4, 1, [0]), (6, 3, [0, 2, 5]),
-])
+@pytest.mark.parametrize(
+    ("total", "keep", "expected"),
+    [
+        (30, 8, [0, 4, 8, 12, 17, 21, 25, 29]),
+        (30, 2, [0, 29]),
+        (5, 5, [0, 1, 2, 3, 4]),
+        (4, 1, [0]),
+        (6, 3, [0, 2, 5]),
+    ],
+)
 def test_evenly_spaced_layers_keep_first_and_last(total, keep, expected):
     assert evenly_spaced_layers(total, keep) == expected
 
 
-@pytest.mark.parametrize(("keep", "selection", "expected"), [
-    (8, "ends", [0, 1, 2, 3, 26, 27, 28, 29]), (3, "ends", [0, 1, 29]), ([5, 0, 5, 29], "even", [0, 5, 29]),
-])
+@pytest.mark.parametrize(
+    ("keep", "selection", "expected"),
+    [
+        (8, "ends", [0, 1, 2, 3, 26, 27, 28, 29]),
+        (3, "ends", [0, 1, 29]),
+        ([5, 0, 5, 29], "even", [0, 5, 29]),
+    ],
+)
 def test_select_layers_by_ends_or_explicit_list(keep, selection, expected):
     assert select_layers(30, keep, selection) == expected
 

@@ -7,16 +7,27 @@ import pandas as pd
 from rulelens.modeling.fingerprint import changed_fields, digest, rows_hash, training_inputs
 from rulelens.modeling.workdir import FINGERPRINT_FILE, prepare_work_dir, remove_work_dir, work_dir_fingerprint
 
-CLAUSES = pd.DataFrame({
-    "clause_id": ["a", "b", "c", "d"], "clause": ["A 1.", "B 2.", "C 3.", "D 4."],
-    "rule": ["ra", "rb", "rc", "rd"], "split": ["train", "train", "validation", "test"],
-})
+CLAUSES = pd.DataFrame(
+    {
+        "clause_id": ["a", "b", "c", "d"],
+        "clause": ["A 1.", "B 2.", "C 3.", "D 4."],
+        "rule": ["ra", "rb", "rc", "rd"],
+        "split": ["train", "train", "validation", "test"],
+    }
+)
 
 
 def inputs(clauses=CLAUSES, lr=1e-4, seed=42, libraries=None):
-    return training_inputs(clauses, split_seed=seed, prompt={"system": "s"}, trainer={"learning_rate": lr},
-                           strategy="lora", strategy_settings={"r": 4}, base_model={"source": "tiny", "cache_dir": "x"},
-                           libraries=libraries or {"torch": "2.13.0"})
+    return training_inputs(
+        clauses,
+        split_seed=seed,
+        prompt={"system": "s"},
+        trainer={"learning_rate": lr},
+        strategy="lora",
+        strategy_settings={"r": 4},
+        base_model={"source": "tiny", "cache_dir": "x"},
+        libraries=libraries or {"torch": "2.13.0"},
+    )
 
 
 def test_row_hash_ignores_row_order_but_not_content():
@@ -28,9 +39,16 @@ def test_row_hash_ignores_row_order_but_not_content():
 
 def test_same_inputs_same_fingerprint_and_the_cache_folder_does_not_count():
     assert digest(inputs()) == digest(inputs())
-    moved = training_inputs(CLAUSES, split_seed=42, prompt={"system": "s"}, trainer={"learning_rate": 1e-4},
-                            strategy="lora", strategy_settings={"r": 4},
-                            base_model={"source": "tiny", "cache_dir": "elsewhere"}, libraries={"torch": "2.13.0"})
+    moved = training_inputs(
+        CLAUSES,
+        split_seed=42,
+        prompt={"system": "s"},
+        trainer={"learning_rate": 1e-4},
+        strategy="lora",
+        strategy_settings={"r": 4},
+        base_model={"source": "tiny", "cache_dir": "elsewhere"},
+        libraries={"torch": "2.13.0"},
+    )
     assert digest(moved) == digest(inputs())
 
 

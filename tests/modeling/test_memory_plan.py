@@ -5,23 +5,31 @@ from __future__ import annotations
 import pytest
 
 from rulelens.modeling.memory_plan import (
-    MemoryPlanError, ModelShape, TrainingSetup, check_variant, optimizer_bytes, plan, plan_components,
+    MemoryPlanError,
+    ModelShape,
+    TrainingSetup,
+    check_variant,
+    optimizer_bytes,
+    plan,
+    plan_components,
 )
 
 # a 7B Llama-style model: 7.0e9 parameters, hidden 4096, 32 layers, 32 heads, vocabulary 32000
-SEVEN_B = ModelShape(n_params=7_000_000_000, hidden_size=4096, num_layers=32, num_heads=32, vocab_size=32000,
-                     intermediate_size=11008)
-FFT_BF16 = TrainingSetup(strategy="fft", weights_dtype="bfloat16", mixed_precision=True, optim="adamw_torch",
-                         max_length=512, batch_size=8)
+SEVEN_B = ModelShape(
+    n_params=7_000_000_000, hidden_size=4096, num_layers=32, num_heads=32, vocab_size=32000, intermediate_size=11008
+)
+FFT_BF16 = TrainingSetup(
+    strategy="fft", weights_dtype="bfloat16", mixed_precision=True, optim="adamw_torch", max_length=512, batch_size=8
+)
 
 
 def test_seven_b_full_fine_tuning_is_sixteen_bytes_per_parameter():
     components, trainable, _ = plan_components(SEVEN_B, FFT_BF16)
     assert trainable == 7_000_000_000
-    assert components["weights"] == 14e9       # 2 bytes (bf16)
-    assert components["gradients"] == 14e9     # 2 bytes
-    assert components["master_copy"] == 28e9   # fp32 copy, 4 bytes
-    assert components["optimizer"] == 56e9     # AdamW: two fp32 moments, 8 bytes
+    assert components["weights"] == 14e9  # 2 bytes (bf16)
+    assert components["gradients"] == 14e9  # 2 bytes
+    assert components["master_copy"] == 28e9  # fp32 copy, 4 bytes
+    assert components["optimizer"] == 56e9  # AdamW: two fp32 moments, 8 bytes
     assert sum(v for k, v in components.items() if k != "activations") == 112e9
 
 
@@ -45,8 +53,15 @@ def test_an_80_gb_gpu_names_the_options_that_make_it_fit():
 
 def test_optimizer_and_qlora_bytes():
     assert optimizer_bytes("adamw_torch") == 8 and optimizer_bytes("paged_adamw_8bit") == 2
-    qlora = TrainingSetup(strategy="qlora", weights_dtype="bfloat16", mixed_precision=True, lora_r=16,
-                          max_length=512, batch_size=8, gradient_checkpointing=True)
+    qlora = TrainingSetup(
+        strategy="qlora",
+        weights_dtype="bfloat16",
+        mixed_precision=True,
+        lora_r=16,
+        max_length=512,
+        batch_size=8,
+        gradient_checkpointing=True,
+    )
     components, trainable, _ = plan_components(SEVEN_B, qlora)
     assert trainable == 32 * 16 * (4096 * 4 * 2 + 3 * (4096 + 11008))  # r(in+out) on q,k,v,o,gate,up,down
     linear = SEVEN_B.linear_params

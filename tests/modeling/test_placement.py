@@ -10,7 +10,13 @@ import pytest
 import torch
 
 from rulelens.modeling.placement import (
-    Placement, PlacementError, is_main_process, model_placement, resolve_device, resolve_dtype, resolve_placement,
+    Placement,
+    PlacementError,
+    is_main_process,
+    model_placement,
+    resolve_device,
+    resolve_dtype,
+    resolve_placement,
 )
 from tests.conf_settings import conf_settings
 
@@ -48,21 +54,31 @@ def trained(tiny_spec, toy_frame, tmp_path):
     from rulelens.datasets import HFCheckpointDataset
     from rulelens.modeling.sft import fine_tune_variant
 
-    trainer = {"max_length": 128, "max_steps": 1, "batch_size": 2, "eval_strategy": "no", "save_strategy": "no",
-               "eval_on_start": False}
+    trainer = {
+        "max_length": 128,
+        "max_steps": 1,
+        "batch_size": 2,
+        "eval_strategy": "no",
+        "save_strategy": "no",
+        "eval_on_start": False,
+    }
     lora = {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]}
     folders = {}
     spec = tiny_spec()
     for strategy, settings in (("fft", {}), ("lora", lora), ("qlora", {**lora, "compute_dtype": "float32"})):
         settings = conf_settings(strategy, **settings)
-        bundle, _, _ = fine_tune_variant(spec, strategy, settings, trainer, toy_frame, None, tmp_path / "work" / strategy)
+        bundle, _, _ = fine_tune_variant(
+            spec, strategy, settings, trainer, toy_frame, None, tmp_path / "work" / strategy
+        )
         folders[strategy] = tmp_path / strategy
         HFCheckpointDataset(str(folders[strategy])).save(bundle)
     return spec, folders
 
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
-def test_every_model_reaches_the_engine_on_the_configured_dtype(trained, dtype, clause_text="A.1.1 Every stair shall have a handrail."):
+def test_every_model_reaches_the_engine_on_the_configured_dtype(
+    trained, dtype, clause_text="A.1.1 Every stair shall have a handrail."
+):
     from rulelens.attribution.engine import attribute_clause
     from rulelens.attribution.scoring import lm_parts
     from rulelens.datasets import HFCheckpointDataset
@@ -82,7 +98,10 @@ def test_every_model_reaches_the_engine_on_the_configured_dtype(trained, dtype, 
             assert parts.device == torch.device("cpu")
             assert parts.lm.get_input_embeddings().weight.dtype == getattr(torch, dtype), name
             if name != "qlora":  # 4-bit packed weights are uint8; everything floating is on the configured dtype
-                assert {p.dtype for p in parts.body.parameters() if p.is_floating_point()} <= {getattr(torch, dtype), torch.float32}
+                assert {p.dtype for p in parts.body.parameters() if p.is_floating_point()} <= {
+                    getattr(torch, dtype),
+                    torch.float32,
+                }
             result = attribute_clause(model, tokenizer, clause_text, "rule(A.1.1, stair, require=has(handrail))")
             assert len(result.scores) == len(result.words) and all(s == s for s in result.scores), name
         assert "Linear4bit" in {type(m).__name__ for m in models["qlora"].model.modules()}

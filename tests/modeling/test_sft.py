@@ -6,7 +6,12 @@ import pytest
 import torch
 
 from rulelens.modeling.sft import (
-    IGNORE_INDEX, PaddingCollator, TrainerSettings, encode_example, tokenize_frame, train_sft,
+    IGNORE_INDEX,
+    PaddingCollator,
+    TrainerSettings,
+    encode_example,
+    tokenize_frame,
+    train_sft,
 )
 from rulelens.modeling.strategies import prepare_for_strategy
 from rulelens.prompts import PromptStyle, build_prompt, encode, encode_prompt, target_text
@@ -14,8 +19,16 @@ from tests.conf_settings import conf_settings
 
 LORA = conf_settings("lora", r=4, alpha=8, dropout=0.0, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"])
 # One batch holding the whole toy corpus, so every step sees the same data and the loss must fall.
-FAST = {"max_length": 160, "batch_size": 4, "max_steps": 6, "logging_steps": 1, "eval_strategy": "steps",
-        "eval_steps": 3, "save_strategy": "no", "seed": 0}
+FAST = {
+    "max_length": 160,
+    "batch_size": 4,
+    "max_steps": 6,
+    "logging_steps": 1,
+    "eval_strategy": "steps",
+    "eval_steps": 3,
+    "save_strategy": "no",
+    "seed": 0,
+}
 
 
 def test_labels_mask_the_prompt_and_keep_the_rule(smol_tokenizer):
@@ -25,7 +38,7 @@ def test_labels_mask_the_prompt_and_keep_the_rule(smol_tokenizer):
     target = encode(smol_tokenizer, target_text(smol_tokenizer, rule))
     assert example["input_ids"] == prompt + target
     assert example["labels"][: len(prompt)] == [IGNORE_INDEX] * len(prompt)
-    assert example["labels"][len(prompt):] == target
+    assert example["labels"][len(prompt) :] == target
     assert target[-1] == smol_tokenizer.eos_token_id
 
 
@@ -38,9 +51,12 @@ def test_overlong_examples_are_dropped_and_counted(smol_tokenizer, toy_frame):
 
 
 def test_collator_pads_right_and_masks_padding():
-    batch = PaddingCollator(pad_token_id=7)([
-        {"input_ids": [1, 2, 3], "labels": [-100, 2, 3]}, {"input_ids": [4], "labels": [4]},
-    ])
+    batch = PaddingCollator(pad_token_id=7)(
+        [
+            {"input_ids": [1, 2, 3], "labels": [-100, 2, 3]},
+            {"input_ids": [4], "labels": [4]},
+        ]
+    )
     assert batch["input_ids"].tolist() == [[1, 2, 3], [4, 7, 7]]
     assert batch["labels"].tolist() == [[-100, 2, 3], [4, -100, -100]]
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
@@ -55,8 +71,11 @@ def test_unknown_trainer_params_are_rejected():
 def test_each_strategy_learns(tiny_spec, toy_frame, tmp_path, strategy, params, lr):
     prepared = prepare_for_strategy(tiny_spec(), strategy, conf_settings(strategy, **params))
     # 4-bit weights are repacked in place for CPU inference, so compare the full-precision frozen ones
-    frozen_before = {n: p.detach().clone() for n, p in prepared.model.named_parameters()
-                     if not p.requires_grad and p.dtype != torch.uint8}
+    frozen_before = {
+        n: p.detach().clone()
+        for n, p in prepared.model.named_parameters()
+        if not p.requires_grad and p.dtype != torch.uint8
+    }
     model, metrics, history = train_sft(prepared, toy_frame, toy_frame, {**FAST, "learning_rate": lr}, tmp_path / "run")
     train = history[history.split == "train"].loss.tolist()
     val = history[history.split == "validation"]
@@ -72,17 +91,32 @@ def test_each_strategy_learns(tiny_spec, toy_frame, tmp_path, strategy, params, 
 
 def test_resume_continues_from_the_last_checkpoint(tiny_spec, toy_frame, tmp_path):
     # constant lr: a schedule would otherwise depend on the max_steps of the interrupted session
-    settings = {**FAST, "learning_rate": 1e-2, "lr_scheduler": "constant", "save_strategy": "steps",
-                "save_steps": 2, "save_total_limit": 2, "eval_strategy": "no", "batch_size": 2}
-    straight, _, _ = train_sft(prepare_for_strategy(tiny_spec(), "lora", LORA), toy_frame, None,
-                               {**settings, "max_steps": 4, "resume": False}, tmp_path / "straight")
+    settings = {
+        **FAST,
+        "learning_rate": 1e-2,
+        "lr_scheduler": "constant",
+        "save_strategy": "steps",
+        "save_steps": 2,
+        "save_total_limit": 2,
+        "eval_strategy": "no",
+        "batch_size": 2,
+    }
+    straight, _, _ = train_sft(
+        prepare_for_strategy(tiny_spec(), "lora", LORA),
+        toy_frame,
+        None,
+        {**settings, "max_steps": 4, "resume": False},
+        tmp_path / "straight",
+    )
 
     out = tmp_path / "resumed"
-    _, first, _ = train_sft(prepare_for_strategy(tiny_spec(), "lora", LORA), toy_frame, None,
-                            {**settings, "max_steps": 2}, out)
+    _, first, _ = train_sft(
+        prepare_for_strategy(tiny_spec(), "lora", LORA), toy_frame, None, {**settings, "max_steps": 2}, out
+    )
     assert first["resumed_from"] == ""
-    resumed, metrics, history = train_sft(prepare_for_strategy(tiny_spec(), "lora", LORA), toy_frame, None,
-                                          {**settings, "max_steps": 4}, out)
+    resumed, metrics, history = train_sft(
+        prepare_for_strategy(tiny_spec(), "lora", LORA), toy_frame, None, {**settings, "max_steps": 4}, out
+    )
     assert metrics["resumed_from"].endswith("checkpoint-2") and metrics["global_step"] == 4
     assert history[history.split == "train"].step.tolist() == [1, 2, 3, 4]  # history spans both sessions
     for (name, a), (_, b) in zip(straight.named_parameters(), resumed.named_parameters()):
@@ -106,8 +140,14 @@ def test_fine_tune_variant_returns_a_bundle_for_the_checkpoint_dataset(tiny_spec
     from rulelens.modeling.sft import fine_tune_variant
 
     bundle, metrics, history = fine_tune_variant(
-        tiny_spec("xs"), "lora", LORA, {**FAST, "max_steps": 2, "learning_rate": 1e-2}, toy_frame, toy_frame,
-        tmp_path / "run")
+        tiny_spec("xs"),
+        "lora",
+        LORA,
+        {**FAST, "max_steps": 2, "learning_rate": 1e-2},
+        toy_frame,
+        toy_frame,
+        tmp_path / "run",
+    )
     assert metrics["size_name"] == "xs" and metrics["strategy"] == "lora" and not history.empty
     dataset = HFCheckpointDataset(path=str(tmp_path / "lora" / "xs"))
     dataset.save(bundle)
@@ -131,12 +171,18 @@ def test_covering_length_is_the_shortest_length_that_keeps_the_share():
 def test_auto_max_length_leaves_out_the_longest_rows_and_counts_them_per_split(smol_tokenizer, toy_frame):
     from rulelens.modeling.sft import prepare_examples
 
-    lengths = sorted(len(encode_example(smol_tokenizer, c, r)["input_ids"]) for c, r in zip(toy_frame.clause, toy_frame.rule))
+    lengths = sorted(
+        len(encode_example(smol_tokenizer, c, r)["input_ids"]) for c, r in zip(toy_frame.clause, toy_frame.rule)
+    )
     settings = TrainerSettings.from_params({"max_length": "auto", "max_length_coverage": 0.75})
     train, evaluation, counts = prepare_examples(toy_frame, toy_frame, smol_tokenizer, PromptStyle(), settings)
     assert counts["max_length"] == lengths[2]
     assert counts["train_rows"] == counts["validation_rows"] == 4
-    assert counts["dropped_train_examples"] == counts["dropped_validation_examples"] == sum(n > lengths[2] for n in lengths)
+    assert (
+        counts["dropped_train_examples"]
+        == counts["dropped_validation_examples"]
+        == sum(n > lengths[2] for n in lengths)
+    )
     assert counts["dropped_train_share"] == pytest.approx(counts["dropped_train_examples"] / 4)
     assert len(train) + counts["dropped_train_examples"] == 4
 
@@ -166,7 +212,7 @@ def _batch(tokenizer, frame, batching):
 def test_rule_token_loss_equals_the_models_own_loss(tiny_spec, toy_frame, batching, rule_logits_only):
     from rulelens.modeling.sft import rule_token_loss
 
-    prepared = prepare_for_strategy(tiny_spec(), "fft", {})
+    prepared = prepare_for_strategy(tiny_spec(), "fft", conf_settings("fft"))
     model, tokenizer = prepared.model.eval(), prepared.tokenizer
     with torch.no_grad():
         reference = model(**_batch(tokenizer, toy_frame, "padded"), use_cache=False).loss  # HF's own causal-LM loss
@@ -176,7 +222,7 @@ def test_rule_token_loss_equals_the_models_own_loss(tiny_spec, toy_frame, batchi
 
 def test_flattened_batches_need_the_cache_off_to_mask_per_example(tiny_spec, toy_frame):
     """The guard behind ``use_cache=False``: with a cache the model would attend across examples."""
-    prepared = prepare_for_strategy(tiny_spec(), "fft", {})
+    prepared = prepare_for_strategy(tiny_spec(), "fft", conf_settings("fft"))
     flat = _batch(prepared.tokenizer, toy_frame, "flattened")
     padded = _batch(prepared.tokenizer, toy_frame, "padded")
     with torch.no_grad():
@@ -195,7 +241,7 @@ def test_length_grouped_batches_cover_every_row_once_in_a_seeded_shuffled_order(
     first, second = list(sampler), list(sampler)
     assert sorted(first) == list(range(12)) and sorted(second) == list(range(12))
     assert first != second  # each epoch its own order
-    batches = [first[i:i + 2] for i in range(0, 12, 2)]
+    batches = [first[i : i + 2] for i in range(0, 12, 2)]
     ordered = sorted(lengths)
     for batch in batches:  # every batch holds neighbours in length order
         ranks = sorted(ordered.index(lengths[i]) for i in batch)
@@ -208,8 +254,7 @@ def test_length_grouped_batches_cover_every_row_once_in_a_seeded_shuffled_order(
     assert list(again) == first
 
 
-STOP = {**FAST, "max_steps": 20, "eval_steps": 1, "eval_on_start": False, "early_stopping_patience": 2,
-        "batch_size": 4}
+STOP = {**FAST, "max_steps": 20, "eval_steps": 1, "eval_on_start": False, "early_stopping_patience": 2, "batch_size": 4}
 
 
 def test_early_stopping_stops_on_a_flat_validation_loss(tiny_spec, toy_frame, tmp_path):
@@ -222,7 +267,7 @@ def test_early_stopping_stops_on_a_flat_validation_loss(tiny_spec, toy_frame, tm
 
 
 def test_early_stopping_keeps_the_best_checkpoint_not_the_last(tiny_spec, toy_frame, tmp_path):
-    prepared = prepare_for_strategy(tiny_spec(), "fft", {})
+    prepared = prepare_for_strategy(tiny_spec(), "fft", conf_settings("fft"))
     initial = {n: p.detach().clone() for n, p in prepared.model.named_parameters()}
     # Warm-up from lr 0: step 1 leaves the weights as they were (the best model); steps 2-3 use a
     # learning rate so large that the validation loss can only get worse.

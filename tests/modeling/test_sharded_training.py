@@ -32,13 +32,34 @@ def sharded_run(tmp_path_factory):
     (root / "conf" / "test" / "variants.yml").write_text("strategies: [fft]\nsizes: [tiny]\n", encoding="utf-8")
     prepared = kedro(root, "run", "--env", "test", "--pipeline", "data_processing")
     assert prepared.returncode == 0, prepared.stderr[-3000:]
-    env = dict(os.environ, KEDRO_DISABLE_TELEMETRY="true", MLFLOW_DISABLE_TELEMETRY="true", HF_HUB_OFFLINE="1",
-               MLFLOW_TRACKING_URI=f"sqlite:///{root / 'mlflow.db'}", OMP_NUM_THREADS="1")
+    env = dict(
+        os.environ,
+        KEDRO_DISABLE_TELEMETRY="true",
+        MLFLOW_DISABLE_TELEMETRY="true",
+        HF_HUB_OFFLINE="1",
+        MLFLOW_TRACKING_URI=f"sqlite:///{root / 'mlflow.db'}",
+        OMP_NUM_THREADS="1",
+    )
     torchrun = Path(sys.executable).with_name("torchrun")
     kedro_bin = Path(sys.executable).with_name("kedro")
-    command = [str(torchrun), "--nproc_per_node", "2", "--master_port", "29517", "--no-python", str(kedro_bin), "run",
-               "--env", "test", "--pipeline", "training", "--namespaces", "fft.tiny",
-               "--params", "training.trainer.fsdp=full_shard auto_wrap,training.trainer.ddp_backend=gloo"]
+    command = [
+        str(torchrun),
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29517",
+        "--no-python",
+        str(kedro_bin),
+        "run",
+        "--env",
+        "test",
+        "--pipeline",
+        "training",
+        "--namespaces",
+        "fft.tiny",
+        "--params",
+        "training.trainer.fsdp=full_shard auto_wrap,training.trainer.ddp_backend=gloo",
+    ]
     result = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=300)
     yield root, result
     shutil.rmtree(folder, ignore_errors=True)
@@ -67,6 +88,8 @@ def test_two_processes_train_and_write_exactly_one_loadable_checkpoint(sharded_r
     assert sorted(p.name for p in models.iterdir()) == ["tiny"]  # one folder, no hidden .tmp/.old leftovers
     bundle = HFCheckpointDataset(str(models / "tiny")).load()
     assert bundle.metadata["kind"] == "full" and bundle.model.config.num_hidden_layers == 2
-    metrics = json.loads((root / "data" / "07_model_output" / "test_profile" / "fft" / "tiny" / "training_metrics.json").read_text())
-    # 8 training examples, batch 4 per process, 2 processes: one optimisation step per epoch (2 on one process)
-    assert metrics["global_step"] == 1
+    metrics = json.loads(
+        (root / "data" / "07_model_output" / "test_profile" / "fft" / "tiny" / "training_metrics.json").read_text()
+    )
+    # the test profile's step cap (2), each step one batch of 4 per process; both processes stepped together
+    assert metrics["global_step"] == 2 and metrics["stopped_by"] == "step_cap"

@@ -52,7 +52,10 @@ def test_qlora_base_layers_are_4bit_nf4(tiny_spec):
         assert module.weight.quant_state.quant_type == "nf4"
         assert module.weight.quant_state.nested  # double quantisation
     assert prepared.model.rulelens_info["quantization"] == {
-        "quant_type": "nf4", "double_quant": True, "compute_dtype": "float32"}
+        "quant_type": "nf4",
+        "double_quant": True,
+        "compute_dtype": "float32",
+    }
     fft = prepare_for_strategy(tiny_spec(), "fft", FFT)  # 4-bit weights are counted at full size
     assert prepared.base_params == fft.total_params
 
@@ -71,7 +74,10 @@ def test_strategy_params_are_validated():
 
 def test_the_registry_says_what_each_strategy_needs():
     assert {name: (s.adapters, s.quantised) for name, s in STRATEGIES.items()} == {
-        "fft": (False, False), "lora": (True, False), "qlora": (True, True)}
+        "fft": (False, False),
+        "lora": (True, False),
+        "qlora": (True, True),
+    }
     for name, spec in STRATEGIES.items():  # conf/base gives every key each strategy takes, no more
         assert sorted(conf_settings(name)) == sorted(spec.settings_keys), name
     with pytest.raises(ValueError, match="adapters"):
@@ -85,12 +91,17 @@ def test_conf_settings_build_the_published_lora_and_quantisation_configs():
     from transformers import BitsAndBytesConfig
 
     llama = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-    expected = LoraConfig(task_type="CAUSAL_LM", r=16, lora_alpha=32.0, lora_dropout=0.05, target_modules=llama,
-                          bias="none")
+    expected = LoraConfig(
+        task_type="CAUSAL_LM", r=16, lora_alpha=32.0, lora_dropout=0.05, target_modules=llama, bias="none"
+    )
     for name in ("lora", "qlora"):
         assert lora_config(strategy_settings(name, conf_settings(name))) == expected
-    expected = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                                  bnb_4bit_compute_dtype=torch.float32)
+    expected = BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=torch.float32,
+    )
     assert quantization_config(conf_settings("qlora")).to_dict() == expected.to_dict()
     assert strategy_settings("fft", conf_settings("fft")) == {"seed": 0}
 
@@ -134,8 +145,11 @@ def test_qlora_gradients_flow_through_the_4bit_base_even_after_evaluation(tiny_s
     lora.train()
     qlora(input_ids=ids, labels=ids).loss.backward()
     lora(input_ids=ids, labels=ids).loss.backward()
-    grads = [(n, a.grad, b.grad) for (n, a), (_, b) in zip(qlora.named_parameters(), lora.named_parameters())
-             if a.requires_grad]
+    grads = [
+        (n, a.grad, b.grad)
+        for (n, a), (_, b) in zip(qlora.named_parameters(), lora.named_parameters())
+        if a.requires_grad
+    ]
     assert grads and all(g is not None for _, g, _ in grads)
     for name, got, expected in grads:
         assert torch.allclose(got, expected, atol=1e-5), name

@@ -13,7 +13,13 @@ from rulelens.pipelines.training.nodes import CheckpointMismatchError, train_var
 from rulelens.variant_grid import Variant
 
 VARIANT = Variant("fft", "tiny")
-ROWS = [("A.1.%d The riser of step %d shall not exceed %d mm." % (i, i, 150 + i), "rule('A.1.%d', step, require=riser <= %d mm)" % (i, 150 + i)) for i in range(12)]
+ROWS = [
+    (
+        "A.1.%d The riser of step %d shall not exceed %d mm." % (i, i, 150 + i),
+        "rule('A.1.%d', step, require=riser <= %d mm)" % (i, 150 + i),
+    )
+    for i in range(12)
+]
 
 
 @pytest.fixture
@@ -29,11 +35,21 @@ def training(tiny_spec, tmp_path):
     spec = tiny_spec()
     spec.pop("size_name")
     return {
-        "retrain": False, "work_dir": str(tmp_path / "trainer"),
+        "retrain": False,
+        "work_dir": str(tmp_path / "trainer"),
         "sizes": {"tiny": {"base_model": spec}},
         "strategies": {"fft": {"settings": {"seed": 0}, "trainer": {"learning_rate": 1e-3}}},
-        "trainer": {"max_length": 128, "max_steps": 4, "batch_size": 2, "logging_steps": 1, "seed": 0,
-                    "save_strategy": "steps", "save_steps": 2, "eval_strategy": "no", "eval_on_start": False},
+        "trainer": {
+            "max_length": 128,
+            "max_steps": 4,
+            "batch_size": 2,
+            "logging_steps": 1,
+            "seed": 0,
+            "save_strategy": "steps",
+            "save_steps": 2,
+            "eval_strategy": "no",
+            "eval_on_start": False,
+        },
     }
 
 
@@ -84,7 +100,11 @@ def test_retrain_starts_from_the_base_model_in_a_clean_trainer_folder(training, 
     (tmp_path / "trainer" / "fft" / "tiny").mkdir(parents=True)
     resumed_state = tmp_path / "trainer" / "fft" / "tiny" / "checkpoint-6"
     resumed_state.mkdir()
-    changed = {**training, "retrain": True, "strategies": {"fft": {"settings": {"seed": 0}, "trainer": {"learning_rate": 5e-3}}}}
+    changed = {
+        **training,
+        "retrain": True,
+        "strategies": {"fft": {"settings": {"seed": 0}, "trainer": {"learning_rate": 5e-3}}},
+    }
     _, metrics = run(changed, clauses, folder)
     assert metrics["global_step"] == changed["trainer"]["max_steps"] and metrics["resumed_from"] == ""
     assert not torch.equal(first, weights(folder))

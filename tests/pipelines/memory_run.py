@@ -50,8 +50,9 @@ def run_in_memory(pipeline: Pipeline, inputs: dict[str, Any]) -> dict[str, Any]:
     """Every output of ``pipeline`` run on ``inputs`` (data, or a dataset object to read them from)."""
     missing = sorted(pipeline.inputs() - set(inputs))
     assert not missing, f"the test lacks pipeline inputs {missing}"
-    datasets = {name: value if isinstance(value, AbstractDataset) else KeptDataset(data=value)
-                for name, value in inputs.items()}
+    datasets = {
+        name: value if isinstance(value, AbstractDataset) else KeptDataset(data=value) for name, value in inputs.items()
+    }
     catalog = DataCatalog({**datasets, **{name: KeptDataset() for name in pipeline.all_outputs()}})
     SequentialRunner().run(pipeline, catalog)
     return {name: catalog.load(name) for name in pipeline.all_outputs()}

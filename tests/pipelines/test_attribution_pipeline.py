@@ -10,23 +10,30 @@ from rulelens.pipelines.attribution import create_pipeline
 from rulelens.variant_grid import Variant
 from tests.pipelines.memory_run import conf_parameters, param_inputs, run_in_memory
 
-STUDY = pd.DataFrame({
-    "clause_id": ["X.1.1", "X.1.2"],
-    "clause": ["X.1.1 Every stair shall have a handrail on one side.",
-               "X.1.2 The riser of a step shall not exceed 190 mm."],
-    "rule": ["rule('X.1.1', stair, require=has(handrail))", "rule('X.1.2', step, require=riser <= 190 mm)"],
-})
+STUDY = pd.DataFrame(
+    {
+        "clause_id": ["X.1.1", "X.1.2"],
+        "clause": [
+            "X.1.1 Every stair shall have a handrail on one side.",
+            "X.1.2 The riser of a step shall not exceed 190 mm.",
+        ],
+        "rule": ["rule('X.1.1', stair, require=has(handrail))", "rule('X.1.2', step, require=riser <= 190 mm)"],
+    }
+)
 
 
 def test_a_variant_is_attributed_checked_and_drawn(tiny_llama, smol_tokenizer):
     params = conf_parameters("test")  # faithfulness on 2 clauses, k <= 2, 32 LDS masks
     pipeline = create_pipeline(variants=[Variant("lora", "tiny")])
     assert {node.name for node in pipeline.nodes} == {"lora.tiny.attribute_variant", "render_attribution_heatmaps"}
-    out = run_in_memory(pipeline, {
-        "lora.tiny.checkpoint": ModelBundle(tiny_llama(seed=0), smol_tokenizer),
-        "study_clauses": STUDY,
-        **param_inputs(params, "attribution", "prompt"),
-    })
+    out = run_in_memory(
+        pipeline,
+        {
+            "lora.tiny.checkpoint": ModelBundle(tiny_llama(seed=0), smol_tokenizer),
+            "study_clauses": STUDY,
+            **param_inputs(params, "attribution", "prompt"),
+        },
+    )
     words = out["lora.tiny.attributions"]
     assert set(words["clause_id"]) == set(STUDY["clause_id"]) and words["score"].notna().all()
     assert out["lora.tiny.attribution_metrics"]["attribution_normalised_entropy"] > 0

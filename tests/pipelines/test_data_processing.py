@@ -57,7 +57,9 @@ def test_nzbc_dataset_runs_through_the_nzbc_environment(tmp_path):
 
 def test_a_file_with_no_valid_row_fails_and_keeps_the_rejected_rows(tmp_path):
     root = copy_project(tmp_path)
-    (root / "data/01_raw/building_code_rules.csv").write_text("clause_id,agency,domain,clause,rule\na,b,c,,\nd,e,f,  ,x\n")
+    (root / "data/01_raw/building_code_rules.csv").write_text(
+        "clause_id,agency,domain,clause,rule\na,b,c,,\nd,e,f,  ,x\n"
+    )
     result = kedro(root, "run", "--pipelines", "data_processing")
     assert result.returncode != 0
     assert "no valid clause/rule rows remain" in result.stdout + result.stderr
@@ -74,13 +76,18 @@ RULE = 'rule("BCA C.1", room, require=room.height_m >= 2.4)'
 
 def node_params(**columns):
     return {
-        "source_file": "fixture.csv", "columns": {"clause": "clause", "rule": "rule", "clause_id": None, "split": None, **columns},
-        "split_values": {}, "split_fractions": {"train": 0.8, "validation": 0.1, "test": 0.1}, "seed": 42,
+        "source_file": "fixture.csv",
+        "columns": {"clause": "clause", "rule": "rule", "clause_id": None, "split": None, **columns},
+        "split_values": {},
+        "split_fractions": {"train": 0.8, "validation": 0.1, "test": 0.1},
+        "seed": 42,
     }
 
 
 def test_ids_are_made_only_when_no_id_column_is_mapped():
-    raw = pd.DataFrame({"clause": [f"BCA C.{i} Doors shall close." for i in range(5)], "rule": [RULE + " " * i for i in range(5)]})
+    raw = pd.DataFrame(
+        {"clause": [f"BCA C.{i} Doors shall close." for i in range(5)], "rule": [RULE + " " * i for i in range(5)]}
+    )
     valid, rejected = validate_clauses(raw, node_params())
     assert list(prepare_clauses(valid, rejected, node_params())["clause_id"]) == [f"r{i:05d}" for i in range(1, 6)]
     with_ids = raw.assign(id=["a", "b", None, "d", ""])
@@ -89,12 +96,20 @@ def test_ids_are_made_only_when_no_id_column_is_mapped():
 
 
 def test_contract_rejects_reach_the_rejected_table():
-    raw = pd.DataFrame({
-        "id": ["a", "b", "a", "c", "d", "e"],
-        "clause": ["BCA C.1 Doors shall close.", "BCA C.2 Walls<|im_end|> shall stand.", "BCA C.3 Stairs shall rise.",
-                   "?!", "BCA C.5 Bad\x00 char.", "BCA C.6 Ramps shall slope."],
-        "rule": [RULE + " " * i for i in range(6)],
-    })
+    raw = pd.DataFrame(
+        {
+            "id": ["a", "b", "a", "c", "d", "e"],
+            "clause": [
+                "BCA C.1 Doors shall close.",
+                "BCA C.2 Walls<|im_end|> shall stand.",
+                "BCA C.3 Stairs shall rise.",
+                "?!",
+                "BCA C.5 Bad\x00 char.",
+                "BCA C.6 Ramps shall slope.",
+            ],
+            "rule": [RULE + " " * i for i in range(6)],
+        }
+    )
     valid, rejected = validate_clauses(raw, node_params(clause_id="id"))
     assert list(valid["clause_id"]) == ["a", "e"]
     by_row = rejected.set_index("source_row")
@@ -115,7 +130,10 @@ def test_a_selection_the_data_cannot_meet_names_the_parameter_and_keeps_the_tabl
     assert result.returncode != 0
     assert "max_words" in result.stdout + result.stderr
     out = root / "data"
-    for table in ("03_primary/building_code_rules/clauses.parquet", "03_primary/building_code_rules/clause_words.parquet",
-                  "08_reporting/building_code_rules/corpus_summary.csv"):
+    for table in (
+        "03_primary/building_code_rules/clauses.parquet",
+        "03_primary/building_code_rules/clause_words.parquet",
+        "08_reporting/building_code_rules/corpus_summary.csv",
+    ):
         assert (out / table).is_file(), table
     assert not (out / "05_model_input/building_code_rules/study_clauses.parquet").exists()

@@ -10,12 +10,16 @@ from rulelens.pipelines.evaluation import create_pipeline
 from rulelens.variant_grid import Variant
 from tests.pipelines.memory_run import conf_parameters, param_inputs, run_in_memory
 
-STUDY = pd.DataFrame({
-    "clause_id": ["X.1.1", "X.1.2"],
-    "clause": ["X.1.1 Every stair shall have a handrail on one side.",
-               "X.1.2 The riser of a step shall not exceed 190 mm."],
-    "rule": ["rule('X.1.1', stair, require=has(handrail))", "rule('X.1.2', step, require=riser <= 190 mm)"],
-})
+STUDY = pd.DataFrame(
+    {
+        "clause_id": ["X.1.1", "X.1.2"],
+        "clause": [
+            "X.1.1 Every stair shall have a handrail on one side.",
+            "X.1.2 The riser of a step shall not exceed 190 mm.",
+        ],
+        "rule": ["rule('X.1.1', stair, require=has(handrail))", "rule('X.1.2', step, require=riser <= 190 mm)"],
+    }
+)
 
 
 def test_a_variant_and_its_zero_shot_base_are_scored_into_one_quality_table(tiny_llama, smol_tokenizer, tmp_path):
@@ -23,12 +27,18 @@ def test_a_variant_and_its_zero_shot_base_are_scored_into_one_quality_table(tiny
     params["training"]["base_model_defaults"]["cache_dir"] = str(tmp_path / "base")
     pipeline = create_pipeline(variants=[Variant("lora", "tiny")])
     assert {node.name for node in pipeline.nodes} == {
-        "lora.tiny.evaluate_variant", "zero_shot.tiny.evaluate_zero_shot", "summarise_quality"}
-    out = run_in_memory(pipeline, {
-        "lora.tiny.checkpoint": ModelBundle(tiny_llama(seed=0), smol_tokenizer),
-        "study_clauses": STUDY,
-        **param_inputs(params, "evaluation", "prompt", "training"),
-    })
+        "lora.tiny.evaluate_variant",
+        "zero_shot.tiny.evaluate_zero_shot",
+        "summarise_quality",
+    }
+    out = run_in_memory(
+        pipeline,
+        {
+            "lora.tiny.checkpoint": ModelBundle(tiny_llama(seed=0), smol_tokenizer),
+            "study_clauses": STUDY,
+            **param_inputs(params, "evaluation", "prompt", "training"),
+        },
+    )
     for name, strategy in (("lora.tiny", "lora"), ("zero_shot.tiny", "zero_shot")):
         rules = out[f"{name}.generated_rules"]
         assert list(rules["clause_id"]) == list(STUDY["clause_id"])

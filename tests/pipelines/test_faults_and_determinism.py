@@ -14,9 +14,12 @@ import pandas as pd
 
 from tests.project_copy import copy_project, kedro
 
-TRAIN_SLOWLY = ["--params", "training.trainer.max_steps=40,training.trainer.save_strategy=steps,"
-                "training.trainer.early_stopping_patience=1000,"
-                "training.trainer.save_steps=4"]
+TRAIN_SLOWLY = [
+    "--params",
+    "training.trainer.max_steps=40,training.trainer.save_strategy=steps,"
+    "training.trainer.early_stopping_patience=1000,"
+    "training.trainer.save_steps=4",
+]
 
 
 def test_kill_during_training_then_rerun_resumes_and_finishes_with_the_same_fingerprint(tmp_path):
@@ -26,13 +29,22 @@ def test_kill_during_training_then_rerun_resumes_and_finishes_with_the_same_fing
     command = ["run", "--env", "test", "--pipelines", "training", "--namespaces", "fft.tiny", *TRAIN_SLOWLY]
     work = root / "data/06_models/test_profile/trainer/fft/tiny"
     process = subprocess.Popen(
-        [str(os.path.join(os.path.dirname(sys.executable), "kedro")), *command], cwd=root,
-        env=dict(os.environ, KEDRO_DISABLE_TELEMETRY="true", MLFLOW_DISABLE_TELEMETRY="true", HF_HUB_OFFLINE="1", **env),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        [str(os.path.join(os.path.dirname(sys.executable), "kedro")), *command],
+        cwd=root,
+        env=dict(
+            os.environ, KEDRO_DISABLE_TELEMETRY="true", MLFLOW_DISABLE_TELEMETRY="true", HF_HUB_OFFLINE="1", **env
+        ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 300
-        while not list(work.glob("checkpoint-*/trainer_state.json")) and time.monotonic() < deadline \
-                and process.poll() is None:
+        while (
+            not list(work.glob("checkpoint-*/trainer_state.json"))
+            and time.monotonic() < deadline
+            and process.poll() is None
+        ):
             time.sleep(0.02)
         assert list(work.glob("checkpoint-*/trainer_state.json")), "training never wrote a Trainer checkpoint"
     finally:

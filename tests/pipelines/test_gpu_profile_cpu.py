@@ -37,15 +37,29 @@ def project(tmp_path_factory):
     training["training"]["base_model_defaults"]["allow_download"] = False
     training["training"]["strategies"]["lora"]["settings"]["target_modules"] = ["q_proj", "v_proj"]
     training["training"]["strategies"]["qlora"]["settings"]["target_modules"] = ["q_proj", "v_proj"]
-    training = merge(training, {"training": {"placement": {"device": "cpu"}, "trainer": {
-        "max_length": 160, "epochs": 1, "batch_size": 4, "max_train_examples": 8, "max_eval_examples": 4,
-        "logging_steps": 1}}})
+    training = merge(
+        training,
+        {
+            "training": {
+                "placement": {"device": "cpu"},
+                "trainer": {
+                    "max_length": 160,
+                    "epochs": 1,
+                    "batch_size": 4,
+                    "max_train_examples": 8,
+                    "max_eval_examples": 4,
+                    "logging_steps": 1,
+                },
+            }
+        },
+    )
     (target / "parameters_training.yml").write_text(yaml.safe_dump(training, sort_keys=False), encoding="utf-8")
     (target / "variants.yml").write_text("strategies: [fft, lora, qlora]\nsizes: [tiny]\n", encoding="utf-8")
     shutil.copy(conf / "test" / "parameters_evaluation.yml", target / "parameters_evaluation.yml")
     attribution = yaml.safe_load((target / "parameters_attribution.yml").read_text(encoding="utf-8"))
-    attribution["attribution"].update(progress=False, faithfulness={"n_clauses": 1, "max_k": 2, "n_random": 10, "seed": 0,
-                                                                      "lds": False})
+    attribution["attribution"].update(
+        progress=False, faithfulness={"n_clauses": 1, "max_k": 2, "n_random": 10, "seed": 0, "lds": False}
+    )
     (target / "parameters_attribution.yml").write_text(yaml.safe_dump(attribution), encoding="utf-8")
     data = yaml.safe_load((target / "parameters_data_processing.yml").read_text(encoding="utf-8"))
     data["data_processing"]["selection"] = {"n_clauses": 2, "max_words": 40}

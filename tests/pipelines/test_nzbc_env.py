@@ -31,7 +31,9 @@ def merge(base: dict, override: dict) -> dict:
     """Deep merge (override wins), as Kedro's soft merge of an environment over base."""
     merged = dict(base)
     for key, value in override.items():
-        merged[key] = merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+        merged[key] = (
+            merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+        )
     return merged
 
 
@@ -114,8 +116,11 @@ def test_quality_summary_report_and_mlflow_carry_the_lrml_score(nzbc_run):
 
     client = MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name("rulelens")
-    children = [r for r in client.search_runs([experiment.experiment_id], max_results=100)
-                if r.data.tags.get("rulelens.level") == "variant"]
+    children = [
+        r
+        for r in client.search_runs([experiment.experiment_id], max_results=100)
+        if r.data.tags.get("rulelens.level") == "variant"
+    ]
     assert len(children) == 4
     for child in children:
         assert set(LRML_METRICS) <= set(child.data.metrics), child.info.run_name

@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from rulelens.data.selection import SELECTION_COLUMNS, allocate
+from rulelens.data.selection import select_study_clauses as select_plain
 from rulelens.pipelines.data_processing.nodes import select_study_clauses
-from rulelens.data.selection import SELECTION_COLUMNS, allocate, select_study_clauses as select_plain
 
 PARAMS = {"split": "test", "n_clauses": 12, "max_words": None, "seed": 7, "strata": ["agency", "quantitative"]}
 
@@ -24,11 +25,29 @@ def clauses():
     for (agency, quantitative), count in plan.items():
         for _ in range(count):
             number += 1
-            rows.append({"clause_id": f"c{number:03d}", "split": "test", "agency": agency, "quantitative": quantitative,
-                         "n_words": int(rng.integers(5, 60)), "clause": f"clause {number}", "rule": f"rule({number})"})
+            rows.append(
+                {
+                    "clause_id": f"c{number:03d}",
+                    "split": "test",
+                    "agency": agency,
+                    "quantitative": quantitative,
+                    "n_words": int(rng.integers(5, 60)),
+                    "clause": f"clause {number}",
+                    "rule": f"rule({number})",
+                }
+            )
     for extra in range(10):
-        rows.append({"clause_id": f"t{extra:03d}", "split": "train", "agency": "NCC", "quantitative": True,
-                     "n_words": 10, "clause": "x", "rule": "y"})
+        rows.append(
+            {
+                "clause_id": f"t{extra:03d}",
+                "split": "train",
+                "agency": "NCC",
+                "quantitative": True,
+                "n_words": 10,
+                "clause": "x",
+                "rule": "y",
+            }
+        )
     frame = pd.DataFrame(rows)
     return frame.sample(frac=1, random_state=1).reset_index(drop=True)  # input order must not matter
 
@@ -45,8 +64,10 @@ def test_proportional_stratified_sample(clauses):
     for key, share in shares.items():
         assert abs(got.get(key, 0) - share * 12) <= 1, (key, got.get(key, 0), share * 12)
     assert set(chosen["stratum"]) == {
-        "agency=NCC | quantitative=True", "agency=NCC | quantitative=False",
-        "agency=SCDF | quantitative=True", "agency=SCDF | quantitative=False",
+        "agency=NCC | quantitative=True",
+        "agency=NCC | quantitative=False",
+        "agency=SCDF | quantitative=True",
+        "agency=SCDF | quantitative=False",
     }
     first = chosen.iloc[0]
     assert first["stratum"] == f"agency={first['agency']} | quantitative={first['quantitative']}"

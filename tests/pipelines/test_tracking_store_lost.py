@@ -12,16 +12,35 @@ from tests.runners.processes import Processes, quiet_env, start_mlflow
 
 def test_the_run_goes_on_and_saves_its_outputs_when_the_store_goes_away(tmp_path):
     root = copy_project(tmp_path)
-    assert kedro(root, "run", "--env", "test", "--pipelines", "data_processing",
-                 "--params", "tracking.enabled=false").returncode == 0
+    assert (
+        kedro(
+            root, "run", "--env", "test", "--pipelines", "data_processing", "--params", "tracking.enabled=false"
+        ).returncode
+        == 0
+    )
     processes = Processes(tmp_path / "logs")
     try:
         uri = start_mlflow(processes, tmp_path / "mlflow")
-        env = quiet_env(MLFLOW_TRACKING_URI=uri, MLFLOW_HTTP_REQUEST_MAX_RETRIES="0",
-                        MLFLOW_HTTP_REQUEST_TIMEOUT="5", COLUMNS="250")
-        run = subprocess.Popen([str(Path(sys.executable).with_name("kedro")), "run", "--env", "test",
-                                "--pipelines", "training", "--namespaces", "lora.tiny"],
-                               cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        env = quiet_env(
+            MLFLOW_TRACKING_URI=uri, MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT="5", COLUMNS="250"
+        )
+        run = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("kedro")),
+                "run",
+                "--env",
+                "test",
+                "--pipelines",
+                "training",
+                "--namespaces",
+                "lora.tiny",
+            ],
+            cwd=root,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         lines = []
         for line in run.stdout:  # the parent run is open: take the server away before training logs anything
             lines.append(line)

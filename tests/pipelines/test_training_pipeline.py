@@ -12,8 +12,13 @@ from tests.pipelines.memory_run import conf_parameters, param_inputs, run_in_mem
 from tests.project_copy import PROJECT
 
 VARIANT = Variant("lora", "tiny")
-ROWS = [(f"A.1.{i} The riser of step {i} shall not exceed {150 + i} mm.",
-         f"rule('A.1.{i}', step, require=riser <= {150 + i} mm)") for i in range(12)]
+ROWS = [
+    (
+        f"A.1.{i} The riser of step {i} shall not exceed {150 + i} mm.",
+        f"rule('A.1.{i}', step, require=riser <= {150 + i} mm)",
+    )
+    for i in range(12)
+]
 
 
 def clauses() -> pd.DataFrame:
@@ -31,11 +36,14 @@ def test_one_variant_branch_trains_and_hands_on_its_checkpoint(tmp_path):
     assert VARIANT in load_grid(PROJECT / "conf", "test")
     pipeline = create_pipeline(variants=[VARIANT])
     assert {node.name for node in pipeline.nodes} == {"lora.tiny.prepare_base_model", "lora.tiny.train_variant"}
-    out = run_in_memory(pipeline, {
-        "clauses": clauses(),
-        "lora.tiny.completed_checkpoint": CheckpointMarkerDataset(path=str(tmp_path / "checkpoint")),  # none yet
-        **param_inputs(params, "training", "prompt", "data_processing"),
-    })
+    out = run_in_memory(
+        pipeline,
+        {
+            "clauses": clauses(),
+            "lora.tiny.completed_checkpoint": CheckpointMarkerDataset(path=str(tmp_path / "checkpoint")),  # none yet
+            **param_inputs(params, "training", "prompt", "data_processing"),
+        },
+    )
     assert out["lora.tiny.base_model"]["size"] == "tiny" and out["lora.tiny.base_model"]["n_params"] > 0
     checkpoint, metrics = out["lora.tiny.checkpoint"], out["lora.tiny.training_metrics"]
     assert isinstance(checkpoint, ModelBundle) and checkpoint.metadata["variant"] == "lora.tiny"

@@ -45,15 +45,27 @@ def test_every_variant_has_checkpoint_tables_and_metrics(project):
     for variant in VARIANTS:
         strategy, size = variant.split(".")
         assert (out / "06_models/test_profile" / strategy / size / "_COMPLETE").is_file(), variant
-        metrics = json.loads((out / "07_model_output/test_profile" / strategy / size / "training_metrics.json").read_text())
+        metrics = json.loads(
+            (out / "07_model_output/test_profile" / strategy / size / "training_metrics.json").read_text()
+        )
         assert metrics["trainable_params"] > 0
         if strategy == "fft":
             assert metrics["trainable_params"] == metrics["total_params"]
         else:
             assert metrics["trainable_params"] < metrics["total_params"] / 2
         table = pd.read_parquet(out / "07_model_output/test_profile" / strategy / size / "attributions.parquet")
-        assert {"clause_id", "word_index", "word", "char_start", "char_end", "category", "score", "share",
-                "target_mode", "operator"} <= set(table.columns)
+        assert {
+            "clause_id",
+            "word_index",
+            "word",
+            "char_start",
+            "char_end",
+            "category",
+            "score",
+            "share",
+            "target_mode",
+            "operator",
+        } <= set(table.columns)
         assert table["clause_id"].nunique() == 3
         rules = pd.read_parquet(out / "07_model_output/test_profile" / strategy / size / "generated_rules.parquet")
         assert len(rules) == 3 and {"generated_rule", "semantic_similarity", "chrf", "valid"} <= set(rules.columns)
@@ -77,7 +89,12 @@ def test_reporting_answers_the_study_questions_for_the_run(project):
     assert {"friedman", "wilcoxon"} <= set(comparisons["test"]) and comparisons["n"].gt(0).all()
     trends = pd.read_csv(tables / "scale_trends.csv")
     assert set(trends.loc[trends["family"] == "category", "category"]) == {
-        "rule_identifier", "numerical_constraint", "deontic", "domain_entity", "other"}
+        "rule_identifier",
+        "numerical_constraint",
+        "deontic",
+        "domain_entity",
+        "other",
+    }
     faithfulness = pd.read_csv(tables / "faithfulness_summary.csv")
     assert set(faithfulness["strategy"]) == {"fft", "lora", "qlora", "all"}
     curves = pd.read_parquet(tables / "faithfulness_curves.parquet")
@@ -102,7 +119,13 @@ def test_reporting_answers_the_study_questions_for_the_run(project):
     page = (out / "study_report.html").read_text(encoding="utf-8")
     assert page.count("<svg") >= 5 and "fft.tiny2" in page
     assert {p.name for p in (out / "figures").iterdir()} == {
-        "focus.png", "category_share.png", "quality.png", "agreement.png", "faithfulness.png", "clause_heatmap.png"}
+        "focus.png",
+        "category_share.png",
+        "quality.png",
+        "agreement.png",
+        "faithfulness.png",
+        "clause_heatmap.png",
+    }
 
 
 def test_mlflow_has_one_parent_and_a_child_per_variant(project):
@@ -112,9 +135,18 @@ def test_mlflow_has_one_parent_and_a_child_per_variant(project):
     children = [r for r in all_runs if r.data.tags.get("rulelens.level") == "variant"]
     assert len(parents) == 1
     parent_files = {a.path for a in client(uri).list_artifacts(parents[0].info.run_id)}
-    assert {"quality_summary.csv", "corpus_summary.csv", "attribution_heatmaps", "study_report.html",
-            "study_findings.csv", "strategy_comparisons.csv", "focus.png", "faithfulness.png", "run_facts.json",
-            "lds_summary.csv"} <= parent_files
+    assert {
+        "quality_summary.csv",
+        "corpus_summary.csv",
+        "attribution_heatmaps",
+        "study_report.html",
+        "study_findings.csv",
+        "strategy_comparisons.csv",
+        "focus.png",
+        "faithfulness.png",
+        "run_facts.json",
+        "lds_summary.csv",
+    } <= parent_files
     assert sorted(r.info.run_name for r in children) == sorted(VARIANTS)
     for child in children:
         tags, params, metrics = child.data.tags, child.data.params, child.data.metrics
@@ -123,12 +155,24 @@ def test_mlflow_has_one_parent_and_a_child_per_variant(project):
         assert int(tags["n_params"]) > 0 and tags["base_model"] and len(tags["fingerprint"]) == 64
         assert "trainer.learning_rate" in params and "strategy" in params
         assert not any(key.startswith(("fft.", "lora.", "qlora.")) for key in params)
-        assert {"trainable_params", "wall_time_s", "peak_rss_mb", "attribution_normalised_entropy",
-                "semantic_similarity", "semantic_similarity_ci_low", "generation_rules_per_s"} <= set(metrics)
+        assert {
+            "trainable_params",
+            "wall_time_s",
+            "peak_rss_mb",
+            "attribution_normalised_entropy",
+            "semantic_similarity",
+            "semantic_similarity_ci_low",
+            "generation_rules_per_s",
+        } <= set(metrics)
         assert tags["checkpoint_path"].endswith(child.info.run_name.replace(".", "/"))
         artifacts = {a.path for a in client(uri).list_artifacts(child.info.run_id)}
-        assert {"attributions.parquet", "generated_rules.parquet", "loss_history.csv", "faithfulness_curves.parquet",
-                "lds_scores.parquet"} <= artifacts
+        assert {
+            "attributions.parquet",
+            "generated_rules.parquet",
+            "loss_history.csv",
+            "faithfulness_curves.parquet",
+            "lds_scores.parquet",
+        } <= artifacts
         assert math.isfinite(metrics["faithfulness_attribution_comprehensiveness"])
         assert math.isfinite(metrics["faithfulness_lds"]) and math.isfinite(metrics["faithfulness_lds_random"])
         history = client(uri).get_metric_history(child.info.run_id, "train_loss")
@@ -143,8 +187,17 @@ def test_second_run_skips_completed_variants_and_opens_new_runs(project):
     assert (second.stdout + second.stderr).count("not retraining") == len(VARIANTS)
     after = {p: p.stat().st_mtime_ns for p in (root / "data/06_models/test_profile").rglob("model.safetensors")}
     assert before == after  # completed checkpoints untouched
-    one = kedro(root, "run", "--env", "test", "--pipelines", "training", "--namespaces", "lora.tiny",
-                env={"MLFLOW_TRACKING_URI": uri})
+    one = kedro(
+        root,
+        "run",
+        "--env",
+        "test",
+        "--pipelines",
+        "training",
+        "--namespaces",
+        "lora.tiny",
+        env={"MLFLOW_TRACKING_URI": uri},
+    )
     assert one.returncode == 0, one.stdout[-3000:] + one.stderr[-3000:]
     all_runs = runs(uri)
     parents = [r for r in all_runs if r.data.tags.get("rulelens.level") == "parent"]
@@ -158,8 +211,19 @@ def test_retrain_replaces_one_completed_variant_on_request(project):
     root, uri, _ = project
     weights = root / "data/06_models/test_profile/fft/tiny/model.safetensors"
     before = weights.stat().st_mtime_ns
-    result = kedro(root, "run", "--env", "test", "--pipelines", "training", "--namespaces", "fft.tiny",
-                   "--params", "training.retrain=true", env={"MLFLOW_TRACKING_URI": uri})
+    result = kedro(
+        root,
+        "run",
+        "--env",
+        "test",
+        "--pipelines",
+        "training",
+        "--namespaces",
+        "fft.tiny",
+        "--params",
+        "training.retrain=true",
+        env={"MLFLOW_TRACKING_URI": uri},
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "Replacing completed checkpoint" in result.stdout + result.stderr
     assert weights.stat().st_mtime_ns != before
@@ -167,7 +231,9 @@ def test_retrain_replaces_one_completed_variant_on_request(project):
 
 def test_unreachable_store_stops_before_training(tmp_path):
     root = copy_project(tmp_path)
-    result = kedro(root, "run", "--env", "test", "--pipelines", "training", env={"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"})
+    result = kedro(
+        root, "run", "--env", "test", "--pipelines", "training", env={"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}
+    )
     assert result.returncode != 0
     assert "http://127.0.0.1:9" in result.stdout + result.stderr
     assert not (root / "data/06_models").exists() or not any((root / "data/06_models").rglob("_COMPLETE"))
@@ -175,16 +241,34 @@ def test_unreachable_store_stops_before_training(tmp_path):
 
 def test_tracking_off_runs_without_a_store(tmp_path):
     root = copy_project(tmp_path)
-    result = kedro(root, "run", "--env", "test", "--pipelines", "data_processing",
-                   "--params", "tracking.enabled=false", env={"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"})
+    result = kedro(
+        root,
+        "run",
+        "--env",
+        "test",
+        "--pipelines",
+        "data_processing",
+        "--params",
+        "tracking.enabled=false",
+        env={"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"},
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "MLflow tracking is off" in result.stdout + result.stderr
 
 
 def test_one_variant_of_a_later_stage_runs_on_its_own(project):
     root, uri, _ = project
-    result = kedro(root, "run", "--env", "test", "--pipelines", "evaluation,attribution", "--namespaces", "lora.tiny2",
-                   env={"MLFLOW_TRACKING_URI": uri})
+    result = kedro(
+        root,
+        "run",
+        "--env",
+        "test",
+        "--pipelines",
+        "evaluation,attribution",
+        "--namespaces",
+        "lora.tiny2",
+        env={"MLFLOW_TRACKING_URI": uri},
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "lora.tiny2: 3 clauses attributed" in result.stdout + result.stderr
 
@@ -196,12 +280,21 @@ def test_notebook_loads_the_catalog_and_redraws_a_figure(project):
     folder = root / "notebooks"
     folder.mkdir(exist_ok=True)
     (folder / "explore_run.py").write_text(
-        "import matplotlib\nmatplotlib.use('Agg')\n" + code + "\nfig.savefig('redrawn.png')\nprint(findings.to_csv())\n",
-        encoding="utf-8")
-    env = dict(os.environ, KEDRO_ENV="test", MLFLOW_TRACKING_URI=uri, KEDRO_DISABLE_TELEMETRY="true",
-               MLFLOW_DISABLE_TELEMETRY="true")
-    result = subprocess.run([sys.executable, "explore_run.py"], cwd=folder, env=env, capture_output=True, text=True,
-                            timeout=300)
+        "import matplotlib\nmatplotlib.use('Agg')\n"
+        + code
+        + "\nfig.savefig('redrawn.png')\nprint(findings.to_csv())\n",
+        encoding="utf-8",
+    )
+    env = dict(
+        os.environ,
+        KEDRO_ENV="test",
+        MLFLOW_TRACKING_URI=uri,
+        KEDRO_DISABLE_TELEMETRY="true",
+        MLFLOW_DISABLE_TELEMETRY="true",
+    )
+    result = subprocess.run(
+        [sys.executable, "explore_run.py"], cwd=folder, env=env, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "strategy_focus" in result.stdout
     assert (folder / "redrawn.png").stat().st_size > 10_000

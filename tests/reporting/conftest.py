@@ -16,11 +16,21 @@ from rulelens.variant_grid import Variant, evaluated_namespaces
 from tests.reporting.study_fixtures import study_inputs
 
 PARAMS = {
-    "title": "fixture report", "dataset": "fixture", "environment": "base", "alpha": 0.05, "top_k": 3,
-    "n_resamples": 300, "seed": 0,
+    "title": "fixture report",
+    "dataset": "fixture",
+    "environment": "base",
+    "alpha": 0.05,
+    "top_k": 3,
+    "n_resamples": 300,
+    "seed": 0,
     "quality_metrics": ["semantic_similarity", "chrf", "valid"],
-    "plateau": {"metric": "semantic_similarity", "models": ["saturating", "hinge"], "epsilon": 0.05,
-                "min_n_params": 7.0e9, "n_resamples": 100},
+    "plateau": {
+        "metric": "semantic_similarity",
+        "models": ["saturating", "hinge"],
+        "epsilon": 0.05,
+        "min_n_params": 7.0e9,
+        "n_resamples": 100,
+    },
     "heatmap_examples": 2,
 }
 
@@ -35,13 +45,27 @@ class KeptDataset(MemoryDataset):
 def catalog_inputs(inputs: dict, params: dict) -> dict:
     """Catalog name -> data for everything the reporting pipeline reads."""
     variants = [Variant(*name.split(".")) for name in inputs["names"]]
-    data = {"study_clauses": inputs["study_clauses"], "params:reporting": params,
-            "params:training": inputs["training"], "params:data_processing": inputs["data_processing"]}
-    for name, metrics, attributions, curves, lds in zip(inputs["names"], inputs["training_metrics"],
-                                                         inputs["attributions"], inputs["faithfulness_curves"],
-                                                         inputs["lds_scores"]):
-        data.update({f"{name}.training_metrics": metrics, f"{name}.attributions": attributions,
-                     f"{name}.faithfulness_curves": curves, f"{name}.lds_scores": lds})
+    data = {
+        "study_clauses": inputs["study_clauses"],
+        "params:reporting": params,
+        "params:training": inputs["training"],
+        "params:data_processing": inputs["data_processing"],
+    }
+    for name, metrics, attributions, curves, lds in zip(
+        inputs["names"],
+        inputs["training_metrics"],
+        inputs["attributions"],
+        inputs["faithfulness_curves"],
+        inputs["lds_scores"],
+    ):
+        data.update(
+            {
+                f"{name}.training_metrics": metrics,
+                f"{name}.attributions": attributions,
+                f"{name}.faithfulness_curves": curves,
+                f"{name}.lds_scores": lds,
+            }
+        )
     for name, rules in zip(evaluated_namespaces(variants), inputs["generated_rules"]):
         data[f"{name}.generated_rules"] = rules
     return data
@@ -58,8 +82,10 @@ def run_reporting(inputs: dict, params: dict = PARAMS) -> dict:
         catalog[name] = KeptDataset(copy_mode="assign")
     SequentialRunner().run(pipeline, catalog)
     out = {name: catalog.load(name) for name in pipeline.all_outputs()}
-    out["figures"] = [out[f"figure_{name}"] for name in ("training", "focus", "category_share", "quality", "agreement",
-                                                        "faithfulness", "clause_heatmap")]
+    out["figures"] = [
+        out[f"figure_{name}"]
+        for name in ("training", "focus", "category_share", "quality", "agreement", "faithfulness", "clause_heatmap")
+    ]
     out["params"] = params
     return out
 

@@ -21,9 +21,18 @@ STRATEGIES = ("fft", "lora", "qlora")
 SIZES = {"xs": 1_000_000, "s": 10_000_000, "m": 100_000_000}
 FIVE_SIZES = {"xs": 1_000_000, "s": 10_000_000, "m": 100_000_000, "l": 1_000_000_000, "xl": 10_000_000_000}
 QUALITY_LEVELS = {"xs": 0.40, "s": 0.60, "m": 0.80, "l": 0.80, "xl": 0.80}  # rises, then flat from m
-WORDS = [("R.1.2", "rule_identifier"), ("The", "other"), ("door", "domain_entity"), ("shall", "deontic"),
-         ("be", "other"), ("at", "other"), ("least", "numerical_constraint"), ("900", "numerical_constraint"),
-         ("mm", "numerical_constraint"), ("wide", "other")]
+WORDS = [
+    ("R.1.2", "rule_identifier"),
+    ("The", "other"),
+    ("door", "domain_entity"),
+    ("shall", "deontic"),
+    ("be", "other"),
+    ("at", "other"),
+    ("least", "numerical_constraint"),
+    ("900", "numerical_constraint"),
+    ("mm", "numerical_constraint"),
+    ("wide", "other"),
+]
 CLAUSE = " ".join(w for w, _ in WORDS) + "."
 N_CLAUSES = 10
 
@@ -34,9 +43,17 @@ def clause_ids() -> list[str]:
 
 def study_clauses() -> pd.DataFrame:
     agency = ["NCC" if i % 2 else "IBC" for i in range(N_CLAUSES)]
-    return pd.DataFrame({"clause_id": clause_ids(), "clause": CLAUSE, "rule": "rule('R.1.2', door, require=width >= 900)",
-                         "agency": agency, "quantitative": True, "n_words": len(WORDS),
-                         "stratum": [f"agency={a} | quantitative=True" for a in agency]})
+    return pd.DataFrame(
+        {
+            "clause_id": clause_ids(),
+            "clause": CLAUSE,
+            "rule": "rule('R.1.2', door, require=width >= 900)",
+            "agency": agency,
+            "quantitative": True,
+            "n_words": len(WORDS),
+            "stratum": [f"agency={a} | quantitative=True" for a in agency],
+        }
+    )
 
 
 def _scores(rng, strategy: str, size: str, planted: bool) -> np.ndarray:
@@ -60,10 +77,23 @@ def attributions(strategy: str, size: str, planted: bool = True, seed: int = 0) 
         shares = np.abs(scores) / np.abs(scores).sum()
         start = 0
         for index, ((word, category), score, share) in enumerate(zip(WORDS, scores, shares)):
-            rows.append(dict(variant=f"{strategy}.{size}", clause_id=clause_id, word_index=index, word=word,
-                             char_start=start, char_end=start + len(word), category=category, score=float(score),
-                             share=float(share), target_mode="reference", operator="delete", full_score=-20.0,
-                             target_text="rule(...)"))
+            rows.append(
+                dict(
+                    variant=f"{strategy}.{size}",
+                    clause_id=clause_id,
+                    word_index=index,
+                    word=word,
+                    char_start=start,
+                    char_end=start + len(word),
+                    category=category,
+                    score=float(score),
+                    share=float(share),
+                    target_mode="reference",
+                    operator="delete",
+                    full_score=-20.0,
+                    target_text="rule(...)",
+                )
+            )
             start += len(word) + 1
     return pd.DataFrame(rows)
 
@@ -74,12 +104,22 @@ def generated_rules(strategy: str, size: str, planted: bool = True, seed: int = 
     if strategy == "zero_shot":
         level -= 0.2
     similarity = np.clip(level + rng.normal(0, 0.02, N_CLAUSES), 0, 1)
-    return pd.DataFrame({
-        "clause_id": clause_ids(), "clause": CLAUSE, "generated_rule": "rule(...)", "reference_rule": "rule(...)",
-        "semantic_similarity": similarity, "chrf": similarity * 0.8, "rouge_l": similarity * 0.9,
-        "exact_match": 0.0, "valid": rng.random(N_CLAUSES) < similarity, "generated_tokens": 20,
-        "strategy": strategy, "model_size": size,
-    })
+    return pd.DataFrame(
+        {
+            "clause_id": clause_ids(),
+            "clause": CLAUSE,
+            "generated_rule": "rule(...)",
+            "reference_rule": "rule(...)",
+            "semantic_similarity": similarity,
+            "chrf": similarity * 0.8,
+            "rouge_l": similarity * 0.9,
+            "exact_match": 0.0,
+            "valid": rng.random(N_CLAUSES) < similarity,
+            "generated_tokens": 20,
+            "strategy": strategy,
+            "model_size": size,
+        }
+    )
 
 
 def faithfulness_curves(strategy: str, size: str, planted: bool = True, seed: int = 0, max_k: int = 4) -> pd.DataFrame:
@@ -89,11 +129,25 @@ def faithfulness_curves(strategy: str, size: str, planted: bool = True, seed: in
         for k in range(1, max_k + 1):
             attribution_drop = (3.0 if planted else 1.0) * k + rng.normal(0, 0.1)
             random_drop = 1.0 * k + rng.normal(0, 0.1)
-            for order, comp, suff in (("attribution", attribution_drop, 5 - attribution_drop / 2),
-                                      ("random", random_drop, 5 - random_drop / 2)):
-                rows.append(dict(variant=f"{strategy}.{size}", clause_id=clause_id, n_words=len(WORDS), max_k=max_k,
-                                 full_score=-20.0, k=k, order=order, comprehensiveness=comp, sufficiency=suff,
-                                 comprehensiveness_std=0.0, sufficiency_std=0.0))
+            for order, comp, suff in (
+                ("attribution", attribution_drop, 5 - attribution_drop / 2),
+                ("random", random_drop, 5 - random_drop / 2),
+            ):
+                rows.append(
+                    dict(
+                        variant=f"{strategy}.{size}",
+                        clause_id=clause_id,
+                        n_words=len(WORDS),
+                        max_k=max_k,
+                        full_score=-20.0,
+                        k=k,
+                        order=order,
+                        comprehensiveness=comp,
+                        sufficiency=suff,
+                        comprehensiveness_std=0.0,
+                        sufficiency_std=0.0,
+                    )
+                )
     return pd.DataFrame(rows)
 
 
@@ -101,28 +155,61 @@ def lds_scores(strategy: str, size: str, planted: bool = True, seed: int = 0) ->
     """Per-clause LDS in the attribution stage's schema: high for planted attributions, ~0 otherwise."""
     rng = np.random.default_rng([seed, 13, STRATEGIES.index(strategy), list(FIVE_SIZES).index(size)])
     lds = (0.7 if planted else 0.0) + rng.normal(0, 0.1, N_CLAUSES)
-    return pd.DataFrame({"variant": f"{strategy}.{size}", "clause_id": clause_ids(), "n_words": len(WORDS),
-                         "n_masks": 32, "keep_prob": 0.5, "lds": lds, "lds_random": rng.normal(0, 0.1, N_CLAUSES),
-                         "full_score": -20.0})
+    return pd.DataFrame(
+        {
+            "variant": f"{strategy}.{size}",
+            "clause_id": clause_ids(),
+            "n_words": len(WORDS),
+            "n_masks": 32,
+            "keep_prob": 0.5,
+            "lds": lds,
+            "lds_random": rng.normal(0, 0.1, N_CLAUSES),
+            "full_score": -20.0,
+        }
+    )
 
 
 def training_metrics(strategy: str, size: str, sizes: dict = SIZES) -> dict:
     n = sizes[size]
     trainable = n if strategy == "fft" else n // 50
-    return {"base_params": n, "total_params": n + (0 if strategy == "fft" else trainable), "trainable_params": trainable,
-            "train_examples": 96, "global_step": 16, "epochs_trained": 1.0, "max_steps": 24,
-            "stopped_by": "early_stopping", "best_step": 8, "best_val_loss": 1.1, "val_loss_last_vs_best": 0.02,
-            "val_curve": "0:2.0000 4:1.4000 8:1.1000 12:1.1100 16:1.1220",
-            "train_rows": 344, "dropped_train_examples": 17, "validation_rows": 43, "dropped_validation_examples": 2,
-            "max_length": 215,
-            "train_loss_last": 1.0, "val_loss_first": 2.0, "val_loss_last": 1.122, "strategy": strategy, "model_size": size}
+    return {
+        "base_params": n,
+        "total_params": n + (0 if strategy == "fft" else trainable),
+        "trainable_params": trainable,
+        "train_examples": 96,
+        "global_step": 16,
+        "epochs_trained": 1.0,
+        "max_steps": 24,
+        "stopped_by": "early_stopping",
+        "best_step": 8,
+        "best_val_loss": 1.1,
+        "val_loss_last_vs_best": 0.02,
+        "val_curve": "0:2.0000 4:1.4000 8:1.1000 12:1.1100 16:1.1220",
+        "train_rows": 344,
+        "dropped_train_examples": 17,
+        "validation_rows": 43,
+        "dropped_validation_examples": 2,
+        "max_length": 215,
+        "train_loss_last": 1.0,
+        "val_loss_first": 2.0,
+        "val_loss_last": 1.122,
+        "strategy": strategy,
+        "model_size": size,
+    }
 
 
 def capped_training_metrics(strategy: str, size: str, sizes: dict = SIZES) -> dict:
     """A variant the step cap stopped while its validation loss was still falling."""
-    return {**training_metrics(strategy, size, sizes), "global_step": 24, "stopped_by": "step_cap", "best_step": 24,
-            "best_val_loss": 1.3, "val_loss_last_vs_best": 0.0, "val_loss_last": 1.3,
-            "val_curve": "0:2.0000 8:1.7000 16:1.5000 24:1.3000"}
+    return {
+        **training_metrics(strategy, size, sizes),
+        "global_step": 24,
+        "stopped_by": "step_cap",
+        "best_step": 24,
+        "best_val_loss": 1.3,
+        "val_loss_last_vs_best": 0.0,
+        "val_loss_last": 1.3,
+        "val_curve": "0:2.0000 8:1.7000 16:1.5000 24:1.3000",
+    }
 
 
 def variant_names(sizes: dict = SIZES) -> list[str]:
@@ -132,8 +219,10 @@ def variant_names(sizes: dict = SIZES) -> list[str]:
 def cpu_ladder_training(sizes: dict = SIZES) -> dict:
     """Training parameters shaped like conf/base: SmolLM2 from its GGUF package, smaller rungs depth-pruned."""
     names = list(sizes)
-    specs = {name: {"base_model": {"source": "gguf_package", "keep_layers": 8 * (i + 2), "layer_selection": "ends"}}
-             for i, name in enumerate(names[:-1])}
+    specs = {
+        name: {"base_model": {"source": "gguf_package", "keep_layers": 8 * (i + 2), "layer_selection": "ends"}}
+        for i, name in enumerate(names[:-1])
+    }
     specs[names[-1]] = {"base_model": {"source": "gguf_package"}}
     return {"sizes": specs, "strategies": {s: {} for s in STRATEGIES}, "trainer": {}}
 
@@ -144,8 +233,15 @@ def gpu_family_training(sizes: dict = FIVE_SIZES) -> dict:
     return {"sizes": specs, "strategies": {s: {} for s in STRATEGIES}, "trainer": {}}
 
 
-SELECTION = {"selection": {"split": "test", "n_clauses": N_CLAUSES, "max_words": 32, "seed": 7,
-                           "strata": ["agency", "quantitative"]}}
+SELECTION = {
+    "selection": {
+        "split": "test",
+        "n_clauses": N_CLAUSES,
+        "max_words": 32,
+        "seed": 7,
+        "strata": ["agency", "quantitative"],
+    }
+}
 
 
 def study_inputs(planted: bool = True, seed: int = 0, sizes: dict = SIZES) -> dict:

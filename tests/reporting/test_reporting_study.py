@@ -55,7 +55,9 @@ def test_identical_strategies_show_no_focus_difference(null_study):
 
 def _pooled_category_trends(study):
     trends = study["scale_trends"]
-    pooled = trends[(trends["family"] == "category") & (trends["metric"] == "mass_share") & (trends["strategy"] == "all")]
+    pooled = trends[
+        (trends["family"] == "category") & (trends["metric"] == "mass_share") & (trends["strategy"] == "all")
+    ]
     return pooled.set_index("category")
 
 
@@ -103,7 +105,9 @@ def test_quality_plateau_needs_four_sizes_and_the_published_range(planted_study,
 
 def test_faithfulness_counts_clauses_not_variant_rows(planted_study, null_study):
     pooled = planted_study["faithfulness_summary"].query("strategy == 'all'").set_index("measure")
-    assert pooled.loc["comprehensiveness", "difference"] == pytest.approx(2.0 * 2.5, abs=0.2)  # (3k - k) averaged over k=1..4
+    assert pooled.loc["comprehensiveness", "difference"] == pytest.approx(
+        2.0 * 2.5, abs=0.2
+    )  # (3k - k) averaged over k=1..4
     assert pooled.loc["comprehensiveness", "n"] == N_CLAUSES  # the same 10 clauses under 9 variants are 10 units
     assert pooled.loc["comprehensiveness", "p_value"] < 0.01
     per_variant = planted_study["faithfulness_summary"].query("strategy != 'all'")
@@ -154,7 +158,9 @@ def test_report_without_deletion_curves_still_renders():
     inputs["lds_scores"] = [frame.iloc[0:0] for frame in inputs["lds_scores"]]
     study = run_reporting(inputs)
     assert study["faithfulness_summary"].empty and study["lds_summary"].empty
-    assert dict(zip(study["study_findings"]["key"], study["study_findings"]["verdict"]))["faithfulness"] == "not testable"
+    assert (
+        dict(zip(study["study_findings"]["key"], study["study_findings"]["verdict"]))["faithfulness"] == "not testable"
+    )
     assert "no deletion curves or LDS" in study["study_report"]
 
 
@@ -169,7 +175,11 @@ def test_missing_training_metrics_for_a_size_is_a_clear_error():
 
 
 def test_the_configured_quality_metric_drives_plateau_figure_and_finding():
-    params = {**PARAMS, "quality_metrics": ["semantic_similarity"], "plateau": {**PARAMS["plateau"], "metric": "rouge_l"}}
+    params = {
+        **PARAMS,
+        "quality_metrics": ["semantic_similarity"],
+        "plateau": {**PARAMS["plateau"], "metric": "rouge_l"},
+    }
     study = run_reporting(study_inputs(sizes=FIVE_SIZES), params)
     assert set(study["quality_plateaus"]["metric"]) == {"rouge_l"}
     assert "rouge_l" in set(study["quality_by_variant"]["metric"])
@@ -180,7 +190,7 @@ def test_the_configured_quality_metric_drives_plateau_figure_and_finding():
 
 
 def _caveats(page: str) -> str:
-    return page[page.index("<h2>Where this run departs"):]
+    return page[page.index("<h2>Where this run departs") :]
 
 
 def test_report_text_comes_from_the_run_facts_of_the_cpu_ladder(planted_study):
@@ -194,7 +204,9 @@ def test_report_text_comes_from_the_run_facts_of_the_cpu_ladder(planted_study):
     assert "3 model size(s)" in text and "16 optimizer steps on 96 training examples" in text
     assert "4.9% of the training rows were left out as longer than 215 tokens" in text
     assert "step cap" not in text and "brief training" not in text  # every variant converged
-    assert f"{N_CLAUSES} clauses of the test split, a seeded random sample, stratified by agency and quantitative" in text
+    assert (
+        f"{N_CLAUSES} clauses of the test split, a seeded random sample, stratified by agency and quantitative" in text
+    )
     assert "smallest standardised effect" in text
 
 
@@ -208,8 +220,17 @@ def test_report_on_another_dataset_and_a_gpu_family_says_nothing_false():
     page = study["study_report"]
     assert "environment: <b>nzbc</b>" in page and "dataset: <b>nzbc_lrml</b>" in page
     text = _caveats(page)
-    for false_here in ("pruned", "GGUF", "SmolLM2", "below the ~", "shipped corpus", "CPU", "random-weight",
-                       "brief training", "too few to"):
+    for false_here in (
+        "pruned",
+        "GGUF",
+        "SmolLM2",
+        "below the ~",
+        "shipped corpus",
+        "CPU",
+        "random-weight",
+        "brief training",
+        "too few to",
+    ):
         assert false_here not in text, false_here
     assert "Org/Family-xl (10.0B parameters)" in text
     assert "400 optimizer steps on 646 training examples" in text
@@ -255,7 +276,9 @@ def test_a_variant_stopped_by_the_step_cap_is_named_with_its_curve():
     study = run_reporting(inputs)
     page, facts = study["study_report"], study["run_facts"]
     assert facts["training"]["capped"] == ["fft.xs"] and facts["training"]["stopped_by"] == {
-        "early_stopping": len(names) - 1, "step_cap": 1}
+        "early_stopping": len(names) - 1,
+        "step_cap": 1,
+    }
     assert "fft.xs reached the step cap of 24 steps while the validation loss was still falling" in _caveats(page)
     assert "Still improving at the step cap (24 steps): fft.xs." in page
     assert "17 of 344 training rows (4.9%)" in page

@@ -24,8 +24,9 @@ def free_port() -> int:
 
 
 def quiet_env(**extra: str) -> dict[str, str]:
-    return dict(os.environ, KEDRO_DISABLE_TELEMETRY="true", MLFLOW_DISABLE_TELEMETRY="true", HF_HUB_OFFLINE="1",
-                **extra)
+    return dict(
+        os.environ, KEDRO_DISABLE_TELEMETRY="true", MLFLOW_DISABLE_TELEMETRY="true", HF_HUB_OFFLINE="1", **extra
+    )
 
 
 class Processes:
@@ -38,8 +39,9 @@ class Processes:
 
     def start(self, name: str, args: list[str], cwd: Path | None = None, env: dict[str, str] | None = None):
         log = open(self.logs / f"{name}.log", "w")
-        process = subprocess.Popen(args, cwd=cwd, env=env or quiet_env(), stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            args, cwd=cwd, env=env or quiet_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         self.started[name] = process
         return process
 
@@ -53,7 +55,7 @@ class Processes:
             process.wait(timeout=30)
 
     def stop_all(self) -> None:
-        for name, process in reversed(list(self.started.items())):
+        for _name, process in reversed(list(self.started.items())):
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
                 try:
@@ -80,13 +82,35 @@ def start_dask(processes: Processes, project: Path, workers: dict[str, str], env
     """``dask scheduler`` and one ``dask worker --nthreads 1 --no-nanny`` per entry (name -> resources)."""
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
-    processes.start("scheduler", [str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
-                                  "--no-dashboard"], env=env)
+    processes.start(
+        "scheduler",
+        [str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+        env=env,
+    )
     wait_for(lambda: socket.create_connection(("127.0.0.1", port), timeout=1).close() or True, "the scheduler")
     for name, resources in workers.items():
-        processes.start(name, [str(BIN / "dask"), "worker", address, "--nthreads", "1", "--no-nanny",
-                               "--resources", resources, "--name", name, "--host", "127.0.0.1", "--no-dashboard",
-                               "--local-directory", str(processes.logs / name)], cwd=project, env=env)
+        processes.start(
+            name,
+            [
+                str(BIN / "dask"),
+                "worker",
+                address,
+                "--nthreads",
+                "1",
+                "--no-nanny",
+                "--resources",
+                resources,
+                "--name",
+                name,
+                "--host",
+                "127.0.0.1",
+                "--no-dashboard",
+                "--local-directory",
+                str(processes.logs / name),
+            ],
+            cwd=project,
+            env=env,
+        )
     from distributed import Client
 
     with Client(address, timeout=60) as client:
@@ -98,9 +122,23 @@ def start_mlflow(processes: Processes, folder: Path) -> str:
     """``mlflow server`` with a sqlite backend and an artifact folder under ``folder``, on a free port."""
     port = free_port()
     folder.mkdir(parents=True, exist_ok=True)
-    processes.start("mlflow", [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
-                               "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
-                               "--artifacts-destination", str(folder / "artifacts"), "--workers", "1"])
+    processes.start(
+        "mlflow",
+        [
+            str(BIN / "mlflow"),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{folder / 'mlflow.db'}",
+            "--artifacts-destination",
+            str(folder / "artifacts"),
+            "--workers",
+            "1",
+        ],
+    )
     uri = f"http://127.0.0.1:{port}"
     wait_for(lambda: urllib.request.urlopen(f"{uri}/health", timeout=2).status == 200, "the MLflow server", timeout=180)
     return uri

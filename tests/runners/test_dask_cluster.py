@@ -32,21 +32,43 @@ def runs(tmp_path_factory):
         # the sequential reference runs meanwhile, in its own copy and sqlite store
         sequential_uri = f"sqlite:///{sequential_root / 'mlflow.db'}"
         sequential = subprocess.Popen(
-            [str(BIN / "kedro"), "run", "--env", "test", "--pipelines", PIPELINES], cwd=sequential_root,
+            [str(BIN / "kedro"), "run", "--env", "test", "--pipelines", PIPELINES],
+            cwd=sequential_root,
             env=quiet_env(MLFLOW_TRACKING_URI=sequential_uri, COLUMNS="250", **one_thread),
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         worker_env = quiet_env(PYTHONPATH=str(dask_root / "src"), **one_thread)
         scheduler = start_dask(processes, dask_root, {"worker-a": "SLOT=1", "worker-b": "SLOT=1"}, worker_env)
         server = start_mlflow(processes, tmp_path_factory.mktemp("mlflow"))
-        distributed = kedro(dask_root, "run", "--env", "test", "--runner", "rulelens.runners.DaskRunner",
-                            "--pipelines", PIPELINES, timeout=900,
-                            env={"RULELENS_DASK_SCHEDULER": scheduler, "MLFLOW_TRACKING_URI": server, **one_thread})
+        distributed = kedro(
+            dask_root,
+            "run",
+            "--env",
+            "test",
+            "--runner",
+            "rulelens.runners.DaskRunner",
+            "--pipelines",
+            PIPELINES,
+            timeout=900,
+            env={"RULELENS_DASK_SCHEDULER": scheduler, "MLFLOW_TRACKING_URI": server, **one_thread},
+        )
         sequential_out, _ = sequential.communicate(timeout=900)
         assert sequential.returncode == 0, sequential_out[-4000:]
-        assert distributed.returncode == 0, (distributed.stdout[-4000:] + distributed.stderr[-4000:]
-                                             + processes.log("worker-a")[-3000:] + processes.log("worker-b")[-3000:])
-        yield {"dask": dask_root, "sequential": sequential_root, "server": server, "sequential_uri": sequential_uri,
-               "output": distributed.stdout + distributed.stderr}
+        assert distributed.returncode == 0, (
+            distributed.stdout[-4000:]
+            + distributed.stderr[-4000:]
+            + processes.log("worker-a")[-3000:]
+            + processes.log("worker-b")[-3000:]
+        )
+        yield {
+            "dask": dask_root,
+            "sequential": sequential_root,
+            "server": server,
+            "sequential_uri": sequential_uri,
+            "output": distributed.stdout + distributed.stderr,
+        }
     finally:
         processes.stop_all()
 
@@ -72,9 +94,15 @@ def test_variant_nodes_ran_at_the_same_time_on_different_workers(runs):
     trained = {t["namespace"] for t in tasks if t["node"].endswith("train_variant")}
     assert trained == set(VARIANTS)
     assert all(t["heavy"] == "SLOT" for t in tasks if t["node"].endswith(("train_variant", "attribute_variant")))
-    overlapping = [(a["node"], b["node"]) for i, a in enumerate(tasks) for b in tasks[i + 1:]
-                   if a["worker"] != b["worker"] and a["namespace"] != b["namespace"]
-                   and a["start"] < b["end"] and b["start"] < a["end"]]
+    overlapping = [
+        (a["node"], b["node"])
+        for i, a in enumerate(tasks)
+        for b in tasks[i + 1 :]
+        if a["worker"] != b["worker"]
+        and a["namespace"] != b["namespace"]
+        and a["start"] < b["end"]
+        and b["start"] < a["end"]
+    ]
     assert overlapping, tasks
     # a worker never ran two heavy nodes at once (SLOT=1 each, one thread each)
     for worker in trace["workers"]:

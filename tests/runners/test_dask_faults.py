@@ -40,11 +40,30 @@ def cluster(tmp_path):
 
 def test_killed_worker_run_finishes_and_rerun_trains_nothing_again(cluster):
     root, processes, scheduler, server = cluster
-    env = quiet_env(RULELENS_DASK_SCHEDULER=scheduler, RULELENS_DASK_RETRIES="2", MLFLOW_TRACKING_URI=server,
-                    OMP_NUM_THREADS="1", COLUMNS="250")
-    run = subprocess.Popen([str(BIN / "kedro"), "run", "--env", "test", "--runner", "rulelens.runners.DaskRunner",
-                            "--pipelines", "data_processing,training"], cwd=root, env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = quiet_env(
+        RULELENS_DASK_SCHEDULER=scheduler,
+        RULELENS_DASK_RETRIES="2",
+        MLFLOW_TRACKING_URI=server,
+        OMP_NUM_THREADS="1",
+        COLUMNS="250",
+    )
+    run = subprocess.Popen(
+        [
+            str(BIN / "kedro"),
+            "run",
+            "--env",
+            "test",
+            "--runner",
+            "rulelens.runners.DaskRunner",
+            "--pipelines",
+            "data_processing,training",
+        ],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         # once one variant has finished training, kill worker-a while it runs another node
         first = wait_for(lambda: _trained(root), "a first trained variant", timeout=400, every=0.2)
@@ -55,8 +74,10 @@ def test_killed_worker_run_finishes_and_rerun_trains_nothing_again(cluster):
         if run.poll() is None:
             run.kill()
     trace = _trace(root)
-    print(f"run exit {run.returncode}; nodes finished after the kill:",
-          [(t["node"], t["worker"]) for t in trace["tasks"] if t["end"] > killed_at])
+    print(
+        f"run exit {run.returncode}; nodes finished after the kill:",
+        [(t["node"], t["worker"]) for t in trace["tasks"] if t["end"] > killed_at],
+    )
     if run.returncode != 0:  # allowed: a clear stop naming the node, finished variants kept
         assert "failed on the Dask cluster" in output and "rerun the same command" in output, output[-4000:]
     else:
@@ -74,12 +95,24 @@ def test_killed_worker_run_finishes_and_rerun_trains_nothing_again(cluster):
 
     client = MlflowClient(tracking_uri=server)
     experiment = client.get_experiment_by_name("rulelens")
-    kids = {r.info.run_name for r in client.search_runs([experiment.experiment_id], "tags.`rulelens.level` = 'variant'")}
+    kids = {
+        r.info.run_name for r in client.search_runs([experiment.experiment_id], "tags.`rulelens.level` = 'variant'")
+    }
     assert kids >= finished
 
     # rerun on the default LocalCluster (no scheduler address): only what is missing is trained
-    rerun = kedro(root, "run", "--env", "test", "--runner", "rulelens.runners.DaskRunner", "--pipelines", "training",
-                  timeout=600, env={"MLFLOW_TRACKING_URI": server, "RULELENS_DASK_SCHEDULER": ""})
+    rerun = kedro(
+        root,
+        "run",
+        "--env",
+        "test",
+        "--runner",
+        "rulelens.runners.DaskRunner",
+        "--pipelines",
+        "training",
+        timeout=600,
+        env={"MLFLOW_TRACKING_URI": server, "RULELENS_DASK_SCHEDULER": ""},
+    )
     text = rerun.stdout + rerun.stderr
     assert rerun.returncode == 0, text[-4000:]
     assert all((models / v.replace(".", "/") / "_COMPLETE").is_file() for v in VARIANTS)

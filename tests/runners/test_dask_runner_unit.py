@@ -13,8 +13,13 @@ from kedro.pipeline import Node, Pipeline
 
 from rulelens.pipelines import training
 from rulelens.runners.config import DaskSettings, load_file_settings
-from rulelens.runners.dask_runner import (MemoryHandoffError, absolute_store_uri, check_no_memory_handoffs,
-                                          heavy_resources, is_heavy)
+from rulelens.runners.dask_runner import (
+    MemoryHandoffError,
+    absolute_store_uri,
+    check_no_memory_handoffs,
+    heavy_resources,
+    is_heavy,
+)
 from rulelens.variant_grid import Variant
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -39,8 +44,9 @@ def test_a_memory_dataset_between_nodes_is_refused_by_name():
 
 
 def test_an_unregistered_intermediate_defaults_to_memory_and_is_refused():
-    pipeline = Pipeline([Node(lambda: 1, None, "scratch_value", name="make"),
-                         Node(lambda x: x, "scratch_value", "kept", name="use")])
+    pipeline = Pipeline(
+        [Node(lambda: 1, None, "scratch_value", name="make"), Node(lambda x: x, "scratch_value", "kept", name="use")]
+    )
     catalog = DataCatalog({"kept": MemoryDataset()})
     with pytest.raises(MemoryHandoffError, match="scratch_value"):
         check_no_memory_handoffs(pipeline, catalog)
@@ -69,12 +75,20 @@ def test_heavy_resources_prefer_gpu_then_slot_and_refuse_an_undeclared_one():
 def test_settings_file_then_environment_then_runner_params():
     file_settings = load_file_settings(PROJECT, "test")
     assert file_settings["scheduler"] is None and file_settings["retries"] == 2
-    settings = DaskSettings.build(file_settings, environ={"RULELENS_DASK_SCHEDULER": "tcp://10.0.0.5:8786",
-                                                         "RULELENS_DASK_RETRIES": "4"})
+    settings = DaskSettings.build(
+        file_settings, environ={"RULELENS_DASK_SCHEDULER": "tcp://10.0.0.5:8786", "RULELENS_DASK_RETRIES": "4"}
+    )
     assert settings.scheduler == "tcp://10.0.0.5:8786" and settings.retries == 4
-    assert settings.local["resources"] == {"SLOT": 1} and settings.heavy_tags == ("training", "evaluation", "attribution")
-    settings = DaskSettings.build(file_settings, environ={"RULELENS_DASK_SCHEDULER": "tcp://a:1"},
-                                  overrides={"scheduler": "local", "retries": "0"})
+    assert settings.local["resources"] == {"SLOT": 1} and settings.heavy_tags == (
+        "training",
+        "evaluation",
+        "attribution",
+    )
+    settings = DaskSettings.build(
+        file_settings,
+        environ={"RULELENS_DASK_SCHEDULER": "tcp://a:1"},
+        overrides={"scheduler": "local", "retries": "0"},
+    )
     assert settings.scheduler is None and settings.retries == 0
     with pytest.raises(ValueError, match="schedular"):
         DaskSettings.build({"schedular": "x"}, environ={})
@@ -87,9 +101,22 @@ def test_relative_sqlite_store_is_made_absolute_for_workers(tmp_path):
 
 
 def test_slurm_dry_run_prints_a_one_gpu_worker_job_script():
-    result = subprocess.run([sys.executable, str(PROJECT / "scripts/slurm_dask.py"), "--dry-run", "--partition", "gpu",
-                             "--account", "aec", "--walltime", "02:00:00"],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(PROJECT / "scripts/slurm_dask.py"),
+            "--dry-run",
+            "--partition",
+            "gpu",
+            "--account",
+            "aec",
+            "--walltime",
+            "02:00:00",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     script = result.stdout
     assert script.startswith("#!/usr/bin/env bash")

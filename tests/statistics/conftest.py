@@ -20,12 +20,23 @@ def long_table(scores_by_variant: dict, categories=None) -> pd.DataFrame:
             total = np.abs(scores).sum()
             for i, s in enumerate(scores):
                 cat = categories[clause_id][i] if categories else CATEGORIES[i % len(CATEGORIES)]
-                rows.append(dict(
-                    clause_id=clause_id, word_index=i, word=f"w{i}", char_start=3 * i, char_end=3 * i + 2,
-                    category=cat, score=s, share=abs(s) / total if total else np.nan,
-                    target_mode="reference", operator="delete", strategy=strategy, model_size=size,
-                    n_params=SIZES.get(size, 1),
-                ))
+                rows.append(
+                    dict(
+                        clause_id=clause_id,
+                        word_index=i,
+                        word=f"w{i}",
+                        char_start=3 * i,
+                        char_end=3 * i + 2,
+                        category=cat,
+                        score=s,
+                        share=abs(s) / total if total else np.nan,
+                        target_mode="reference",
+                        operator="delete",
+                        strategy=strategy,
+                        model_size=size,
+                        n_params=SIZES.get(size, 1),
+                    )
+                )
     return pd.DataFrame(rows)
 
 

@@ -27,11 +27,13 @@ def test_undefined_cases():
 def test_pairwise_table_and_matrix(make_long_table):
     rng = np.random.default_rng(0)
     clauses = {f"c{i}": rng.normal(size=8) for i in range(5)}
-    table = make_long_table({
-        ("fft", "s"): clauses,
-        ("lora", "s"): {c: 3 * v for c, v in clauses.items()},  # same shares
-        ("qlora", "s"): {c: 1.0 / (np.abs(v) + 0.01) for c, v in clauses.items()},  # reversed magnitude order
-    })
+    table = make_long_table(
+        {
+            ("fft", "s"): clauses,
+            ("lora", "s"): {c: 3 * v for c, v in clauses.items()},  # same shares
+            ("qlora", "s"): {c: 1.0 / (np.abs(v) + 0.01) for c, v in clauses.items()},  # reversed magnitude order
+        }
+    )
     pairs = pairwise_agreement(table, k=3)
     assert len(pairs) == 3 * 5
     same = pairs[(pairs.variant_a == "fft.s") & (pairs.variant_b == "lora.s")]

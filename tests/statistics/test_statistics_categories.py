@@ -22,8 +22,10 @@ def test_category_shares_known_answer():
 def test_clause_table_matches_single_clause_function(make_long_table):
     rng = np.random.default_rng(3)
     cats = {f"c{i}": list(rng.choice(CATEGORIES, size=7)) for i in range(6)}
-    table = make_long_table({("fft", "s"): {c: rng.normal(size=7) for c in cats},
-                             ("lora", "s"): {c: rng.normal(size=7) for c in cats}}, categories=cats)
+    table = make_long_table(
+        {("fft", "s"): {c: rng.normal(size=7) for c in cats}, ("lora", "s"): {c: rng.normal(size=7) for c in cats}},
+        categories=cats,
+    )
     out = clause_category_shares(table)
     assert len(out) == 2 * 6 * len(CATEGORIES)
     for (strategy, clause), group in table.groupby(["strategy", "clause_id"]):

@@ -4,8 +4,17 @@ import pytest
 from scipy import stats
 
 from rulelens.statistics import (
-    RESULT_COLUMNS, compare_strategies, epsilon_squared, friedman, holm_adjust, kendalls_w, kruskal_wallis,
-    mann_whitney, rank_biserial_paired, rank_biserial_unpaired, wilcoxon_signed_rank,
+    RESULT_COLUMNS,
+    compare_strategies,
+    epsilon_squared,
+    friedman,
+    holm_adjust,
+    kendalls_w,
+    kruskal_wallis,
+    mann_whitney,
+    rank_biserial_paired,
+    rank_biserial_unpaired,
+    wilcoxon_signed_rank,
 )
 
 

@@ -2,7 +2,13 @@ import numpy as np
 import pytest
 
 from rulelens.statistics import (
-    aopc, aopc_table, attribution_order, curves_from_scores, deletion_curves, faithfulness_summary, mean_curves,
+    aopc,
+    aopc_table,
+    attribution_order,
+    curves_from_scores,
+    deletion_curves,
+    faithfulness_summary,
+    mean_curves,
 )
 
 
@@ -71,8 +77,9 @@ def test_summary_over_clauses():
     for c in range(12):
         importance = rng.exponential(size=8)
         noisy = importance + rng.normal(scale=0.05, size=8)
-        results[f"c{c}"] = deletion_curves(noisy, lambda kept, w=importance: float(w[list(kept)].sum()),
-                                           max_k=4, n_random=5, seed=c)
+        results[f"c{c}"] = deletion_curves(
+            noisy, lambda kept, w=importance: float(w[list(kept)].sum()), max_k=4, n_random=5, seed=c
+        )
     table = aopc_table(results)
     assert len(table) == 12 and (table["max_k"] == 4).all()
     summary = faithfulness_summary(table, n_resamples=300).set_index("measure")
@@ -99,12 +106,17 @@ def _repeated_aopcs(rng, n_clauses, n_variants, shift=0.0, clause_sd=1.0, noise_
     for v in range(n_variants):
         for c in range(n_clauses):
             random = {m: rng.normal() for m in ("comprehensiveness", "sufficiency")}
-            rows.append(dict(strategy=f"s{v % 3}", model_size=f"m{v // 3}", clause_id=f"c{c}",
-                             comprehensiveness=random["comprehensiveness"] + shift + clause_diff[c]
-                             + rng.normal(scale=noise_sd),
-                             random_comprehensiveness=random["comprehensiveness"],
-                             sufficiency=random["sufficiency"] - shift + clause_diff[c] + rng.normal(scale=noise_sd),
-                             random_sufficiency=random["sufficiency"]))
+            rows.append(
+                dict(
+                    strategy=f"s{v % 3}",
+                    model_size=f"m{v // 3}",
+                    clause_id=f"c{c}",
+                    comprehensiveness=random["comprehensiveness"] + shift + clause_diff[c] + rng.normal(scale=noise_sd),
+                    random_comprehensiveness=random["comprehensiveness"],
+                    sufficiency=random["sufficiency"] - shift + clause_diff[c] + rng.normal(scale=noise_sd),
+                    random_sufficiency=random["sufficiency"],
+                )
+            )
     return pd.DataFrame(rows)
 
 

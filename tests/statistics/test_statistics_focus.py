@@ -3,7 +3,14 @@ import pandas as pd
 import pytest
 
 from rulelens.statistics import (
-    clause_focus, effective_words, entropy, focus_measures, gini, normalised_entropy, shares_from_scores, top_k_mass,
+    clause_focus,
+    effective_words,
+    entropy,
+    focus_measures,
+    gini,
+    normalised_entropy,
+    shares_from_scores,
+    top_k_mass,
 )
 
 
@@ -39,8 +46,14 @@ def test_known_values():
 
 
 def test_single_word_and_all_zero():
-    assert focus_measures([1.0]) == {"n_words": 1, "entropy": 0.0, "normalised_entropy": 0.0, "gini": 0.0,
-                                     "top_k_mass": 1.0, "effective_words": 1.0}
+    assert focus_measures([1.0]) == {
+        "n_words": 1,
+        "entropy": 0.0,
+        "normalised_entropy": 0.0,
+        "gini": 0.0,
+        "top_k_mass": 1.0,
+        "effective_words": 1.0,
+    }
     zero = shares_from_scores([0.0, 0.0, 0.0])
     assert np.isnan(zero).all()
     m = focus_measures(zero)
@@ -56,14 +69,25 @@ def test_scale_and_sign_free():
 
 
 def test_clause_focus_table(make_long_table):
-    table = make_long_table({
-        ("fft", "s"): {"c1": [5.0, 0, 0, 0], "c2": [1.0, -1.0, 1.0, -1.0]},
-        ("lora", "s"): {"c1": [0.0, 0, 0, 0]},
-    })
+    table = make_long_table(
+        {
+            ("fft", "s"): {"c1": [5.0, 0, 0, 0], "c2": [1.0, -1.0, 1.0, -1.0]},
+            ("lora", "s"): {"c1": [0.0, 0, 0, 0]},
+        }
+    )
     out = clause_focus(table, k=1)
     assert len(out) == 3
-    assert {"strategy", "model_size", "n_params", "clause_id", "normalised_entropy", "gini", "top_k_mass",
-            "effective_words", "n_words"} <= set(out.columns)
+    assert {
+        "strategy",
+        "model_size",
+        "n_params",
+        "clause_id",
+        "normalised_entropy",
+        "gini",
+        "top_k_mass",
+        "effective_words",
+        "n_words",
+    } <= set(out.columns)
     row = out.set_index(["strategy", "clause_id"])
     assert row.loc[("fft", "c1"), "normalised_entropy"] == 0.0
     assert row.loc[("fft", "c1"), "top_k_mass"] == 1.0
@@ -87,10 +111,12 @@ def test_missing_columns_are_named():
 def test_focus_summary_per_variant(make_long_table):
     from rulelens.statistics import focus_summary
 
-    table = make_long_table({
-        ("fft", "s"): {f"c{i}": [5.0, 0, 0, 0] for i in range(5)},
-        ("lora", "s"): {f"c{i}": [1.0, 1.0, 1.0, 1.0] for i in range(5)},
-    })
+    table = make_long_table(
+        {
+            ("fft", "s"): {f"c{i}": [5.0, 0, 0, 0] for i in range(5)},
+            ("lora", "s"): {f"c{i}": [1.0, 1.0, 1.0, 1.0] for i in range(5)},
+        }
+    )
     out = focus_summary(clause_focus(table), n_resamples=100).set_index(["strategy", "metric"])
     assert out.loc[("fft", "normalised_entropy"), "mean"] == 0.0
     assert out.loc[("lora", "normalised_entropy"), "mean"] == pytest.approx(1.0)

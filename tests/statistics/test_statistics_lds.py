@@ -7,7 +7,11 @@ import pandas as pd
 import pytest
 
 from rulelens.statistics.lds import (
-    ablation_masks, clause_seed, linear_datamodeling_score, lds_summary, random_attribution_lds,
+    ablation_masks,
+    clause_seed,
+    lds_summary,
+    linear_datamodeling_score,
+    random_attribution_lds,
 )
 
 
@@ -88,8 +92,14 @@ def _table(n_clauses=12):
     rows = []
     for variant, level in (("lora.m", 0.8), ("fft.s", 0.3)):
         for c in range(n_clauses):
-            rows.append({"variant": variant, "clause_id": f"c{c}", "lds": level + rng.normal(scale=0.05),
-                         "lds_random": rng.normal(scale=0.05)})
+            rows.append(
+                {
+                    "variant": variant,
+                    "clause_id": f"c{c}",
+                    "lds": level + rng.normal(scale=0.05),
+                    "lds_random": rng.normal(scale=0.05),
+                }
+            )
     return pd.DataFrame(rows)
 
 

@@ -18,8 +18,7 @@ def test_paired_wilcoxon_mde_matches_statsmodels():
 
 def test_bonferroni_family_and_two_sample():
     res = minimum_detectable_effect(20, test="mann_whitney", n_comparisons=3)
-    expected = TTestIndPower().solve_power(effect_size=None, nobs1=20 * 3 / np.pi, ratio=1.0, alpha=0.05 / 3,
-                                           power=0.8)
+    expected = TTestIndPower().solve_power(effect_size=None, nobs1=20 * 3 / np.pi, ratio=1.0, alpha=0.05 / 3, power=0.8)
     assert res["mde"] == pytest.approx(expected, rel=1e-6) and res["alpha"] == pytest.approx(0.05 / 3)
     assert res["mde_name"] == "d"
 

@@ -10,8 +10,18 @@ from rulelens.statistics import plateau_estimate, quality_plateaus, size_trend, 
 LADDER = np.array([1.35e8, 3.6e8, 1.7e9, 7e9, 1.3e10, 3.2e10])
 
 
-def ladder_table(rng, n_params, strategies=("fft", "lora", "qlora"), n_clauses=20, slope=0.0, clause_sd=0.05,
-                 size_sd=0.0, noise_sd=0.05, metric="share", curve=None) -> pd.DataFrame:
+def ladder_table(
+    rng,
+    n_params,
+    strategies=("fft", "lora", "qlora"),
+    n_clauses=20,
+    slope=0.0,
+    clause_sd=0.05,
+    size_sd=0.0,
+    noise_sd=0.05,
+    metric="share",
+    curve=None,
+) -> pd.DataFrame:
     """Clause rows: base + slope ln(n / n_0) (or ``curve``) + size-level + clause-level + residual noise."""
     clause_effect = rng.normal(scale=clause_sd, size=n_clauses)
     rows = []
@@ -20,8 +30,10 @@ def ladder_table(rng, n_params, strategies=("fft", "lora", "qlora"), n_clauses=2
             centre = curve[j] if curve is not None else 0.3 + slope * np.log(n / n_params[0])
             centre = centre + rng.normal(scale=size_sd) if size_sd else centre
             values = centre + clause_effect + rng.normal(scale=noise_sd, size=n_clauses)
-            rows += [dict(strategy=strategy, model_size=f"s{j}", n_params=n, clause_id=f"c{c}", **{metric: v})
-                     for c, v in enumerate(values)]
+            rows += [
+                dict(strategy=strategy, model_size=f"s{j}", n_params=n, clause_id=f"c{c}", **{metric: v})
+                for c, v in enumerate(values)
+            ]
     return pd.DataFrame(rows)
 
 
@@ -85,15 +97,24 @@ def test_size_trend_mde():
 # Plateau verdicts
 # ---------------------------------------------------------------------------------------------
 def _plateau(table, **options):
-    return plateau_estimate(table["n_params"], table["q"], size_labels=table["model_size"],
-                            clause_ids=table["clause_id"], **options)
+    return plateau_estimate(
+        table["n_params"], table["q"], size_labels=table["model_size"], clause_ids=table["clause_id"], **options
+    )
 
 
 def test_saturating_curve_with_small_noise_is_a_plateau():
     x = np.log(LADDER / LADDER[0])
     curve = 0.8 - 0.4 * np.exp(-1.5 * x)
-    table = ladder_table(np.random.default_rng(7), LADDER, strategies=("fft",), curve=curve, noise_sd=0.01,
-                         clause_sd=0.05, metric="q", n_clauses=30)
+    table = ladder_table(
+        np.random.default_rng(7),
+        LADDER,
+        strategies=("fft",),
+        curve=curve,
+        noise_sd=0.01,
+        clause_sd=0.05,
+        metric="q",
+        n_clauses=30,
+    )
     res = _plateau(table, model="saturating", epsilon=0.05, n_resamples=200)
     assert res["status"] == "plateau" and res["bootstrap_support"] >= 0.95, res
     res = _plateau(table, model="hinge", epsilon=0.05, n_resamples=200)
@@ -104,8 +125,9 @@ def test_rising_curve_with_noisy_dipped_top_rung_is_not_a_plateau():
     x = np.log(LADDER / LADDER[0])
     curve = 0.4 + 0.05 * x
     rng = np.random.default_rng(8)
-    table = ladder_table(rng, LADDER, strategies=("fft",), curve=curve, noise_sd=0.01, clause_sd=0.0,
-                         metric="q", n_clauses=30)
+    table = ladder_table(
+        rng, LADDER, strategies=("fft",), curve=curve, noise_sd=0.01, clause_sd=0.0, metric="q", n_clauses=30
+    )
     top = table["model_size"] == "s5"
     # the top rung is noisy: a few clauses collapse, dragging its mean below the trend
     dips = rng.choice(30, size=4, replace=False)
@@ -119,12 +141,26 @@ def test_rising_curve_with_noisy_dipped_top_rung_is_not_a_plateau():
 
 def test_plateau_needs_four_sizes_and_the_ladder():
     curve = [0.5, 0.7, 0.7]
-    table = ladder_table(np.random.default_rng(9), LADDER[:3], strategies=("fft",), curve=curve, metric="q",
-                         noise_sd=0.001, clause_sd=0.0)
+    table = ladder_table(
+        np.random.default_rng(9),
+        LADDER[:3],
+        strategies=("fft",),
+        curve=curve,
+        metric="q",
+        noise_sd=0.001,
+        clause_sd=0.0,
+    )
     res = _plateau(table, model="hinge", n_resamples=50)
     assert res["fit_status"] == "plateau" and res["status"] == "not testable" and "fewer than 4" in res["reason"]
-    table = ladder_table(np.random.default_rng(9), LADDER[:4], strategies=("fft",), curve=[0.5, 0.7, 0.7, 0.7],
-                         metric="q", noise_sd=0.001, clause_sd=0.0)
+    table = ladder_table(
+        np.random.default_rng(9),
+        LADDER[:4],
+        strategies=("fft",),
+        curve=[0.5, 0.7, 0.7, 0.7],
+        metric="q",
+        noise_sd=0.001,
+        clause_sd=0.0,
+    )
     res = _plateau(table, model="hinge", n_resamples=50, min_plateau_n_params=7e9 + 1)
     assert res["status"] == "not testable on this ladder"
     assert "7,000,000,000" in res["reason"] and "7,000,000,001" in res["reason"]

@@ -6,11 +6,15 @@ from rulelens.statistics import category_size_trends, clause_category_shares, pl
 
 LADDER = np.array([1e8, 3e8, 1e9, 3e9, 7e9, 1.3e10, 3e10, 7e10])
 
+
 def test_category_trend_per_strategy_and_pooled_counts_each_size_once(make_long_table):
     # the numerical-constraint word carries more mass at larger sizes, for every strategy
     weight = {"xs": 1.0, "s": 2.0, "m": 4.0}  # three sizes (the fixture's ladder): direction only
-    variants = {(st, sz): {f"c{i}": [w, 1.0, 1.0, 1.0, 1.0] for i in range(4)} for st in ("fft", "lora")
-                for sz, w in weight.items()}
+    variants = {
+        (st, sz): {f"c{i}": [w, 1.0, 1.0, 1.0, 1.0] for i in range(4)}
+        for st in ("fft", "lora")
+        for sz, w in weight.items()
+    }
     cats = {f"c{i}": ["numerical_constraint", "other", "other", "deontic", "other"] for i in range(4)}
     trends = category_size_trends(clause_category_shares(make_long_table(variants, categories=cats)), n_resamples=50)
     num = trends[trends.category == "numerical_constraint"].set_index("strategy")
@@ -65,8 +69,9 @@ def test_still_rising_is_not_a_plateau():
     res = plateau_estimate(LADDER, np.log(LADDER), model="hinge")
     assert res["fit_status"] == "not reached" and res["plateau_size"] is None
     clauses = np.tile(np.arange(5), LADDER.size)
-    res = plateau_estimate(np.repeat(LADDER, 5), np.repeat(np.log(LADDER), 5), model="hinge", clause_ids=clauses,
-                           n_resamples=50)
+    res = plateau_estimate(
+        np.repeat(LADDER, 5), np.repeat(np.log(LADDER), 5), model="hinge", clause_ids=clauses, n_resamples=50
+    )
     assert res["status"] == "not reached" and res["plateau_size"] is None
 
 
@@ -75,8 +80,10 @@ def test_quality_plateaus_table():
     for strategy in ("fft", "lora"):
         for size, n in zip(["a", "b", "c", "d", "e"], LADDER[:5]):
             q = 0.5 + 0.1 * min(np.log(n), np.log(1e9))
-            rows += [dict(strategy=strategy, model_size=size, n_params=n, clause_id=i, semantic_similarity=q)
-                     for i in range(3)]
+            rows += [
+                dict(strategy=strategy, model_size=size, n_params=n, clause_id=i, semantic_similarity=q)
+                for i in range(3)
+            ]
     out = quality_plateaus(pd.DataFrame(rows), models=("hinge",))
     assert list(out["strategy"]) == ["fft", "lora", "all"]
     assert (out["plateau_size"] == "c").all()

@@ -14,7 +14,11 @@ from typing import Any
 
 from rulelens.attribution.plan import GREEDY, REFERENCE, TARGET_MODES, Target, resolve_target
 from rulelens.attribution.result import (
-    FRAME_COLUMNS, ClauseAttribution, attribution_from_frame, attributions_frame, render_variants_html,
+    FRAME_COLUMNS,
+    ClauseAttribution,
+    attribution_from_frame,
+    attributions_frame,
+    render_variants_html,
 )
 from rulelens.words.perturb import DELETE, MASK, OPERATORS, clause_template
 
@@ -27,8 +31,19 @@ _LAZY = {
 }
 
 __all__ = [
-    "DELETE", "FRAME_COLUMNS", "GREEDY", "MASK", "OPERATORS", "REFERENCE", "TARGET_MODES",
-    "ClauseAttribution", "Target", "attribution_from_frame", "attributions_frame", "clause_template", "render_variants_html",
+    "DELETE",
+    "FRAME_COLUMNS",
+    "GREEDY",
+    "MASK",
+    "OPERATORS",
+    "REFERENCE",
+    "TARGET_MODES",
+    "ClauseAttribution",
+    "Target",
+    "attribution_from_frame",
+    "attributions_frame",
+    "clause_template",
+    "render_variants_html",
     "resolve_target",
     *_LAZY,
 ]

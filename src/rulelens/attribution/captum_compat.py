@@ -66,7 +66,8 @@ def prompt_template_input(plan: ClausePlan, tokenizer: Any):
 
     values = [f.text for f in plan.template.features]
     return PromptTemplateInput(
-        template=_template_function(plan), values=values,
+        template=_template_function(plan),
+        values=values,
         baselines=baseline_values(plan.template, plan.operator, plan.mask_text),
     )
 
@@ -122,12 +123,30 @@ def captum_attribution(
     from rulelens.attribution.plan import plan_with_target
 
     started = time.perf_counter()
-    plan, target = plan_with_target(model, tokenizer, clause, target_rule, style=style, operator=operator, mask_token=mask_token,
-                                    target=target, target_mode=target_mode, max_new_tokens=max_new_tokens)
-    attributions, full_tokens = captum_token_log_probs(model, tokenizer, plan, target, forward_in_tokens=forward_in_tokens)
+    plan, target = plan_with_target(
+        model,
+        tokenizer,
+        clause,
+        target_rule,
+        style=style,
+        operator=operator,
+        mask_token=mask_token,
+        target=target,
+        target_mode=target_mode,
+        max_new_tokens=max_new_tokens,
+    )
+    attributions, full_tokens = captum_token_log_probs(
+        model, tokenizer, plan, target, forward_in_tokens=forward_in_tokens
+    )
     scale = 1.0 if reduction == "sum" else 1.0 / len(full_tokens)  # captum differences are of sums
     stats = {"seconds": time.perf_counter() - started, "forward_in_tokens": forward_in_tokens}
     return attribution_from_scores(
-        plan, target, reduce_scores(full_tokens, reduction), [a * scale for a in attributions], reduction=reduction,
-        method="captum-tokens" if forward_in_tokens else "captum", clause_id=clause_id, stats=stats,
+        plan,
+        target,
+        reduce_scores(full_tokens, reduction),
+        [a * scale for a in attributions],
+        reduction=reduction,
+        method="captum-tokens" if forward_in_tokens else "captum",
+        clause_id=clause_id,
+        stats=stats,
     )

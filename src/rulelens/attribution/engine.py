@@ -290,9 +290,15 @@ def score_all(
             more, used, padded = score_rows(parts, rest_prompts, rest_cuts, target, source, size)
             rows.extend(more)
     real = extra + sum(len(p) - c + len(target) - 1 for p, c in zip(rest_prompts, rest_cuts))
-    stats = {"prefix_mode": mode, "prefix_tokens": max(cuts, default=0), "tokens_processed": real,
-             "padded_tokens": extra + padded, "target_tokens": len(target), "batches": used,
-             "sequences": len(prompts)}
+    stats = {
+        "prefix_mode": mode,
+        "prefix_tokens": max(cuts, default=0),
+        "tokens_processed": real,
+        "padded_tokens": extra + padded,
+        "target_tokens": len(target),
+        "batches": used,
+        "sequences": len(prompts),
+    }
     return rows, stats
 
 
@@ -321,7 +327,9 @@ def score_prompts(
     if max_batch_tokens is None and parts.device.type == "cpu":
         max_batch_tokens = CPU_BATCH_TOKENS
     options = dict(
-        mode=prefix_mode(reuse_prefix), batch_size=batch_size, max_batch_tokens=max_batch_tokens,
+        mode=prefix_mode(reuse_prefix),
+        batch_size=batch_size,
+        max_batch_tokens=max_batch_tokens,
         memory_cap=memory_cap_bytes if memory_cap_bytes is not None else default_memory_cap(parts.device),
     )
     rows, stats = score_all(parts, prompts, target, autocast_dtype=autocast_dtype, **options)
@@ -333,7 +341,8 @@ def score_prompts(
         if gap > bf16_tolerance:
             warnings.warn(
                 f"{stats['dtype']} score of the unperturbed prompt is {gap:.4f} nats from float32 "
-                f"(tolerance {bf16_tolerance}); recomputing in float32", stacklevel=2,
+                f"(tolerance {bf16_tolerance}); recomputing in float32",
+                stacklevel=2,
             )
             rows, stats = score_all(parts, prompts, target, **options)
             stats.update(dtype="float32", reduced_precision_gap=gap, fell_back=True)
@@ -375,22 +384,40 @@ def attribute_clause(
     from rulelens.attribution.plan import plan_with_target
 
     started = time.perf_counter()
-    plan, target = plan_with_target(model, tokenizer, clause, target_rule, style=style, operator=operator, mask_token=mask_token,
-                                    target=target, target_mode=target_mode, max_new_tokens=max_new_tokens)
-    options = dict(memory_cap_bytes=memory_cap_bytes, batch_size=batch_size, max_batch_tokens=max_batch_tokens,
-                   reuse_prefix=reuse_prefix)
+    plan, target = plan_with_target(
+        model,
+        tokenizer,
+        clause,
+        target_rule,
+        style=style,
+        operator=operator,
+        mask_token=mask_token,
+        target=target,
+        target_mode=target_mode,
+        max_new_tokens=max_new_tokens,
+    )
+    options = dict(
+        memory_cap_bytes=memory_cap_bytes,
+        batch_size=batch_size,
+        max_batch_tokens=max_batch_tokens,
+        reuse_prefix=reuse_prefix,
+    )
     rows, stats = score_prompts(model, plan.prompt_ids, target.ids, dtype=dtype, **options)
-    result = build_attribution(plan, target, rows, reduction=reduction, method="engine", clause_id=clause_id, stats=stats)
+    result = build_attribution(
+        plan, target, rows, reduction=reduction, method="engine", clause_id=clause_id, stats=stats
+    )
     if stats["dtype"] != "float32" and check_dtype:
         rows32, stats32 = score_prompts(model, plan.prompt_ids, target.ids, dtype=None, **options)
-        exact = build_attribution(plan, target, rows32, reduction=reduction, method="engine", clause_id=clause_id,
-                                  stats=stats32)
+        exact = build_attribution(
+            plan, target, rows32, reduction=reduction, method="engine", clause_id=clause_id, stats=stats32
+        )
         gap = attribution_gap(result, exact)
         result.stats.update(reduced_precision_gap=gap, bf16_tolerance=bf16_tolerance, fell_back=False)
         if gap > bf16_tolerance:
             warnings.warn(
                 f"{stats['dtype']} attributions of clause {clause_id!r} differ from float32 by up to {gap:.4f} nats "
-                f"per word (tolerance {bf16_tolerance}); recomputing in float32", stacklevel=2,
+                f"per word (tolerance {bf16_tolerance}); recomputing in float32",
+                stacklevel=2,
             )
             result = exact
             result.stats.update(reduced_precision_gap=gap, bf16_tolerance=bf16_tolerance, fell_back=True)
@@ -430,7 +457,9 @@ def attribute_clauses(
     results = []
     bar = tqdm(total=len(clauses), unit="clause", desc="attribution", disable=not progress)
     for index, (clause, rule, clause_id) in enumerate(zip(clauses, rules, ids)):
-        result = attribute_clause(model, tokenizer, clause, rule, clause_id=clause_id, check_dtype=index == 0, **options)
+        result = attribute_clause(
+            model, tokenizer, clause, rule, clause_id=clause_id, check_dtype=index == 0, **options
+        )
         if index == 0 and result.stats.get("fell_back"):
             options = {**options, "dtype": None}  # the reduced dtype failed its check: fp32 for the rest
         results.append(result)
@@ -445,6 +474,11 @@ def model_flops_per_token(model: Any) -> int:
 
 
 __all__ = [
-    "attribute_clause", "attribute_clauses", "score_prompts", "common_prefix_length", "attribution_gap",
-    "estimate_sequence_bytes", "model_flops_per_token",
+    "attribute_clause",
+    "attribute_clauses",
+    "score_prompts",
+    "common_prefix_length",
+    "attribution_gap",
+    "estimate_sequence_bytes",
+    "model_flops_per_token",
 ]

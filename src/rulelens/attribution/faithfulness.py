@@ -91,16 +91,27 @@ def clause_deletion_curves(
     if not attribution.target_ids:
         raise ValueError(f"clause {attribution.clause_id!r}: the attribution carries no target ids to score")
     scorer = subset_scorer(model, tokenizer, attribution, style=style, mask_text=mask_text, **engine_options)
-    return deletion_curves(attribution.scores, max_k=max_k, n_random=n_random, seed=seed, rank_by=rank_by,
-                           batch_score_fn=scorer)
+    return deletion_curves(
+        attribution.scores, max_k=max_k, n_random=n_random, seed=seed, rank_by=rank_by, batch_score_fn=scorer
+    )
 
 
 def curves_frame(curves_by_clause: dict[Any, DeletionCurves]):
     """One long table: the curve rows of every clause with clause_id, n_words, max_k and full_score."""
     import pandas as pd
 
-    columns = ["clause_id", "n_words", "max_k", "full_score", "k", "order", "comprehensiveness", "sufficiency",
-               "comprehensiveness_std", "sufficiency_std"]
+    columns = [
+        "clause_id",
+        "n_words",
+        "max_k",
+        "full_score",
+        "k",
+        "order",
+        "comprehensiveness",
+        "sufficiency",
+        "comprehensiveness_std",
+        "sufficiency_std",
+    ]
     frames = [
         c.curve.assign(clause_id=clause_id, n_words=c.n_words, max_k=c.max_k, full_score=c.full_score)
         for clause_id, c in curves_by_clause.items()
@@ -132,9 +143,15 @@ class ClauseLDS:
         return int(self.masks.shape[0])
 
     def row(self) -> dict:
-        return {"clause_id": self.clause_id, "n_words": self.n_words, "n_masks": self.n_masks,
-                "keep_prob": float(self.keep_prob), "lds": self.lds, "lds_random": self.lds_random,
-                "full_score": self.full_score}
+        return {
+            "clause_id": self.clause_id,
+            "n_words": self.n_words,
+            "n_masks": self.n_masks,
+            "keep_prob": float(self.keep_prob),
+            "lds": self.lds,
+            "lds_random": self.lds_random,
+            "full_score": self.full_score,
+        }
 
 
 def clause_lds(

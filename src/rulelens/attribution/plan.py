@@ -25,7 +25,13 @@ from typing import Any
 
 from rulelens.attribution.result import ClauseAttribution
 from rulelens.prompts import (
-    PromptParts, PromptStyle, build_prompt, check_clause_text, encode, encode_prompt, target_text,
+    PromptParts,
+    PromptStyle,
+    build_prompt,
+    check_clause_text,
+    encode,
+    encode_prompt,
+    target_text,
 )
 from rulelens.words.perturb import DELETE, ClauseTemplate, clause_template, mask_string, perturbed_clauses
 
@@ -133,11 +139,18 @@ def attribution_from_scores(
 ) -> ClauseAttribution:
     """The result object for already computed word scores."""
     return ClauseAttribution(
-        clause=plan.template.clause, words=plan.template.words,
-        scores=tuple(float(s) for s in scores), full_score=float(full_score),
-        operator=plan.operator, target_mode=target.mode, target_text=target.text,
-        target_ids=tuple(target.ids), clause_id=clause_id, reduction=reduction,
-        method=method, stats=dict(stats or {}),
+        clause=plan.template.clause,
+        words=plan.template.words,
+        scores=tuple(float(s) for s in scores),
+        full_score=float(full_score),
+        operator=plan.operator,
+        target_mode=target.mode,
+        target_text=target.text,
+        target_ids=tuple(target.ids),
+        clause_id=clause_id,
+        reduction=reduction,
+        method=method,
+        stats=dict(stats or {}),
     )
 
 
@@ -194,8 +207,19 @@ def resolve_target(
     raise ValueError(f"unknown target mode {mode!r}; expected one of {TARGET_MODES}")
 
 
-def plan_with_target(model: Any, tokenizer: Any, clause: str, target_rule: str | None, *, style, operator: str,
-                     mask_token: str | None, target: Target | None, target_mode: str, max_new_tokens: int):
+def plan_with_target(
+    model: Any,
+    tokenizer: Any,
+    clause: str,
+    target_rule: str | None,
+    *,
+    style,
+    operator: str,
+    mask_token: str | None,
+    target: Target | None,
+    target_mode: str,
+    max_new_tokens: int,
+):
     """(perturbation plan, target) for one clause: the step every implementation starts with,
     so the engine, the reference and the captum adapter score exactly the same inputs."""
     plan = plan_clause(tokenizer, clause, style=style, operator=operator, mask_token=mask_token)

@@ -50,9 +50,21 @@ def reference_attribution(
     from rulelens.attribution.plan import plan_with_target
 
     started = time.perf_counter()
-    plan, target = plan_with_target(model, tokenizer, clause, target_rule, style=style, operator=operator, mask_token=mask_token,
-                                    target=target, target_mode=target_mode, max_new_tokens=max_new_tokens)
+    plan, target = plan_with_target(
+        model,
+        tokenizer,
+        clause,
+        target_rule,
+        style=style,
+        operator=operator,
+        mask_token=mask_token,
+        target=target,
+        target_mode=target_mode,
+        max_new_tokens=max_new_tokens,
+    )
     rows = [reference_token_log_probs(model, list(p), list(target.ids)) for p in plan.prompt_ids]
     tokens = sum(len(p) + len(target.ids) for p in plan.prompt_ids)
     stats = {"seconds": time.perf_counter() - started, "tokens_processed": tokens, "sequences": len(rows)}
-    return build_attribution(plan, target, rows, reduction=reduction, method="reference", clause_id=clause_id, stats=stats)
+    return build_attribution(
+        plan, target, rows, reduction=reduction, method="reference", clause_id=clause_id, stats=stats
+    )

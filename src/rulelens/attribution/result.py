@@ -18,8 +18,16 @@ from typing import Any
 from rulelens.words import Word
 
 FRAME_COLUMNS = [
-    "clause_id", "word_index", "word", "char_start", "char_end", "category",
-    "score", "share", "target_mode", "operator",
+    "clause_id",
+    "word_index",
+    "word",
+    "char_start",
+    "char_end",
+    "category",
+    "score",
+    "share",
+    "target_mode",
+    "operator",
 ]
 
 
@@ -57,8 +65,7 @@ class ClauseAttribution:
         import pandas as pd
 
         rows = [
-            (self.clause_id, w.index, w.text, w.start, w.end, w.category, score, share,
-             self.target_mode, self.operator)
+            (self.clause_id, w.index, w.text, w.start, w.end, w.category, score, share, self.target_mode, self.operator)
             for w, score, share in zip(self.words, self.scores, self.shares)
         ]
         return pd.DataFrame(rows, columns=FRAME_COLUMNS)
@@ -114,7 +121,7 @@ def _clause_html(attribution: ClauseAttribution, scale: float) -> str:
     """The clause text with every word wrapped in a coloured span carrying a hover title."""
     clause, pieces, cursor = attribution.clause, [], 0
     for word, score, share in zip(attribution.words, attribution.scores, attribution.shares):
-        pieces.append(html.escape(clause[cursor:word.start]))
+        pieces.append(html.escape(clause[cursor : word.start]))
         pieces.append(
             f'<span class="w" style="background:{_colour(score, scale)}" '
             f'title="{html.escape(_word_title(word, score, share), quote=True)}">'
@@ -127,8 +134,11 @@ def _clause_html(attribution: ClauseAttribution, scale: float) -> str:
 
 def _legend(scale: float) -> str:
     return (
-        '<div class="legend"><span>' + f"{-scale:+.3f}" + '</span><span class="bar"></span><span>'
-        + f"{scale:+.3f}" + "</span><span>nats: a<sub>i</sub> = s(x) &minus; s(x without word i);"
+        '<div class="legend"><span>'
+        + f"{-scale:+.3f}"
+        + '</span><span class="bar"></span><span>'
+        + f"{scale:+.3f}"
+        + "</span><span>nats: a<sub>i</sub> = s(x) &minus; s(x without word i);"
         " red = the word raises log p(target), blue = it lowers it</span></div>"
     )
 
@@ -175,9 +185,13 @@ def attribution_from_frame(clause: str, rows, full_score: float = math.nan, targ
     )
     first = rows.iloc[0]
     return ClauseAttribution(
-        clause=clause, words=words, scores=tuple(float(s) for s in rows["score"]),
-        full_score=float(first.get("full_score", full_score)), operator=str(first["operator"]),
-        target_mode=str(first["target_mode"]), target_text=str(first.get("target_text", target_text)),
+        clause=clause,
+        words=words,
+        scores=tuple(float(s) for s in rows["score"]),
+        full_score=float(first.get("full_score", full_score)),
+        operator=str(first["operator"]),
+        target_mode=str(first["target_mode"]),
+        target_text=str(first.get("target_text", target_text)),
         clause_id=first["clause_id"],
     )
 

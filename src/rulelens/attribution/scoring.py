@@ -21,6 +21,7 @@ import torch
 
 HEAD_CHUNK_BYTES = 32 * 1024 * 1024
 
+
 @dataclass(frozen=True)
 class LMParts:
     """The pieces of a causal LM that the scorer calls directly."""
@@ -80,7 +81,9 @@ def lm_parts(model: Any) -> LMParts:
         raise TypeError(f"{type(lm).__name__} has no output embedding; is it a causal LM?")
     scale = getattr(lm, "logit_scale", None)
     softcap = getattr(lm.config, "final_logit_softcapping", None)
-    return LMParts(lm, body, head, _cache_kwarg(body), float(scale) if isinstance(scale, (int, float)) else None, softcap)
+    return LMParts(
+        lm, body, head, _cache_kwarg(body), float(scale) if isinstance(scale, (int, float)) else None, softcap
+    )
 
 
 def run_body(
@@ -95,8 +98,11 @@ def run_body(
     """Final hidden states (batch, length, hidden) and the (updated) KV cache."""
     kwargs = {parts.cache_kwarg: cache} if cache is not None else {}
     out = parts.body(
-        input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-        use_cache=use_cache, **kwargs,
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        position_ids=position_ids,
+        use_cache=use_cache,
+        **kwargs,
     )
     new_cache = getattr(out, "cache", None)
     if new_cache is None:
@@ -145,4 +151,3 @@ def score_sequence(model: Any, prompt_ids: list[int], target_ids: list[int]) -> 
         start = len(prompt_ids) - 1
         at_targets = hidden[:, start : start + len(target_ids)]
         return target_log_probs(parts, at_targets, torch.tensor(list(target_ids), device=device))[0].to(device)
-

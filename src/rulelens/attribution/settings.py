@@ -16,8 +16,18 @@ from rulelens.param_blocks import ParameterError, check_block
 SOURCE = "conf/base/parameters_attribution.yml"
 # the keys passed on to the engine (rulelens.attribution.engine.attribute_clause) when not null;
 # mask_text goes in as the engine's mask_token
-ENGINE_OPTIONS = ("operator", "target_mode", "reduction", "max_new_tokens", "memory_cap_bytes", "max_batch_tokens",
-                  "dtype", "bf16_tolerance", "batch_size", "reuse_prefix")
+ENGINE_OPTIONS = (
+    "operator",
+    "target_mode",
+    "reduction",
+    "max_new_tokens",
+    "memory_cap_bytes",
+    "max_batch_tokens",
+    "dtype",
+    "bf16_tolerance",
+    "batch_size",
+    "reuse_prefix",
+)
 # the deletion curves and LDS score with the dtype the attributions ended up in (fp32 after a failed bf16 check)
 SCORING_OPTIONS = ("memory_cap_bytes", "max_batch_tokens", "batch_size", "reuse_prefix", "dtype")
 
@@ -45,11 +55,13 @@ class LDSSettings:
             return None
         where = "attribution.faithfulness.lds"
         if params is None:
-            raise ParameterError(f"{where} is null; give its block ({_keys(cls)}) or false to switch the LDS off "
-                                 f"(see {SOURCE})")
+            raise ParameterError(
+                f"{where} is null; give its block ({_keys(cls)}) or false to switch the LDS off (see {SOURCE})"
+            )
         check_block(params, where, _keys(cls), SOURCE)
-        return cls(n_masks=int(params["n_masks"]), keep_prob=float(params["keep_prob"]),
-                   n_random=int(params["n_random"]))
+        return cls(
+            n_masks=int(params["n_masks"]), keep_prob=float(params["keep_prob"]), n_random=int(params["n_random"])
+        )
 
 
 @dataclass(frozen=True)

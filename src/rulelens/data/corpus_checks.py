@@ -39,7 +39,9 @@ def rule_problems(clause: str, rule: str) -> list[str]:
     return problems
 
 
-def corpus_problems(frame: pd.DataFrame, clause_column: str = "clause", rule_column: str = "rule") -> list[tuple[int, str]]:
+def corpus_problems(
+    frame: pd.DataFrame, clause_column: str = "clause", rule_column: str = "rule"
+) -> list[tuple[int, str]]:
     """(row number, message) for every problem in a clause/rule table (row 1 = first data row)."""
     found = []
     for row, (clause, rule) in enumerate(zip(frame[clause_column], frame[rule_column]), start=1):

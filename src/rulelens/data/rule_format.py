@@ -28,15 +28,39 @@ ENTITIES = frozenset(
     occupancy threshold bicycle_parking hot_water_system solar_panel fire_door smoke_vent""".split()
 )
 HELPERS = frozenset(
-    {"between", "complies_with", "ratio", "count", "exists", "all_of", "any_of", "min_of",
-     "max_of", "per", "within"}
+    {"between", "complies_with", "ratio", "count", "exists", "all_of", "any_of", "min_of", "max_of", "per", "within"}
 )
 _ATTRIBUTE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _ALLOWED_NODES = (
-    ast.Expression, ast.Call, ast.keyword, ast.Constant, ast.Name, ast.Attribute, ast.Load,
-    ast.Compare, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.USub, ast.BinOp,
-    ast.Mult, ast.Div, ast.Add, ast.Sub, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Eq, ast.NotEq,
-    ast.In, ast.NotIn, ast.List, ast.Tuple,
+    ast.Expression,
+    ast.Call,
+    ast.keyword,
+    ast.Constant,
+    ast.Name,
+    ast.Attribute,
+    ast.Load,
+    ast.Compare,
+    ast.BoolOp,
+    ast.And,
+    ast.Or,
+    ast.UnaryOp,
+    ast.Not,
+    ast.USub,
+    ast.BinOp,
+    ast.Mult,
+    ast.Div,
+    ast.Add,
+    ast.Sub,
+    ast.Lt,
+    ast.LtE,
+    ast.Gt,
+    ast.GtE,
+    ast.Eq,
+    ast.NotEq,
+    ast.In,
+    ast.NotIn,
+    ast.List,
+    ast.Tuple,
 )
 
 

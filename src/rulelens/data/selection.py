@@ -47,7 +47,9 @@ class SelectionSettings:
         values = dict(params or {})
         unknown = set(values) - {"split", "n_clauses", "max_words", "seed", "strata"}
         if unknown:
-            raise ValueError(f"unknown selection parameter(s) {sorted(unknown)}; expected split, n_clauses, max_words, seed, strata")
+            raise ValueError(
+                f"unknown selection parameter(s) {sorted(unknown)}; expected split, n_clauses, max_words, seed, strata"
+            )
         if "strata" in values:
             values["strata"] = tuple(values["strata"] or ())
         for key in ("n_clauses", "max_words"):
@@ -103,7 +105,10 @@ def stratum_labels(pool: pd.DataFrame, columns: list[str]) -> pd.Series:
     """A readable label per row, e.g. ``agency=NCC | quantitative=True`` (``all`` without strata)."""
     if not columns:
         return pd.Series(ALL_STRATUM, index=pool.index, dtype=object)
-    parts = [column + "=" + pool[column].astype(object).where(pool[column].notna(), "missing").astype(str) for column in columns]
+    parts = [
+        column + "=" + pool[column].astype(object).where(pool[column].notna(), "missing").astype(str)
+        for column in columns
+    ]
     labels = parts[0]
     for part in parts[1:]:
         labels = labels + " | " + part
@@ -140,7 +145,9 @@ def allocate(sizes: dict[str, int], n: int) -> dict[str, int]:
     return counts
 
 
-def select_study_clauses(clauses: pd.DataFrame, params: dict[str, Any] | SelectionSettings | None = None) -> pd.DataFrame:
+def select_study_clauses(
+    clauses: pd.DataFrame, params: dict[str, Any] | SelectionSettings | None = None
+) -> pd.DataFrame:
     """The study's clauses (columns :data:`SELECTION_COLUMNS`, ordered by clause_id).
 
     ``clauses`` needs clause_id, clause, rule, split and n_words; agency and quantitative are
@@ -155,11 +162,18 @@ def select_study_clauses(clauses: pd.DataFrame, params: dict[str, Any] | Selecti
     frame = frame.assign(stratum=stratum_labels(frame, columns))
     wanted = settings.n_clauses if settings.n_clauses is not None else len(frame)
     if wanted > len(frame):
-        limit = f" with at most selection.max_words={settings.max_words} words" if settings.max_words is not None else ""
+        limit = (
+            f" with at most selection.max_words={settings.max_words} words" if settings.max_words is not None else ""
+        )
         logger.warning(
             "selection: selection.n_clauses=%d asks for more clauses than available: split %r has %d clauses, "
             "%d of them%s; selecting all %d (lower selection.n_clauses or raise selection.max_words)",
-            wanted, settings.split, pool.split_size, len(frame), limit, len(frame),
+            wanted,
+            settings.split,
+            pool.split_size,
+            len(frame),
+            limit,
+            len(frame),
         )
     sizes = frame["stratum"].value_counts().sort_index().to_dict()
     counts = allocate(sizes, wanted)
@@ -176,7 +190,12 @@ def select_study_clauses(clauses: pd.DataFrame, params: dict[str, Any] | Selecti
             selected[optional] = None
     logger.info(
         "selection: %d of %d clauses in split %r (%d within max_words), seed %d, strata %s: %s",
-        len(selected), pool.split_size, settings.split, len(frame), settings.seed, columns or "none",
+        len(selected),
+        pool.split_size,
+        settings.split,
+        len(frame),
+        settings.seed,
+        columns or "none",
         ", ".join(f"{label} {counts[label]}/{sizes[label]}" for label in sorted(sizes)),
     )
     return selected[SELECTION_COLUMNS]

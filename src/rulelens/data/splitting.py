@@ -23,8 +23,11 @@ def repeat_counts(texts: pd.Series) -> dict[str, int]:
     exact = texts.astype(str).duplicated()
     normalised = texts.map(normalised_text).duplicated()
     groups = texts.map(normalised_text).value_counts()
-    return {"exact": int(exact.sum()), "near_exact": int((normalised & ~exact).sum()),
-            "groups": int((groups > 1).sum())}
+    return {
+        "exact": int(exact.sum()),
+        "near_exact": int((normalised & ~exact).sum()),
+        "groups": int((groups > 1).sum()),
+    }
 
 
 def assign_splits(clauses: pd.DataFrame, fractions: dict[str, float], seed: int) -> pd.Series:
@@ -85,6 +88,7 @@ def _split_counts(n_rows: int, fractions: dict[str, float]) -> dict[str, int]:
 
 def map_given_splits(values: pd.Series, split_values: dict[str, str]) -> pd.Series:
     """Translate a dataset's own split column (e.g. 1/2/3) into train/validation/test."""
+
     def key(value):
         return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value).strip()
 

@@ -26,9 +26,21 @@ _WHITESPACE = re.compile(r"\s+")
 # or the training target's structure (e.g. end a chat turn), so such rows are rejected.
 SPECIAL_TOKEN_PATTERNS = (
     r"<\|[^<>|\s]*\|>",  # <|im_end|>, <|endoftext|>, <|eot_id|>, <|start_header_id|>
-    r"</?s>", r"<unk>", r"<pad>", r"<mask>", r"<bos>", r"<eos>",
-    r"\[/?INST\]", r"<</?SYS>>", r"<start_of_turn>", r"<end_of_turn>",
-    r"\[CLS\]", r"\[SEP\]", r"\[MASK\]", r"\[PAD\]", r"\[UNK\]",
+    r"</?s>",
+    r"<unk>",
+    r"<pad>",
+    r"<mask>",
+    r"<bos>",
+    r"<eos>",
+    r"\[/?INST\]",
+    r"<</?SYS>>",
+    r"<start_of_turn>",
+    r"<end_of_turn>",
+    r"\[CLS\]",
+    r"\[SEP\]",
+    r"\[MASK\]",
+    r"\[PAD\]",
+    r"\[UNK\]",
 )
 _SPECIAL_TOKEN = re.compile("|".join(SPECIAL_TOKEN_PATTERNS))
 # Control characters other than tab, newline and carriage return (C0, DEL and C1).
@@ -79,7 +91,8 @@ def map_columns(raw: pd.DataFrame, settings: ValidationSettings) -> pd.DataFrame
     required_missing = [m for m in missing if m.split(" ")[0] in REQUIRED_FIELDS or m.split(" ")[0] == "split"]
     if required_missing or any(ours in REQUIRED_FIELDS and not mapping.get(ours) for ours in REQUIRED_FIELDS):
         raise DataValidationError(
-            f"{settings.source_file}: column(s) not found: {', '.join(required_missing) or 'clause/rule mapping empty'}; "
+            f"{settings.source_file}: column(s) not found: "
+            f"{', '.join(required_missing) or 'clause/rule mapping empty'}; "
             f"file has columns {list(raw.columns)}. Set data_processing.columns in "
             f"conf/<env>/parameters_data_processing.yml to the file's column names."
         )
@@ -148,7 +161,11 @@ def _duplicate_problem(clause: str, rule: str, seen_exact: dict, seen_normal: di
     if exact_key in seen_exact:
         return "clause", "duplicate", f"exact duplicate of row {seen_exact[exact_key]}"
     if normal_key in seen_normal:
-        return "clause", "duplicate_whitespace", f"duplicate of row {seen_normal[normal_key]} after whitespace normalisation"
+        return (
+            "clause",
+            "duplicate_whitespace",
+            f"duplicate of row {seen_normal[normal_key]} after whitespace normalisation",
+        )
     return None
 
 
@@ -167,7 +184,9 @@ def validate_rows(raw: pd.DataFrame, settings: ValidationSettings) -> tuple[pd.D
             problems = [duplicate] if duplicate else []
         if not problems and "clause_id" in row and row["clause_id"] in seen_ids:
             first = seen_ids[row["clause_id"]]
-            problems = [("clause_id", "duplicate_id", f"duplicate clause_id {row['clause_id']!r}, first used by row {first}")]
+            problems = [
+                ("clause_id", "duplicate_id", f"duplicate clause_id {row['clause_id']!r}, first used by row {first}")
+            ]
         if problems:
             rejected_rows.append(_rejected_record(row, problems, settings.source_file))
             continue
@@ -182,7 +201,9 @@ def validate_rows(raw: pd.DataFrame, settings: ValidationSettings) -> tuple[pd.D
 
 
 def _is_blank(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and pd.isna(value)) or (isinstance(value, str) and not value.strip())
+    return (
+        value is None or (isinstance(value, float) and pd.isna(value)) or (isinstance(value, str) and not value.strip())
+    )
 
 
 def normalise_ids(mapped: pd.DataFrame, source_file: str) -> pd.DataFrame:

@@ -35,7 +35,10 @@ from typing import Any
 from kedro.io import AbstractDataset, DatasetError
 
 from rulelens.datasets.checkpoint_folder import (
-    COMPLETE_MARKER, hidden_siblings, read_marker, recover_interrupted_swap,
+    COMPLETE_MARKER,
+    hidden_siblings,
+    read_marker,
+    recover_interrupted_swap,
 )
 from rulelens.datasets.checkpoint_marker import KeepCompletedCheckpoint
 from rulelens.modeling.bundle import ModelBundle
@@ -67,8 +70,10 @@ def check_weight_files(folder: Path, recorded: dict[str, int] | None) -> None:
         if not path.is_file():
             raise DatasetError(f"checkpoint {folder}: weight file {path} is missing")
         if path.stat().st_size != size:
-            raise DatasetError(f"checkpoint {folder}: weight file {path} has {path.stat().st_size} bytes, "
-                               f"{size} were saved (truncated or replaced); retrain the variant or restore the file")
+            raise DatasetError(
+                f"checkpoint {folder}: weight file {path} has {path.stat().st_size} bytes, "
+                f"{size} were saved (truncated or replaced); retrain the variant or restore the file"
+            )
     for path in sorted(folder.glob("*.safetensors")):
         try:
             with safe_open(str(path), framework="pt") as handle:
@@ -112,8 +117,13 @@ class HFCheckpointDataset(AbstractDataset[Any, ModelBundle]):
 
     _SINGLE_PROCESS = True  # models are not pickled between processes
 
-    def __init__(self, path: str, overwrite: bool = False, load_args: dict[str, Any] | None = None,
-                 metadata: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        overwrite: bool = False,
+        load_args: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
         self._path = Path(path)
         self._overwrite = bool(overwrite)
         unknown = sorted(set(load_args or {}) - set(LOAD_ARG_DEFAULTS))
@@ -233,8 +243,13 @@ class HFCheckpointDataset(AbstractDataset[Any, ModelBundle]):
         args = self._load_args
         placement = run_placement()
         if args["device"] is not None or args["device_map"] is not None:
-            placement = resolve_placement({"device": args["device"] or placement.device, "dtype": placement.dtype,
-                                           "device_map": args["device_map"] or placement.device_map})
+            placement = resolve_placement(
+                {
+                    "device": args["device"] or placement.device,
+                    "dtype": placement.dtype,
+                    "device_map": args["device_map"] or placement.device_map,
+                }
+            )
         return replace(placement, dtype=args["dtype"] or placement.dtype)
 
     def _load_full(self):
@@ -258,7 +273,11 @@ class HFCheckpointDataset(AbstractDataset[Any, ModelBundle]):
         if quantization and args["merge_adapter"]:
             raise DatasetError("merge_adapter needs a full-precision base; set load_args.quantize: false")
         return load_for_inference(
-            self._base_location(marker), placement=self._placement(), adapter=str(self._path),
-            quantization=quantization, local_files_only=args["local_files_only"],
-            is_trainable=bool(args["is_trainable"]), merge_adapter=bool(args["merge_adapter"]),
+            self._base_location(marker),
+            placement=self._placement(),
+            adapter=str(self._path),
+            quantization=quantization,
+            local_files_only=args["local_files_only"],
+            is_trainable=bool(args["is_trainable"]),
+            merge_adapter=bool(args["merge_adapter"]),
         )

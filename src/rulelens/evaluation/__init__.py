@@ -22,8 +22,25 @@ from rulelens.evaluation.metrics import (
 )
 
 __all__ = [
-    "METRICS", "PER_CLAUSE_COLUMNS", "GeneratedRule", "GenerationParams", "Generations", "LRMLSyntaxError",
-    "MetricParams", "aggregate", "bootstrap_mean_ci", "chrf", "evaluate_model", "exact_match", "generate_rules",
-    "is_valid_lrml", "load_encoder", "parse_lrml", "rouge_l", "score_pairs", "semantic_similarity", "throughput",
+    "METRICS",
+    "PER_CLAUSE_COLUMNS",
+    "GeneratedRule",
+    "GenerationParams",
+    "Generations",
+    "LRMLSyntaxError",
+    "MetricParams",
+    "aggregate",
+    "bootstrap_mean_ci",
+    "chrf",
+    "evaluate_model",
+    "exact_match",
+    "generate_rules",
+    "is_valid_lrml",
+    "load_encoder",
+    "parse_lrml",
+    "rouge_l",
+    "score_pairs",
+    "semantic_similarity",
+    "throughput",
     "validity",
 ]

@@ -12,13 +12,28 @@ import pandas as pd
 
 from rulelens.evaluation.generation import STOP_REPETITION, GenerationParams, Generations, generate_rules
 from rulelens.evaluation.metrics import (
-    DIAGNOSTICS, LRML_CLAUSE_COLUMNS, LRML_METRICS, METRICS, MetricParams, aggregate, score_pairs,
+    DIAGNOSTICS,
+    LRML_CLAUSE_COLUMNS,
+    LRML_METRICS,
+    METRICS,
+    MetricParams,
+    aggregate,
+    score_pairs,
 )
 from rulelens.prompts import PromptStyle
 
 PER_CLAUSE_COLUMNS = [
-    "clause_id", "clause", "generated_rule", "reference_rule", "semantic_similarity", "chrf",
-    "rouge_l", "exact_match", "valid", "generated_tokens", "stop_reason",
+    "clause_id",
+    "clause",
+    "generated_rule",
+    "reference_rule",
+    "semantic_similarity",
+    "chrf",
+    "rouge_l",
+    "exact_match",
+    "valid",
+    "generated_tokens",
+    "stop_reason",
 ]
 
 
@@ -52,12 +67,17 @@ def _reference_column(frame: pd.DataFrame) -> str:
     raise KeyError("the test frame needs a 'rule' (or 'reference_rule') column")
 
 
-def evaluate_model(model: Any, tokenizer: Any, test_frame: pd.DataFrame, *,
-                   style: PromptStyle | dict[str, Any] | None = None,
-                   generation_params: GenerationParams | dict[str, Any] | None = None,
-                   metric_params: MetricParams | dict[str, Any] | None = None,
-                   rule_format: str = "rulelens", encoder: Any = None,
-                   ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
+def evaluate_model(
+    model: Any,
+    tokenizer: Any,
+    test_frame: pd.DataFrame,
+    *,
+    style: PromptStyle | dict[str, Any] | None = None,
+    generation_params: GenerationParams | dict[str, Any] | None = None,
+    metric_params: MetricParams | dict[str, Any] | None = None,
+    rule_format: str = "rulelens",
+    encoder: Any = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
     """(per-clause scores, aggregate with bootstrap CIs, throughput) for one model.
 
     The per-clause table says why decoding stopped (``stop_reason``); the aggregate adds
@@ -73,12 +93,21 @@ def evaluate_model(model: Any, tokenizer: Any, test_frame: pd.DataFrame, *,
     metric_params = MetricParams.from_params(metric_params)
     clauses = test_frame["clause"].astype(str).tolist()
     references = test_frame[_reference_column(test_frame)].astype(str).tolist()
-    ids = test_frame["clause_id"].astype(str).tolist() if "clause_id" in test_frame else [str(i) for i in test_frame.index]
+    ids = (
+        test_frame["clause_id"].astype(str).tolist()
+        if "clause_id" in test_frame
+        else [str(i) for i in test_frame.index]
+    )
     generations = generate_rules(model, tokenizer, clauses, style, generation_params)
     scores = score_pairs(generations.texts, references, rule_format, metric_params, encoder)
-    per_clause = pd.DataFrame({
-        "clause_id": ids, "clause": clauses, "generated_rule": generations.texts, "reference_rule": references,
-    })
+    per_clause = pd.DataFrame(
+        {
+            "clause_id": ids,
+            "clause": clauses,
+            "generated_rule": generations.texts,
+            "reference_rule": references,
+        }
+    )
     per_clause = pd.concat([per_clause, scores.reset_index(drop=True)], axis=1)
     per_clause["generated_tokens"] = generations.token_counts
     per_clause["stop_reason"] = [item.stop_reason for item in generations.items]

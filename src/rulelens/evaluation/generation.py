@@ -170,15 +170,19 @@ def repetition_stop(token_ids: Sequence[int], ngram: int | None, max_repeats: in
     ids = list(token_ids)
     counts: dict[tuple[int, ...], int] = {}
     for end in range(ngram, len(ids) + 1):
-        window = tuple(ids[end - ngram: end])
+        window = tuple(ids[end - ngram : end])
         counts[window] = counts.get(window, 0) + 1
         if counts[window] >= max_repeats:
             return end
     return None
 
 
-def stop_length(token_ids: Sequence[int], decode: Callable[[Sequence[int]], str], eos_ids: set[int] | frozenset[int],
-                params: GenerationParams) -> tuple[int, str]:
+def stop_length(
+    token_ids: Sequence[int],
+    decode: Callable[[Sequence[int]], str],
+    eos_ids: set[int] | frozenset[int],
+    params: GenerationParams,
+) -> tuple[int, str]:
     """(number of new tokens the row really produced, stop reason) for one generated row.
 
     The eos token counts as produced. Tokens after the stop (batch padding) are excluded. When
@@ -269,7 +273,10 @@ def _stopping_criteria(tokenizer: Any, params: GenerationParams, prompt_width: i
             done = []
             for row in input_ids:
                 new = row[prompt_width:].tolist()
-                stop = text_rules and text_stop_position(tokenizer.decode(new, skip_special_tokens=True), params) is not None
+                stop = (
+                    text_rules
+                    and text_stop_position(tokenizer.decode(new, skip_special_tokens=True), params) is not None
+                )
                 if not stop and params.repetition_on:
                     stop = repetition_stop(new, params.repetition_ngram, params.repetition_max_repeats) is not None
                 done.append(stop)
@@ -280,8 +287,9 @@ def _stopping_criteria(tokenizer: Any, params: GenerationParams, prompt_width: i
     return StoppingCriteriaList([RuleComplete()])
 
 
-def generate_batch(model: Any, tokenizer: Any, rows: Sequence[Sequence[int]], params: GenerationParams,
-                   eos_ids: frozenset[int]) -> list[list[int]]:
+def generate_batch(
+    model: Any, tokenizer: Any, rows: Sequence[Sequence[int]], params: GenerationParams, eos_ids: frozenset[int]
+) -> list[list[int]]:
     """New token ids (padding included) for one left-padded batch, greedy."""
     import torch
     from transformers import GenerationConfig
@@ -292,19 +300,28 @@ def generate_batch(model: Any, tokenizer: Any, rows: Sequence[Sequence[int]], pa
     input_ids = torch.tensor(ids, dtype=torch.long, device=device)
     attention_mask = torch.tensor(mask, dtype=torch.long, device=device)
     config = GenerationConfig(
-        max_new_tokens=params.max_new_tokens, do_sample=False, num_beams=1,
-        pad_token_id=pad_id, eos_token_id=sorted(eos_ids), use_cache=True,
+        max_new_tokens=params.max_new_tokens,
+        do_sample=False,
+        num_beams=1,
+        pad_token_id=pad_id,
+        eos_token_id=sorted(eos_ids),
+        use_cache=True,
     )
     with torch.inference_mode():
         output = model.generate(
-            input_ids=input_ids, attention_mask=attention_mask, generation_config=config,
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            generation_config=config,
             stopping_criteria=_stopping_criteria(tokenizer, params, input_ids.shape[1]),
         )
-    return output[:, input_ids.shape[1]:].tolist()
+    return output[:, input_ids.shape[1] :].tolist()
 
 
-def finish_row(new_ids: Sequence[int], tokenizer: Any, eos_ids: frozenset[int], params: GenerationParams) -> GeneratedRule:
+def finish_row(
+    new_ids: Sequence[int], tokenizer: Any, eos_ids: frozenset[int], params: GenerationParams
+) -> GeneratedRule:
     """Cut one row at its stop, decode without special tokens, and clean the text."""
+
     def decode(ids: Sequence[int]) -> str:
         return tokenizer.decode(list(ids), skip_special_tokens=True)
 
@@ -313,8 +330,13 @@ def finish_row(new_ids: Sequence[int], tokenizer: Any, eos_ids: frozenset[int], 
     return GeneratedRule(text=clean_text(decode(kept), params), token_ids=kept, stop_reason=reason)
 
 
-def generate_rules(model: Any, tokenizer: Any, clauses: Sequence[str], style: PromptStyle = PromptStyle(),
-                   params: GenerationParams | dict[str, Any] | None = None) -> Generations:
+def generate_rules(
+    model: Any,
+    tokenizer: Any,
+    clauses: Sequence[str],
+    style: PromptStyle = PromptStyle(),
+    params: GenerationParams | dict[str, Any] | None = None,
+) -> Generations:
     """Greedy rules for ``clauses`` (in input order), generated in left-padded batches."""
     params = GenerationParams.from_params(params)
     eos_ids = eos_token_ids(model, tokenizer)
@@ -326,7 +348,7 @@ def generate_rules(model: Any, tokenizer: Any, clauses: Sequence[str], style: Pr
     start = time.perf_counter()
     try:
         for first in range(0, len(order), params.batch_size):
-            chunk = order[first: first + params.batch_size]
+            chunk = order[first : first + params.batch_size]
             outputs = generate_batch(model, tokenizer, [rows[i] for i in chunk], params, eos_ids)
             for index, new_ids in zip(chunk, outputs):
                 results[index] = finish_row(new_ids, tokenizer, eos_ids, params)

@@ -54,7 +54,8 @@ CLUE_WINDOW = 30  # a ':' within the first 30 characters marks a leading clue
 _UNITS = sorted(
     """mm cm m km m2 m² m3 m³ mm2 mm² ha kpa pa mpa kn n kg kg/m2 kg/m² kw w w/m2 w/m² lux lx db
     l l/s l/min m/s m³/s m3/s deg degc °c ° % percent s min h hr hrs mj kj kwh""".split(),
-    key=len, reverse=True,
+    key=len,
+    reverse=True,
 )
 _NUMBER = r"\d+(?:\.\d+)*"
 _NUMBER_UNIT_RE = re.compile(
@@ -110,7 +111,7 @@ def atom_words(atom: str) -> list[str]:
     words: list[str] = []
     position = 0
     for match in _NUMBER_UNIT_RE.finditer(text):
-        words.extend(_plain_words(text[position: match.start()]))
+        words.extend(_plain_words(text[position : match.start()]))
         words.append(f"{match.group(1)} {match.group(2).lower()}")
         position = match.end()
     words.extend(_plain_words(text[position:]))
@@ -130,7 +131,7 @@ def _plain_words(text: str) -> list[str]:
 def strip_clue(text: str) -> str:
     """Drop a leading clue (``"clue: rule"``) when a ':' occurs in the first 30 characters."""
     colon = text.find(":")
-    return text[colon + 1:].lstrip() if 0 <= colon < CLUE_WINDOW else text
+    return text[colon + 1 :].lstrip() if 0 <= colon < CLUE_WINDOW else text
 
 
 def parse_terms(text: str) -> list[Term]:
@@ -241,8 +242,9 @@ def f1_from(precision: float, recall: float) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def lrml_corpus_scores(predictions: Sequence[str], references: Sequence[str],
-                       entity_weight: float = ENTITY_WEIGHT) -> dict[str, float]:
+def lrml_corpus_scores(
+    predictions: Sequence[str], references: Sequence[str], entity_weight: float = ENTITY_WEIGHT
+) -> dict[str, float]:
     """``lrml_f1``, ``lrml_precision``, ``lrml_recall`` in percent, F1 from the averaged P and R."""
     if len(predictions) != len(references):
         raise ValueError("predictions and references differ in length")
@@ -251,5 +253,4 @@ def lrml_corpus_scores(predictions: Sequence[str], references: Sequence[str],
     pairs = [lrml_pair_scores(p, r, entity_weight) for p, r in zip(predictions, references)]
     precision = sum(p for p, _ in pairs) / len(pairs)
     recall = sum(r for _, r in pairs) / len(pairs)
-    return {"lrml_f1": 100 * f1_from(precision, recall), "lrml_precision": 100 * precision,
-            "lrml_recall": 100 * recall}
+    return {"lrml_f1": 100 * f1_from(precision, recall), "lrml_precision": 100 * precision, "lrml_recall": 100 * recall}

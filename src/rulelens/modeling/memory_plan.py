@@ -89,7 +89,9 @@ class ModelShape:
         if n_params is None:  # Llama/Qwen layout: attention + SwiGLU MLP + two norms per layer
             head_dim = getattr(text, "head_dim", None) or hidden // heads
             attention = hidden * heads * head_dim * 2 + hidden * kv * head_dim * 2
-            n_params = layers * (attention + 3 * hidden * inter + 2 * hidden) + hidden + vocab * hidden * (1 if tied else 2)
+            n_params = (
+                layers * (attention + 3 * hidden * inter + 2 * hidden) + hidden + vocab * hidden * (1 if tied else 2)
+            )
         return cls(int(n_params), hidden, layers, heads, vocab, inter, kv, tied)
 
 
@@ -97,8 +99,15 @@ def lora_params(shape: ModelShape, r: int, target_modules: list[str] | None = No
     """Adapter parameters: r x (in + out) per targeted projection per layer (Llama/Qwen names)."""
     h, i = shape.hidden_size, shape.intermediate_size or 4 * shape.hidden_size
     kv = (shape.num_kv_heads or shape.num_heads) * (h // shape.num_heads)
-    sizes = {"q_proj": (h, h), "k_proj": (h, kv), "v_proj": (h, kv), "o_proj": (h, h),
-             "gate_proj": (h, i), "up_proj": (h, i), "down_proj": (i, h)}
+    sizes = {
+        "q_proj": (h, h),
+        "k_proj": (h, kv),
+        "v_proj": (h, kv),
+        "o_proj": (h, h),
+        "gate_proj": (h, i),
+        "up_proj": (h, i),
+        "down_proj": (i, h),
+    }
     targets = target_modules or list(sizes)
     return int(shape.num_layers * sum(r * (a + b) for name, (a, b) in sizes.items() if name in targets))
 
@@ -144,8 +153,10 @@ class MemoryPlan:
 
     def summary(self) -> str:
         parts = ", ".join(f"{k} {v / GB:.2f}" for k, v in self.components.items())
-        return (f"{self.setup.strategy}: estimated peak {self.peak_bytes / GB:.2f} GB per device ({parts}) "
-                f"against {self.available_bytes / GB:.2f} GB x {self.headroom} usable on {self.device}")
+        return (
+            f"{self.setup.strategy}: estimated peak {self.peak_bytes / GB:.2f} GB per device ({parts}) "
+            f"against {self.available_bytes / GB:.2f} GB x {self.headroom} usable on {self.device}"
+        )
 
 
 def activation_bytes(shape: ModelShape, setup: TrainingSetup) -> float:
@@ -182,8 +193,13 @@ def plan_components(shape: ModelShape, setup: TrainingSetup) -> tuple[dict[str, 
         master = 0
     optimizer = trainable * optimizer_bytes(setup.optim)
     n = max(1, setup.n_shards)
-    components = {"weights": weights / n, "gradients": grads / n, "master_copy": master / n,
-                  "optimizer": optimizer / n, "activations": activation_bytes(shape, setup)}
+    components = {
+        "weights": weights / n,
+        "gradients": grads / n,
+        "master_copy": master / n,
+        "optimizer": optimizer / n,
+        "activations": activation_bytes(shape, setup),
+    }
     offloaded = 0.0
     if setup.cpu_offload:
         for key in ("gradients", "master_copy", "optimizer") + (() if needs.adapters else ("weights",)):
@@ -205,8 +221,14 @@ def device_memory(placement_device: str | None = None) -> tuple[float, int, str]
     return float(psutil.virtual_memory().available), 1, "CPU (available RAM)"
 
 
-def plan(shape: ModelShape, setup: TrainingSetup, available_bytes: float, device: str = "device",
-         n_devices: int = 1, headroom: float = DEFAULT_HEADROOM) -> MemoryPlan:
+def plan(
+    shape: ModelShape,
+    setup: TrainingSetup,
+    available_bytes: float,
+    device: str = "device",
+    n_devices: int = 1,
+    headroom: float = DEFAULT_HEADROOM,
+) -> MemoryPlan:
     """The plan of ``setup`` and, when it does not fit, the single options that make it fit."""
     components, trainable, offloaded = plan_components(shape, setup)
     result = MemoryPlan(setup, components, float(available_bytes), device, headroom, trainable, offloaded)
@@ -230,8 +252,10 @@ def plan(shape: ModelShape, setup: TrainingSetup, available_bytes: float, device
     for shards in range(max(2, setup.n_shards + 1), 65):
         if fits(replace(setup, n_shards=shards, gradient_checkpointing=True)):
             have = f"; {n_devices} present" if n_devices else ""
-            fixes.append(f"sharding over {shards} GPUs (FSDP full shard: trainer.fsdp: 'full_shard auto_wrap', "
-                         f"launched with accelerate/torchrun{have})")
+            fixes.append(
+                f"sharding over {shards} GPUs (FSDP full shard: trainer.fsdp: 'full_shard auto_wrap', "
+                f"launched with accelerate/torchrun{have})"
+            )
             break
     if not STRATEGIES[setup.strategy].quantised and fits(replace(setup, strategy="qlora", gradient_checkpointing=True)):
         fixes.append("QLoRA (4-bit base + LoRA adapters) instead of " + setup.strategy.upper())
@@ -242,24 +266,41 @@ class MemoryPlanError(RuntimeError):
     """A variant cannot fit the devices present; raised before any training."""
 
 
-def setup_from_settings(strategy: str, base_model: Mapping[str, Any], strategy_params: Mapping[str, Any],
-                        trainer: Mapping[str, Any], n_processes: int = 1) -> TrainingSetup:
+def setup_from_settings(
+    strategy: str,
+    base_model: Mapping[str, Any],
+    strategy_params: Mapping[str, Any],
+    trainer: Mapping[str, Any],
+    n_processes: int = 1,
+) -> TrainingSetup:
     """A :class:`TrainingSetup` from a variant's settings (rulelens.variant_grid)."""
     fsdp = str(trainer.get("fsdp") or "")
     shards = n_processes if ("full_shard" in fsdp or "shard_grad_op" in fsdp) else 1
     return TrainingSetup(
-        strategy=strategy, weights_dtype=str(base_model.get("dtype") or "float32"),
-        mixed_precision=bool(trainer.get("bf16") or trainer.get("fp16")), optim=str(trainer.get("optim") or "adamw_torch"),
+        strategy=strategy,
+        weights_dtype=str(base_model.get("dtype") or "float32"),
+        mixed_precision=bool(trainer.get("bf16") or trainer.get("fp16")),
+        optim=str(trainer.get("optim") or "adamw_torch"),
         gradient_checkpointing=bool(trainer.get("gradient_checkpointing")),
-        max_length=int(trainer.get("max_length", 256)), batch_size=int(trainer.get("batch_size", 4)),
+        max_length=int(trainer.get("max_length", 256)),
+        batch_size=int(trainer.get("batch_size", 4)),
         lora_r=int(strategy_params.get("r", 16)),
         lora_targets=tuple(strategy_params["target_modules"]) if strategy_params.get("target_modules") else None,
-        double_quant=bool(strategy_params.get("double_quant", True)), n_shards=shards, cpu_offload="offload" in fsdp,
+        double_quant=bool(strategy_params.get("double_quant", True)),
+        n_shards=shards,
+        cpu_offload="offload" in fsdp,
     )
 
 
-def check_variant(namespace: str, shape: ModelShape, setup: TrainingSetup, *, device: str | None = None,
-                  headroom: float = DEFAULT_HEADROOM, available_bytes: float | None = None) -> MemoryPlan:
+def check_variant(
+    namespace: str,
+    shape: ModelShape,
+    setup: TrainingSetup,
+    *,
+    device: str | None = None,
+    headroom: float = DEFAULT_HEADROOM,
+    available_bytes: float | None = None,
+) -> MemoryPlan:
     """Raise :class:`MemoryPlanError` naming the options that make it fit, when ``setup`` does not fit."""
     per_device, count, described = device_memory(device)
     if available_bytes is not None:

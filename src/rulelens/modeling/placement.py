@@ -114,8 +114,9 @@ def resolve_dtype(requested: str | None, device: str, bf16: bool | None = None) 
     return "bfloat16" if (bf16_supported(device) if bf16 is None else bf16) else "float16"
 
 
-def resolve_placement(params: Mapping[str, Any] | None = None, cuda: bool | None = None,
-                      bf16: bool | None = None) -> Placement:
+def resolve_placement(
+    params: Mapping[str, Any] | None = None, cuda: bool | None = None, bf16: bool | None = None
+) -> Placement:
     """A :class:`Placement` from the ``placement`` parameters (unknown keys are errors)."""
     values = {**DEFAULTS, **dict(params or {})}
     unknown = sorted(set(values) - set(DEFAULTS))
@@ -136,8 +137,12 @@ def configure_run(params: Mapping[str, Any] | None) -> Placement:
     """Resolve the placement once for this run (fails fast on a CUDA request without CUDA) and log it."""
     global _RUN
     _RUN = resolve_placement(params)
-    logger.info("Placement for this run: device %s, dtype %s%s", _RUN.device, _RUN.dtype,
-                ", device_map auto (sharded over the visible GPUs)" if _RUN.device_map else "")
+    logger.info(
+        "Placement for this run: device %s, dtype %s%s",
+        _RUN.device,
+        _RUN.dtype,
+        ", device_map auto (sharded over the visible GPUs)" if _RUN.device_map else "",
+    )
     return _RUN
 
 
@@ -187,10 +192,18 @@ def quantized_device_map(placement: Placement) -> dict[str, Any] | None:
     return {"": index}
 
 
-def load_for_inference(location: str, *, placement: Placement | None = None, adapter: str | None = None,
-                       quantization: Mapping[str, Any] | None = None, local_files_only: bool = True,
-                       revision: str | None = None, is_trainable: bool = False, merge_adapter: bool = False,
-                       dtype: str | None = None):
+def load_for_inference(
+    location: str,
+    *,
+    placement: Placement | None = None,
+    adapter: str | None = None,
+    quantization: Mapping[str, Any] | None = None,
+    local_files_only: bool = True,
+    revision: str | None = None,
+    is_trainable: bool = False,
+    merge_adapter: bool = False,
+    dtype: str | None = None,
+):
     """A causal LM for inference, in eval mode, on the placement's device and dtype.
 
     ``location``: a full model folder (or hub id), or the base of ``adapter`` (a peft adapter
@@ -206,8 +219,12 @@ def load_for_inference(location: str, *, placement: Placement | None = None, ada
     from rulelens.modeling.base_models import torch_dtype
 
     placement = placement or run_placement()
-    kwargs: dict[str, Any] = dict(dtype=torch_dtype(dtype or placement.dtype), local_files_only=local_files_only,
-                                  trust_remote_code=False, revision=revision)
+    kwargs: dict[str, Any] = dict(
+        dtype=torch_dtype(dtype or placement.dtype),
+        local_files_only=local_files_only,
+        trust_remote_code=False,
+        revision=revision,
+    )
     quantized = bool(quantization)
     if quantized:
         from rulelens.modeling.strategies import quantization_config
@@ -234,8 +251,11 @@ def load_for_inference(location: str, *, placement: Placement | None = None, ada
         if "device_map" not in kwargs:
             model = model.to(placement.device)  # adapter weights beside the base weights
     model.eval()
-    model.rulelens_placement = Placement(device=placement.device, dtype=dtype or placement.dtype,
-                                         device_map=kwargs.get("device_map") if isinstance(kwargs.get("device_map"), str) else None)
+    model.rulelens_placement = Placement(
+        device=placement.device,
+        dtype=dtype or placement.dtype,
+        device_map=kwargs.get("device_map") if isinstance(kwargs.get("device_map"), str) else None,
+    )
     return model
 
 

@@ -119,14 +119,17 @@ def encode_example(tokenizer: Any, clause: str, rule: str, style: PromptStyle = 
     return {"input_ids": prompt_ids + rule_ids, "labels": [IGNORE_INDEX] * len(prompt_ids) + rule_ids}
 
 
-def encode_frame(frame: Any, tokenizer: Any, style: PromptStyle, clause_column: str = "clause",
-                 rule_column: str = "rule") -> list[dict[str, list[int]]]:
+def encode_frame(
+    frame: Any, tokenizer: Any, style: PromptStyle, clause_column: str = "clause", rule_column: str = "rule"
+) -> list[dict[str, list[int]]]:
     """Every row as a training example (prompt + rule ids), in row order."""
     missing = {clause_column, rule_column} - set(frame.columns)
     if missing:
         raise ValueError(f"training frame lacks column(s) {sorted(missing)}; has {list(frame.columns)}")
-    return [encode_example(tokenizer, str(clause), str(rule), style)
-            for clause, rule in zip(frame[clause_column], frame[rule_column])]
+    return [
+        encode_example(tokenizer, str(clause), str(rule), style)
+        for clause, rule in zip(frame[clause_column], frame[rule_column])
+    ]
 
 
 def covering_length(lengths: list[int], coverage: float, cap: int | None = None) -> int:
@@ -143,13 +146,25 @@ def drop_long(examples: list[dict], max_length: int, split: str) -> tuple[list[d
     kept = [e for e in examples if len(e["input_ids"]) <= max_length]
     dropped = len(examples) - len(kept)
     if dropped:
-        logger.warning("Left out %d of %d %s rows longer than max_length=%d tokens (%.1f%%)", dropped,
-                       len(examples), split, max_length, 100 * dropped / len(examples))
+        logger.warning(
+            "Left out %d of %d %s rows longer than max_length=%d tokens (%.1f%%)",
+            dropped,
+            len(examples),
+            split,
+            max_length,
+            100 * dropped / len(examples),
+        )
     return kept, dropped
 
 
-def tokenize_frame(frame: Any, tokenizer: Any, style: PromptStyle, max_length: int,
-                   clause_column: str = "clause", rule_column: str = "rule") -> tuple[list[dict], int]:
+def tokenize_frame(
+    frame: Any,
+    tokenizer: Any,
+    style: PromptStyle,
+    max_length: int,
+    clause_column: str = "clause",
+    rule_column: str = "rule",
+) -> tuple[list[dict], int]:
     """Encode every row; drop (and count) examples longer than ``max_length`` instead of cutting the rule."""
     return drop_long(encode_frame(frame, tokenizer, style, clause_column, rule_column), max_length, "training")
 
@@ -186,8 +201,9 @@ def batch_collator(settings: TrainerSettings, tokenizer: Any):
     return PaddingCollator(pad_token_id(tokenizer))
 
 
-def rule_token_loss(model: Any, inputs: Mapping[str, Any], num_items_in_batch: Any = None,
-                    rule_logits_only: bool = True) -> tuple[Any, Any]:
+def rule_token_loss(
+    model: Any, inputs: Mapping[str, Any], num_items_in_batch: Any = None, rule_logits_only: bool = True
+) -> tuple[Any, Any]:
     """Next-token cross-entropy over the rule tokens, the loss the model's own ``labels`` path gives.
 
     With ``rule_logits_only`` the vocabulary projection runs only at the positions whose next
@@ -237,7 +253,7 @@ class LengthGroupedBatches:
 
         rng = np.random.default_rng([self.seed, self.epoch])
         order = np.lexsort((rng.random(len(self.lengths)), np.asarray(self.lengths)))
-        batches = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
         self.epoch += 1  # a Trainer that does not call set_epoch still gets a new order each epoch
         return iter([int(i) for b in rng.permutation(len(batches)) for i in batches[b]])
 
@@ -258,9 +274,11 @@ def sft_trainer_class():
             dataset = train_dataset if train_dataset is not None else self.train_dataset
             if not self.group_by_length or self.args.world_size > 1:
                 return super()._get_train_sampler(train_dataset)
-            return LengthGroupedBatches([len(e["input_ids"]) for e in dataset],
-                                        self.args.train_batch_size * self.args.gradient_accumulation_steps,
-                                        self.args.seed)
+            return LengthGroupedBatches(
+                [len(e["input_ids"]) for e in dataset],
+                self.args.train_batch_size * self.args.gradient_accumulation_steps,
+                self.args.seed,
+            )
 
     return RuleSFTTrainer
 
@@ -344,8 +362,14 @@ def _rows_from_log(log: Mapping[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for key, split in (("loss", "train"), ("eval_loss", "validation")):
         if key in log:
-            rows.append({"step": int(log.get("step", 0)), "epoch": float(log.get("epoch", 0.0) or 0.0),
-                         "split": split, "loss": float(log[key])})
+            rows.append(
+                {
+                    "step": int(log.get("step", 0)),
+                    "epoch": float(log.get("epoch", 0.0) or 0.0),
+                    "split": split,
+                    "loss": float(log[key]),
+                }
+            )
     return rows
 
 
@@ -384,8 +408,11 @@ def last_checkpoint(output_dir: str | Path) -> str | None:
     folder = Path(output_dir)
     if not folder.is_dir():
         return None
-    numbered = [(int(m.group(1)), p) for p in folder.iterdir()
-                if p.is_dir() and (m := re.fullmatch(r"checkpoint-(\d+)", p.name))]
+    numbered = [
+        (int(m.group(1)), p)
+        for p in folder.iterdir()
+        if p.is_dir() and (m := re.fullmatch(r"checkpoint-(\d+)", p.name))
+    ]
     for _, path in sorted(numbered, reverse=True):
         if (path / TRAINER_STATE).is_file():
             return str(path)
@@ -394,8 +421,9 @@ def last_checkpoint(output_dir: str | Path) -> str | None:
     return None
 
 
-def training_arguments(settings: TrainerSettings, output_dir: str | Path, has_eval: bool, resuming: bool,
-                       use_cpu: bool = False):
+def training_arguments(
+    settings: TrainerSettings, output_dir: str | Path, has_eval: bool, resuming: bool, use_cpu: bool = False
+):
     """TrainingArguments from settings; reporting is off (the Kedro/MLflow layer logs).
 
     ``use_cpu``: train on the CPU even where CUDA is available (``placement.device: cpu``).
@@ -410,28 +438,54 @@ def training_arguments(settings: TrainerSettings, output_dir: str | Path, has_ev
         raise ValueError("trainer.early_stopping_patience needs validation rows (the split has none left)")
     # Keeping the best checkpoint: save_strategy "best" writes one only when the validation loss
     # improves; "steps" (every save_steps, a multiple of eval_steps) also keeps the latest for resuming.
-    best = {"load_best_model_at_end": True, "metric_for_best_model": "eval_loss",
-            "greater_is_better": False} if keep_best else {}
-    save_strategy = settings.save_strategy if keep_best or settings.save_strategy != "best" else "no"
+    best = (
+        {"load_best_model_at_end": True, "metric_for_best_model": "eval_loss", "greater_is_better": False}
+        if keep_best
+        else {}
+    )
+    if keep_best:
+        save_strategy = "best" if settings.save_strategy == "no" else settings.save_strategy  # the best needs a save
+    else:
+        save_strategy = "no" if settings.save_strategy == "best" else settings.save_strategy
     sharding: dict[str, Any] = {"fsdp": settings.fsdp} if settings.fsdp else {}
     if settings.fsdp and settings.fsdp_config is not None:
         sharding["fsdp_config"] = dict(settings.fsdp_config)
     return TrainingArguments(
-        optim=settings.optim, ddp_backend=settings.ddp_backend, use_cpu=use_cpu, **sharding,
-        output_dir=str(output_dir), num_train_epochs=settings.epochs, max_steps=settings.max_steps,
-        learning_rate=settings.learning_rate, per_device_train_batch_size=settings.batch_size,
+        optim=settings.optim,
+        ddp_backend=settings.ddp_backend,
+        use_cpu=use_cpu,
+        **sharding,
+        output_dir=str(output_dir),
+        num_train_epochs=settings.epochs,
+        max_steps=settings.max_steps,
+        learning_rate=settings.learning_rate,
+        per_device_train_batch_size=settings.batch_size,
         per_device_eval_batch_size=settings.eval_batch_size or settings.batch_size,
-        gradient_accumulation_steps=settings.gradient_accumulation_steps, weight_decay=settings.weight_decay,
-        warmup_steps=settings.warmup_steps, lr_scheduler_type=settings.lr_scheduler,
-        max_grad_norm=settings.max_grad_norm, logging_strategy="steps", logging_steps=settings.logging_steps,
-        eval_strategy=eval_strategy, eval_steps=settings.eval_steps,
+        gradient_accumulation_steps=settings.gradient_accumulation_steps,
+        weight_decay=settings.weight_decay,
+        warmup_steps=settings.warmup_steps,
+        lr_scheduler_type=settings.lr_scheduler,
+        max_grad_norm=settings.max_grad_norm,
+        logging_strategy="steps",
+        logging_steps=settings.logging_steps,
+        eval_strategy=eval_strategy,
+        eval_steps=settings.eval_steps,
         eval_on_start=bool(settings.eval_on_start and has_eval and not resuming),
-        save_strategy=save_strategy, save_steps=settings.save_steps, **best,
-        save_total_limit=settings.save_total_limit, prediction_loss_only=True, seed=settings.seed, data_seed=settings.seed,
+        save_strategy=save_strategy,
+        save_steps=settings.save_steps,
+        **best,
+        save_total_limit=settings.save_total_limit,
+        prediction_loss_only=True,
+        seed=settings.seed,
+        data_seed=settings.seed,
         activation_checkpointing=settings.gradient_checkpointing,
         activation_checkpointing_kwargs={"use_reentrant": False} if settings.gradient_checkpointing else None,
-        bf16=settings.bf16, include_num_input_tokens_seen="non_padding", report_to="none",
-        remove_unused_columns=False, disable_tqdm=settings.disable_tqdm, dataloader_num_workers=0,
+        bf16=settings.bf16,
+        include_num_input_tokens_seen="non_padding",
+        report_to="none",
+        remove_unused_columns=False,
+        disable_tqdm=settings.disable_tqdm,
+        dataloader_num_workers=0,
     )
 
 
@@ -439,8 +493,9 @@ def _limit(examples: list[dict], count: int | None) -> list[dict]:
     return examples if count is None else examples[: int(count)]
 
 
-def prepare_examples(train_frame: Any, validation_frame: Any, tokenizer: Any, style: PromptStyle,
-                     settings: TrainerSettings) -> tuple[list[dict], list[dict], dict[str, Any]]:
+def prepare_examples(
+    train_frame: Any, validation_frame: Any, tokenizer: Any, style: PromptStyle, settings: TrainerSettings
+) -> tuple[list[dict], list[dict], dict[str, Any]]:
     """Tokenized train and validation examples, over-long ones left out, and the counts.
 
     ``max_length: auto`` is sized on the training rows' token lengths (``max_length_coverage``,
@@ -450,41 +505,64 @@ def prepare_examples(train_frame: Any, validation_frame: Any, tokenizer: Any, st
     train_all = encode_frame(train_frame, tokenizer, style, **columns)
     eval_all = [] if validation_frame is None else encode_frame(validation_frame, tokenizer, style, **columns)
     if settings.max_length == "auto":
-        max_length = covering_length([len(e["input_ids"]) for e in train_all], settings.max_length_coverage,
-                                     settings.max_length_cap)
+        max_length = covering_length(
+            [len(e["input_ids"]) for e in train_all], settings.max_length_coverage, settings.max_length_cap
+        )
     else:
         max_length = int(settings.max_length)
     train, dropped_train = drop_long(train_all, max_length, "training")
     evaluation, dropped_eval = drop_long(eval_all, max_length, "validation")
     if not train:
-        raise ValueError(f"no training examples left after leaving out rows longer than max_length={max_length}; "
-                         "raise trainer.max_length (or max_length_cap)")
+        raise ValueError(
+            f"no training examples left after leaving out rows longer than max_length={max_length}; "
+            "raise trainer.max_length (or max_length_cap)"
+        )
     train, evaluation = _limit(train, settings.max_train_examples), _limit(evaluation, settings.max_eval_examples)
-    counts = {"train_examples": len(train), "validation_examples": len(evaluation),
-              "train_rows": len(train_all), "validation_rows": len(eval_all), "max_length": max_length,
-              "dropped_train_examples": dropped_train, "dropped_validation_examples": dropped_eval,
-              "dropped_train_share": dropped_train / len(train_all) if train_all else 0.0}
+    counts = {
+        "train_examples": len(train),
+        "validation_examples": len(evaluation),
+        "train_rows": len(train_all),
+        "validation_rows": len(eval_all),
+        "max_length": max_length,
+        "dropped_train_examples": dropped_train,
+        "dropped_validation_examples": dropped_eval,
+        "dropped_train_share": dropped_train / len(train_all) if train_all else 0.0,
+    }
     return train, evaluation, counts
 
 
-def _run_metrics(trainer: Any, history: Any, memory: PeakMemory, wall_time: float, eval_time: float,
-                 frame: Any) -> dict[str, Any]:
+def _run_metrics(
+    trainer: Any, history: Any, memory: PeakMemory, wall_time: float, eval_time: float, frame: Any
+) -> dict[str, Any]:
     """Cost and loss figures of one train() call (tokens/s over optimisation time, evals subtracted)."""
     tokens = int(trainer.state.num_input_tokens_seen - history.tokens_at_start)
     metrics = {
-        "global_step": int(trainer.state.global_step), "epochs_trained": float(trainer.state.epoch or 0.0),
-        "wall_time_s": wall_time, "eval_time_s": eval_time, "train_tokens": tokens,
+        "global_step": int(trainer.state.global_step),
+        "epochs_trained": float(trainer.state.epoch or 0.0),
+        "wall_time_s": wall_time,
+        "eval_time_s": eval_time,
+        "train_tokens": tokens,
         "tokens_per_s": tokens / max(wall_time - eval_time, 1e-9),
-        "peak_rss_mb": memory.peak_rss / 2**20, **_first_last(frame, "train"), **_first_last(frame, "validation"),
+        "peak_rss_mb": memory.peak_rss / 2**20,
+        **_first_last(frame, "train"),
+        **_first_last(frame, "validation"),
     }
     if memory.cuda_peak is not None:
         metrics["cuda_peak_mb"] = memory.cuda_peak / 2**20
     return metrics
 
 
-def train_sft(model: Any, train_frame: Any, validation_frame: Any, params: Mapping[str, Any] | None,
-              output_dir: str | Path, prompt_style: PromptStyle | Mapping[str, Any] | None = None,
-              tokenizer: Any = None, callbacks: list[Any] | None = None, use_cpu: bool | None = None) -> SFTResult:
+def train_sft(
+    model: Any,
+    train_frame: Any,
+    validation_frame: Any,
+    params: Mapping[str, Any] | None,
+    output_dir: str | Path,
+    prompt_style: PromptStyle | Mapping[str, Any] | None = None,
+    tokenizer: Any = None,
+    callbacks: list[Any] | None = None,
+    use_cpu: bool | None = None,
+) -> SFTResult:
     """Fine-tune ``model`` (a PreparedModel or a model + ``tokenizer``) on clause/rule frames.
 
     Checkpoints go to ``output_dir``; when ``resume`` is on and a checkpoint exists there,
@@ -520,15 +598,21 @@ def train_sft(model: Any, train_frame: Any, validation_frame: Any, params: Mappi
     trainer_class = sft_trainer_class()
     trainer_class.rule_logits_only, trainer_class.group_by_length = settings.rule_logits_only, settings.group_by_length
     trainer = trainer_class(
-        model=model, args=training_arguments(settings, output_dir, bool(eval_examples), bool(resume_from), use_cpu),
-        data_collator=batch_collator(settings, tokenizer), train_dataset=train_examples,
-        eval_dataset=eval_examples or None, processing_class=tokenizer,
+        model=model,
+        args=training_arguments(settings, output_dir, bool(eval_examples), bool(resume_from), use_cpu),
+        data_collator=batch_collator(settings, tokenizer),
+        train_dataset=train_examples,
+        eval_dataset=eval_examples or None,
+        processing_class=tokenizer,
         callbacks=[history, *([stopping] if stopping else []), *(callbacks or [])],
     )
     if settings.fsdp and not getattr(trainer, "is_fsdp_enabled", False):
-        logger.warning("trainer.fsdp=%r is set but accelerate runs %s (on CPUs accelerate replicates with DDP; "
-                       "FSDP shards only over GPUs)", settings.fsdp,
-                       getattr(getattr(trainer.accelerator, "state", None), "distributed_type", "no distribution"))
+        logger.warning(
+            "trainer.fsdp=%r is set but accelerate runs %s (on CPUs accelerate replicates with DDP; "
+            "FSDP shards only over GPUs)",
+            settings.fsdp,
+            getattr(getattr(trainer.accelerator, "state", None), "distributed_type", "no distribution"),
+        )
     with PeakMemory() as memory:
         started = time.perf_counter()
         trainer.train(resume_from_checkpoint=resume_from)
@@ -543,8 +627,10 @@ def train_sft(model: Any, train_frame: Any, validation_frame: Any, params: Mappi
     metrics = {
         "total_params": prepared.total_params if prepared else _count(model),
         "trainable_params": prepared.trainable_params if prepared else _count(model, True),
-        **counts, **_run_metrics(trainer, history, memory, wall_time, eval_time, frame),
-        **stopping_metrics(trainer.state, settings, frame, stopping), "resumed_from": resume_from or "",
+        **counts,
+        **_run_metrics(trainer, history, memory, wall_time, eval_time, frame),
+        **stopping_metrics(trainer.state, settings, frame, stopping),
+        "resumed_from": resume_from or "",
     }
     if prepared is not None:
         metrics.update(base_params=prepared.base_params, strategy=prepared.strategy)
@@ -568,7 +654,9 @@ def stopping_metrics(state: Any, settings: TrainerSettings, history: Any, stoppi
     ``step_cap`` (``max_steps`` reached first: maybe still learning) or ``epochs``.
     ``val_loss_last_vs_best`` is last/best - 1 over the evaluations made (0 when the last was best).
     """
-    patience_spent = stopping is not None and stopping.early_stopping_patience_counter >= stopping.early_stopping_patience
+    patience_spent = (
+        stopping is not None and stopping.early_stopping_patience_counter >= stopping.early_stopping_patience
+    )
     if patience_spent:
         stopped_by = "early_stopping"
     elif settings.max_steps > 0 and state.global_step >= settings.max_steps:
@@ -579,9 +667,13 @@ def stopping_metrics(state: Any, settings: TrainerSettings, history: Any, stoppi
     validation = history.loc[history["split"] == "validation"]
     if not validation.empty:
         best = validation.loc[validation["loss"].idxmin()]
-        metrics.update(best_val_loss=float(best["loss"]), best_step=int(best["step"]),
-                       val_loss_last_vs_best=float(validation["loss"].iloc[-1] / best["loss"] - 1.0),
-                       kept_best_checkpoint=bool(settings.keeps_best), val_curve=curve_text(validation))
+        metrics.update(
+            best_val_loss=float(best["loss"]),
+            best_step=int(best["step"]),
+            val_loss_last_vs_best=float(validation["loss"].iloc[-1] / best["loss"] - 1.0),
+            kept_best_checkpoint=bool(settings.keeps_best),
+            val_curve=curve_text(validation),
+        )
     return metrics
 
 
@@ -627,10 +719,17 @@ def _count(model: Any, trainable_only: bool = False) -> int:
     return count_parameters(model, trainable_only)
 
 
-def fine_tune_variant(base_model: Mapping[str, Any], strategy: str, strategy_params: Mapping[str, Any] | None,
-                      trainer_params: Mapping[str, Any] | None, train_frame: Any, validation_frame: Any,
-                      output_dir: str | Path, prompt_style: Mapping[str, Any] | None = None,
-                      callbacks: list[Any] | None = None):
+def fine_tune_variant(
+    base_model: Mapping[str, Any],
+    strategy: str,
+    strategy_params: Mapping[str, Any] | None,
+    trainer_params: Mapping[str, Any] | None,
+    train_frame: Any,
+    validation_frame: Any,
+    output_dir: str | Path,
+    prompt_style: Mapping[str, Any] | None = None,
+    callbacks: list[Any] | None = None,
+):
     """One strategy x size variant end to end: (ModelBundle, metrics, loss history).
 
     The bundle's metadata records the spec, strategy and settings, so the checkpoint dataset
@@ -642,10 +741,17 @@ def fine_tune_variant(base_model: Mapping[str, Any], strategy: str, strategy_par
 
     spec = BaseModelSpec.from_params(base_model)
     prepared = prepare_for_strategy(spec, strategy, strategy_params)
-    result = train_sft(prepared, train_frame, validation_frame, trainer_params, output_dir, prompt_style,
-                       callbacks=callbacks)
+    result = train_sft(
+        prepared, train_frame, validation_frame, trainer_params, output_dir, prompt_style, callbacks=callbacks
+    )
     metrics = {**prepared.summary(), **result.metrics, "size_name": spec.size_name}
-    metadata = {"base_model": spec.identity(), "size_name": spec.size_name, "strategy": strategy,
-                "strategy_params": prepared.settings, "trainer_params": dict(trainer_params or {}),
-                "prompt_style": dict(prompt_style or {}), "metrics": metrics}
+    metadata = {
+        "base_model": spec.identity(),
+        "size_name": spec.size_name,
+        "strategy": strategy,
+        "strategy_params": prepared.settings,
+        "trainer_params": dict(trainer_params or {}),
+        "prompt_style": dict(prompt_style or {}),
+        "metrics": metrics,
+    }
     return ModelBundle(result.model, prepared.tokenizer, metadata), metrics, result.history

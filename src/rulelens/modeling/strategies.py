@@ -100,8 +100,10 @@ def strategy_settings(strategy: str, params: Mapping[str, Any] | None) -> dict[s
         raise ValueError(f"unknown {strategy} parameter(s) {unknown}; allowed: {sorted(allowed)}")
     missing = [key for key in allowed if key not in params]
     if missing:
-        raise ValueError(f"{strategy} parameter(s) {missing} not set; training.strategies.{strategy}.settings "
-                         f"in parameters_training.yml needs every one of {list(allowed)}")
+        raise ValueError(
+            f"{strategy} parameter(s) {missing} not set; training.strategies.{strategy}.settings "
+            f"in parameters_training.yml needs every one of {list(allowed)}"
+        )
     return {key: params[key] for key in allowed}
 
 
@@ -110,9 +112,13 @@ def lora_config(settings: Mapping[str, Any], **options: Any):
     from peft import LoraConfig
 
     return LoraConfig(
-        task_type="CAUSAL_LM", r=int(settings["r"]), lora_alpha=float(settings["alpha"]),
-        lora_dropout=float(settings["dropout"]), target_modules=list(settings["target_modules"]),
-        bias=settings["bias"], **options,
+        task_type="CAUSAL_LM",
+        r=int(settings["r"]),
+        lora_alpha=float(settings["alpha"]),
+        lora_dropout=float(settings["dropout"]),
+        target_modules=list(settings["target_modules"]),
+        bias=settings["bias"],
+        **options,
     )
 
 
@@ -121,7 +127,8 @@ def quantization_config(settings: Mapping[str, Any]):
     from transformers import BitsAndBytesConfig
 
     return BitsAndBytesConfig(
-        load_in_4bit=True, bnb_4bit_quant_type=settings["quant_type"],
+        load_in_4bit=True,
+        bnb_4bit_quant_type=settings["quant_type"],
         bnb_4bit_use_double_quant=bool(settings["double_quant"]),
         bnb_4bit_compute_dtype=torch_dtype(settings["compute_dtype"]),
     )
@@ -179,8 +186,9 @@ def _load_for_strategy(spec: BaseModelSpec, strategy: StrategySpec, settings: Ma
     return model, tokenizer
 
 
-def prepare_for_strategy(spec: BaseModelSpec | Mapping[str, Any], strategy: str,
-                         params: Mapping[str, Any] | None = None) -> PreparedModel:
+def prepare_for_strategy(
+    spec: BaseModelSpec | Mapping[str, Any], strategy: str, params: Mapping[str, Any] | None = None
+) -> PreparedModel:
     """Load the base model of ``spec`` and make it trainable the way ``strategy`` prescribes."""
     spec = BaseModelSpec.from_params(spec)
     settings = strategy_settings(strategy, params)
@@ -190,14 +198,28 @@ def prepare_for_strategy(spec: BaseModelSpec | Mapping[str, Any], strategy: str,
     base_params = count_parameters(model)
     model = add_lora(model, settings, **needs.adapter_options) if needs.adapters else train_every_weight(model)
     model.train()
-    info = {"strategy": strategy, "base_location": base_location, "size_name": spec.size_name,
-            "quantization": quantization_record(settings) if needs.quantised else None}
+    info = {
+        "strategy": strategy,
+        "base_location": base_location,
+        "size_name": spec.size_name,
+        "quantization": quantization_record(settings) if needs.quantised else None,
+    }
     model.rulelens_info = info
     prepared = PreparedModel(
-        model=model, tokenizer=tokenizer, strategy=strategy, base_location=base_location,
-        base_params=base_params, total_params=count_parameters(model),
-        trainable_params=count_parameters(model, trainable_only=True), settings=settings,
+        model=model,
+        tokenizer=tokenizer,
+        strategy=strategy,
+        base_location=base_location,
+        base_params=base_params,
+        total_params=count_parameters(model),
+        trainable_params=count_parameters(model, trainable_only=True),
+        settings=settings,
     )
-    logger.info("Prepared %s/%s: %s total, %s trainable parameters", spec.size_name, strategy,
-                f"{prepared.total_params:,}", f"{prepared.trainable_params:,}")
+    logger.info(
+        "Prepared %s/%s: %s total, %s trainable parameters",
+        spec.size_name,
+        strategy,
+        f"{prepared.total_params:,}",
+        f"{prepared.trainable_params:,}",
+    )
     return prepared

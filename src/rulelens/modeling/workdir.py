@@ -37,7 +37,9 @@ def prepare_work_dir(work_dir: str | Path, fingerprint: str, fresh: bool = False
     if work_dir.is_dir() and not resumable:
         if any(work_dir.iterdir()):
             reason = "retrain requested" if fresh else "its inputs differ from this run's"
-            logger.warning("Discarding the Trainer folder %s (%s); training starts from the base model", work_dir, reason)
+            logger.warning(
+                "Discarding the Trainer folder %s (%s); training starts from the base model", work_dir, reason
+            )
         shutil.rmtree(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     (work_dir / FINGERPRINT_FILE).write_text(json.dumps({"fingerprint": fingerprint}))

@@ -51,8 +51,13 @@ def namespaced(
 ) -> Pipeline:
     """``template`` as the variant's branch: datasets prefixed ``<strategy>.<size>.``, shared
     inputs and parameters left as they are, tagged by stage, strategy and size."""
-    return Pipeline(template, namespace=variant.namespace, inputs=shared_inputs, parameters=parameters,
-                    tags={stage, variant.strategy, variant.size})
+    return Pipeline(
+        template,
+        namespace=variant.namespace,
+        inputs=shared_inputs,
+        parameters=parameters,
+        tags={stage, variant.strategy, variant.size},
+    )
 
 
 def variant_branches(branch: Callable[[Variant], Pipeline], variants: list[Variant]) -> Pipeline:

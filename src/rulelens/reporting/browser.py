@@ -14,10 +14,17 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"]
-MIN_INK = 0.01       # at least 1% of an element's pixels are not (near) white
-MIN_COLOURS = 3      # and more than text: several distinct chromatic (non-grey) colours
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+MIN_INK = 0.01  # at least 1% of an element's pixels are not (near) white
+MIN_COLOURS = 3  # and more than text: several distinct chromatic (non-grey) colours
 
 
 @dataclass(frozen=True)
@@ -28,8 +35,8 @@ class ElementRender:
     name: str
     width: float
     height: float
-    ink: float        # fraction of pixels that are not near-white
-    colours: int      # distinct chromatic colours among those pixels (quantised; greys of text excluded)
+    ink: float  # fraction of pixels that are not near-white
+    colours: int  # distinct chromatic colours among those pixels (quantised; greys of text excluded)
 
     @property
     def rendered(self) -> bool:

@@ -33,7 +33,9 @@ def describe_base_model(spec: Mapping[str, Any]) -> dict[str, Any]:
         name = "tiny random-weight Llama"
     else:
         name = str(spec.get("file", "SmolLM2-135M-Instruct.Q4_1.gguf")).removesuffix(".gguf")
-    quantised = source == "gguf_package" and any(tag in name.upper() for tag in (".Q2", ".Q3", ".Q4", ".Q5", ".Q6", ".Q8"))
+    quantised = source == "gguf_package" and any(
+        tag in name.upper() for tag in (".Q2", ".Q3", ".Q4", ".Q5", ".Q6", ".Q8")
+    )
     return {
         "base_model": name.split(".Q")[0] if quantised else name,
         "source": source,
@@ -64,15 +66,24 @@ def _range(values: Sequence[float]) -> list[float] | None:
 
 def training_facts(variants: pd.DataFrame) -> dict[str, Any]:
     """Training length over the variants: examples, optimizer steps and epochs (min, max)."""
+
     def column(name: str) -> list[float]:
         return list(variants[name]) if name in variants else []
 
-    stopped = variants["stopped_by"].dropna().astype(str).value_counts().sort_index().to_dict() \
-        if "stopped_by" in variants else {}
-    return {"train_examples": _range(column("train_examples")), "steps": _range(column("global_step")),
-            "epochs": _range(column("epochs_trained")), "stopped_by": {k: int(v) for k, v in stopped.items()},
-            "max_steps": _first_number(column("max_steps")), "capped": capped_variants(variants),
-            "left_out": left_out_rows(variants)}
+    stopped = (
+        variants["stopped_by"].dropna().astype(str).value_counts().sort_index().to_dict()
+        if "stopped_by" in variants
+        else {}
+    )
+    return {
+        "train_examples": _range(column("train_examples")),
+        "steps": _range(column("global_step")),
+        "epochs": _range(column("epochs_trained")),
+        "stopped_by": {k: int(v) for k, v in stopped.items()},
+        "max_steps": _first_number(column("max_steps")),
+        "capped": capped_variants(variants),
+        "left_out": left_out_rows(variants),
+    }
 
 
 def _first_number(values: list[Any]) -> int | None:
@@ -100,18 +111,26 @@ def left_out_rows(variants: pd.DataFrame) -> dict[str, int] | None:
     if not needed <= set(variants) or variants["train_rows"].isna().all():
         return None
     row = variants.sort_values("dropped_train_examples", ascending=False).iloc[0]
-    return {"train": int(row["dropped_train_examples"]), "train_rows": int(row["train_rows"]),
-            "validation": int(row["dropped_validation_examples"]), "validation_rows": int(row["validation_rows"]),
-            "max_length": int(row["max_length"])}
+    return {
+        "train": int(row["dropped_train_examples"]),
+        "train_rows": int(row["train_rows"]),
+        "validation": int(row["dropped_validation_examples"]),
+        "validation_rows": int(row["validation_rows"]),
+        "max_length": int(row["max_length"]),
+    }
 
 
 def selection_facts(study_clauses: pd.DataFrame, selection: Mapping[str, Any]) -> dict[str, Any]:
     """The clauses every variant was evaluated and attributed on, with their strata."""
-    strata = (study_clauses["stratum"].value_counts().sort_index().to_dict()
-              if "stratum" in study_clauses else {})
-    return {"n_clauses": int(len(study_clauses)), "split": selection.get("split", "test"),
-            "max_words": selection.get("max_words"), "strata_columns": stratified_by(strata),
-            "strata": {str(k): int(v) for k, v in strata.items()}, "seed": selection.get("seed")}
+    strata = study_clauses["stratum"].value_counts().sort_index().to_dict() if "stratum" in study_clauses else {}
+    return {
+        "n_clauses": int(len(study_clauses)),
+        "split": selection.get("split", "test"),
+        "max_words": selection.get("max_words"),
+        "strata_columns": stratified_by(strata),
+        "strata": {str(k): int(v) for k, v in strata.items()},
+        "seed": selection.get("seed"),
+    }
 
 
 def stratified_by(strata: Mapping[str, int]) -> list[str]:
@@ -140,9 +159,14 @@ def power_facts(comparisons: pd.DataFrame, family: str = "focus") -> dict[str, A
     return {"n": _range(rows["n"]), "mde": _range(rows["mde"]), "mde_name": names[0] if names else None}
 
 
-def run_facts(variants: pd.DataFrame, study_clauses: pd.DataFrame, comparisons: pd.DataFrame,
-              training: Mapping[str, Any], selection: Mapping[str, Any],
-              reporting: ReportingSettings) -> dict[str, Any]:
+def run_facts(
+    variants: pd.DataFrame,
+    study_clauses: pd.DataFrame,
+    comparisons: pd.DataFrame,
+    training: Mapping[str, Any],
+    selection: Mapping[str, Any],
+    reporting: ReportingSettings,
+) -> dict[str, Any]:
     """Everything the report says about the run itself, as a JSON-ready dict."""
     sizes = size_facts(training, variants)
     return {
@@ -176,10 +200,16 @@ def _models_sentence(facts: Mapping[str, Any]) -> str | None:
     if not sizes:
         return None
     if all(s["random_weights"] for s in sizes):
-        return ("The base models are tiny random-weight models (a test profile): these numbers exercise the "
-                "pipeline and say nothing about real language models.")
-    parts = [f"{s['size']}: {s['base_model']}" + (f" pruned to {s['keep_layers']} decoder layers" if s["pruned"] else "")
-             + f" ({_count(s['n_params'])} parameters)" for s in sizes]
+        return (
+            "The base models are tiny random-weight models (a test profile): these numbers exercise the "
+            "pipeline and say nothing about real language models."
+        )
+    parts = [
+        f"{s['size']}: {s['base_model']}"
+        + (f" pruned to {s['keep_layers']} decoder layers" if s["pruned"] else "")
+        + f" ({_count(s['n_params'])} parameters)"
+        for s in sizes
+    ]
     return "Base models by size: " + "; ".join(parts) + "."
 
 
@@ -193,47 +223,73 @@ def caveats(facts: Mapping[str, Any]) -> list[str]:
     pruned = [s for s in sizes if s["pruned"]]
     if pruned and not all(s["random_weights"] for s in sizes):
         names = sorted({s["base_model"] for s in pruned})
-        lines.append(f"Sizes {', '.join(s['size'] for s in pruned)} are depth-pruned copies of {', '.join(names)}, so "
-                     "model size is confounded with pruning damage: a smaller rung is a damaged larger model, not a "
-                     "smaller model of the same family.")
+        lines.append(
+            f"Sizes {', '.join(s['size'] for s in pruned)} are depth-pruned copies of {', '.join(names)}, so "
+            "model size is confounded with pruning damage: a smaller rung is a damaged larger model, not a "
+            "smaller model of the same family."
+        )
     quantised = sorted({(s["base_model"], s["quantised_source"]) for s in sizes if s["quantised_source"]})
     for name, level in quantised:
-        lines.append(f"{name} comes from a {level}-quantised GGUF file, de-quantised before training: its weights carry "
-                     "the quantisation's rounding error, unlike the full-precision checkpoints of the published study.")
+        lines.append(
+            f"{name} comes from a {level}-quantised GGUF file, de-quantised before training: its weights carry "
+            "the quantisation's rounding error, unlike the full-precision checkpoints of the published study."
+        )
     largest, published = facts["largest_n_params"], facts["published_plateau_n_params"]
     if sizes and largest < published:
-        lines.append(f"The largest base model has {_count(largest)} parameters, below the ~{_count(published)} range "
-                     "where the published study saw rule quality plateau, so the plateau cannot be tested here.")
+        lines.append(
+            f"The largest base model has {_count(largest)} parameters, below the ~{_count(published)} range "
+            "where the published study saw rule quality plateau, so the plateau cannot be tested here."
+        )
     if 0 < facts["n_sizes"] < MIN_TREND_SIZES:
-        lines.append(f"{facts['n_sizes']} model size(s): a scale trend is read for its direction only; testing it needs "
-                     f"at least {MIN_TREND_SIZES} sizes, because the size, not the clause, is the unit of replication.")
+        lines.append(
+            f"{facts['n_sizes']} model size(s): a scale trend is read for its direction only; testing it needs "
+            f"at least {MIN_TREND_SIZES} sizes, because the size, not the clause, is the unit of replication."
+        )
     training = facts["training"]
     if training["steps"]:
         brief = not training.get("stopped_by") and training["steps"][1] < FEW_STEPS  # no convergence record
-        lines.append(f"Each variant was trained for {_span(training['steps'])} optimizer steps on "
-                     f"{_span(training['train_examples'])} training examples"
-                     + (" (brief training: the strategies may have moved the weights too little to differ)." if brief else "."))
+        lines.append(
+            f"Each variant was trained for {_span(training['steps'])} optimizer steps on "
+            f"{_span(training['train_examples'])} training examples"
+            + (" (brief training: the strategies may have moved the weights too little to differ)." if brief else ".")
+        )
     if training.get("capped"):
-        lines.append(f"{', '.join(training['capped'])} reached the step cap of {training['max_steps']} steps while "
-                     "the validation loss was still falling: these variants had not finished learning, and their "
-                     "attributions describe a model part-way through fine-tuning.")
+        lines.append(
+            f"{', '.join(training['capped'])} reached the step cap of {training['max_steps']} steps while "
+            "the validation loss was still falling: these variants had not finished learning, and their "
+            "attributions describe a model part-way through fine-tuning."
+        )
     left_out = training.get("left_out")
     if left_out and left_out["train"]:
-        lines.append(f"{100 * left_out['train'] / max(left_out['train_rows'], 1):.1f}% of the training rows were left "
-                     f"out as longer than {left_out['max_length']} tokens, so the models saw fewer long clauses.")
+        lines.append(
+            f"{100 * left_out['train'] / max(left_out['train_rows'], 1):.1f}% of the training rows were left "
+            f"out as longer than {left_out['max_length']} tokens, so the models saw fewer long clauses."
+        )
     selection = facts["selection"]
     if selection["n_clauses"]:
         strata = selection["strata"]
-        by = f", stratified by {' and '.join(selection['strata_columns'])} ({len(strata)} strata)" if strata and selection["strata_columns"] else ""
-        short = (f"; only clauses of at most {selection['max_words']} words were eligible, which leans the sample "
-                 "towards shorter clauses" if selection["max_words"] else "")
-        lines.append(f"{selection['n_clauses']} clauses of the {selection['split']} split, a seeded random sample{by}, "
-                     f"were evaluated and attributed under every variant{short}.")
+        by = (
+            f", stratified by {' and '.join(selection['strata_columns'])} ({len(strata)} strata)"
+            if strata and selection["strata_columns"]
+            else ""
+        )
+        short = (
+            f"; only clauses of at most {selection['max_words']} words were eligible, which leans the sample "
+            "towards shorter clauses"
+            if selection["max_words"]
+            else ""
+        )
+        lines.append(
+            f"{selection['n_clauses']} clauses of the {selection['split']} split, a seeded random sample{by}, "
+            f"were evaluated and attributed under every variant{short}."
+        )
     power = facts["power"]
     if power["n"] and power["mde"]:
-        lines.append(f"With {_span(power['n'])} clauses per paired strategy comparison, the smallest standardised "
-                     f"effect the tests could detect (power 0.8, alpha 0.05, Holm family) is {power['mde_name'] or 'd'} "
-                     f"= {_span(power['mde'], '{:.2f}')}; smaller differences could not have been seen.")
+        lines.append(
+            f"With {_span(power['n'])} clauses per paired strategy comparison, the smallest standardised "
+            f"effect the tests could detect (power 0.8, alpha 0.05, Holm family) is {power['mde_name'] or 'd'} "
+            f"= {_span(power['mde'], '{:.2f}')}; smaller differences could not have been seen."
+        )
     return lines
 
 
@@ -246,14 +302,18 @@ def departure_reasons(key: str, facts: Mapping[str, Any]) -> list[str]:
     if key == "strategy_focus":
         steps, training = facts["training"]["steps"], facts["training"]
         if steps and steps[1] < FEW_STEPS and not training.get("stopped_by"):
-            reasons.append(f"Variants were trained for only {_span(steps)} optimizer steps, which moves the weights "
-                           "little and alike for every strategy.")
+            reasons.append(
+                f"Variants were trained for only {_span(steps)} optimizer steps, which moves the weights "
+                "little and alike for every strategy."
+            )
         if training.get("capped"):
             reasons.append(f"{', '.join(training['capped'])} had not finished learning at the step cap.")
         power = facts["power"]
         if power["mde"]:
-            reasons.append(f"The paired tests could only detect effects of {power['mde_name'] or 'd'} >= "
-                           f"{power['mde'][0]:.2f} at this number of clauses.")
+            reasons.append(
+                f"The paired tests could only detect effects of {power['mde_name'] or 'd'} >= "
+                f"{power['mde'][0]:.2f} at this number of clauses."
+            )
     elif key == "scale_categories":
         if facts["n_sizes"] < MIN_TREND_SIZES:
             reasons.append(f"{facts['n_sizes']} sizes are too few to test a trend whose unit is the size.")
@@ -261,8 +321,10 @@ def departure_reasons(key: str, facts: Mapping[str, Any]) -> list[str]:
             reasons.append("The sizes are pruned copies of one checkpoint, not a model family.")
     elif key == "quality_plateau":
         if facts["largest_n_params"] < facts["published_plateau_n_params"]:
-            reasons.append(f"The ladder ends at {_count(facts['largest_n_params'])} parameters, below the published "
-                           f"~{_count(facts['published_plateau_n_params'])} plateau.")
+            reasons.append(
+                f"The ladder ends at {_count(facts['largest_n_params'])} parameters, below the published "
+                f"~{_count(facts['published_plateau_n_params'])} plateau."
+            )
         if facts["n_sizes"] < MIN_TREND_SIZES:
             reasons.append(f"{facts['n_sizes']} sizes are too few to locate a plateau.")
     return reasons

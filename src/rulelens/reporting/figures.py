@@ -14,8 +14,10 @@ import pandas as pd
 
 STRATEGY_COLOURS = {"fft": "#d62728", "lora": "#1f77b4", "qlora": "#2ca02c", "zero_shot": "#7f7f7f"}
 STRATEGY_LABELS = {"fft": "FFT", "lora": "LoRA", "qlora": "QLoRA", "zero_shot": "zero-shot base"}
-FOCUS_PANELS = (("normalised_entropy", "normalised entropy H/ln N\n(lower = more focused)"),
-                ("top_k_mass", "top-k mass\n(higher = more focused)"))
+FOCUS_PANELS = (
+    ("normalised_entropy", "normalised entropy H/ln N\n(lower = more focused)"),
+    ("top_k_mass", "top-k mass\n(higher = more focused)"),
+)
 
 
 def _subplots(nrows: int = 1, ncols: int = 1, figsize=(6.4, 4.8), squeeze: bool = True):
@@ -55,7 +57,9 @@ def _size_axis(ax, table: pd.DataFrame) -> None:
     sizes = table.drop_duplicates("model_size").sort_values("n_params")
     ax.set_xscale("log")
     ax.xaxis.set_minor_locator(NullLocator())
-    ax.set_xticks(list(sizes["n_params"]), [f"{s}\n{_params_label(n)}" for s, n in zip(sizes["model_size"], sizes["n_params"])])
+    ax.set_xticks(
+        list(sizes["n_params"]), [f"{s}\n{_params_label(n)}" for s, n in zip(sizes["model_size"], sizes["n_params"])]
+    )
     low, high = sizes["n_params"].min(), sizes["n_params"].max()
     ax.set_xlim(low / 1.15, high * 1.15)
 
@@ -77,14 +81,24 @@ def focus_figure(clause_focus: pd.DataFrame):
     width = 0.8 / len(strategies)
     for ax, (metric, title) in zip(np.atleast_1d(axes), FOCUS_PANELS):
         for j, strategy in enumerate(strategies):
-            data = [clause_focus.loc[(clause_focus["strategy"] == strategy) & (clause_focus["model_size"] == s), metric]
-                    .dropna().to_numpy() for s in sizes]
+            data = [
+                clause_focus.loc[(clause_focus["strategy"] == strategy) & (clause_focus["model_size"] == s), metric]
+                .dropna()
+                .to_numpy()
+                for s in sizes
+            ]
             positions = np.arange(len(sizes)) + (j - (len(strategies) - 1) / 2) * width
             keep = [i for i, d in enumerate(data) if len(d)]
             if not keep:
                 continue
-            parts = ax.boxplot([data[i] for i in keep], positions=positions[keep], widths=width * 0.9,
-                               patch_artist=True, showfliers=True, manage_ticks=False)
+            parts = ax.boxplot(
+                [data[i] for i in keep],
+                positions=positions[keep],
+                widths=width * 0.9,
+                patch_artist=True,
+                showfliers=True,
+                manage_ticks=False,
+            )
             for box in parts["boxes"]:
                 box.set(facecolor=colour(strategy), alpha=0.55)
             ax.plot([], [], color=colour(strategy), lw=6, alpha=0.55, label=label(strategy))
@@ -111,12 +125,19 @@ def category_share_figure(category_summary: pd.DataFrame, metric: str = "mass_sh
         for strategy in _strategies(part):
             line = part[part["strategy"] == strategy].sort_values("n_params")
             err = [line["mean"] - line["ci_low"], line["ci_high"] - line["mean"]]
-            ax.errorbar(line["n_params"], line["mean"], yerr=err, marker="o", capsize=3, color=colour(strategy),
-                        label=label(strategy))
+            ax.errorbar(
+                line["n_params"],
+                line["mean"],
+                yerr=err,
+                marker="o",
+                capsize=3,
+                color=colour(strategy),
+                label=label(strategy),
+            )
         _size_axis(ax, table)
         ax.set_title(category.replace("_", " "))
         ax.grid(alpha=0.3)
-    for ax in axes.ravel()[len(categories):]:
+    for ax in axes.ravel()[len(categories) :]:
         ax.axis("off")
     axes[0, 0].set_ylabel(f"mean {metric.replace('_', ' ')}")
     axes[0, 0].legend(fontsize=8)
@@ -133,8 +154,16 @@ def quality_figure(quality_summary: pd.DataFrame, metric: str):
     for strategy in _strategies(table):
         line = table[table["strategy"] == strategy].sort_values("n_params")
         err = [line["mean"] - line["ci_low"], line["ci_high"] - line["mean"]]
-        ax.errorbar(line["n_params"], line["mean"], yerr=err, marker="o", capsize=3, color=colour(strategy),
-                    linestyle="--" if strategy == "zero_shot" else "-", label=label(strategy))
+        ax.errorbar(
+            line["n_params"],
+            line["mean"],
+            yerr=err,
+            marker="o",
+            capsize=3,
+            color=colour(strategy),
+            linestyle="--" if strategy == "zero_shot" else "-",
+            label=label(strategy),
+        )
     _size_axis(ax, table)
     ax.set_xlabel("model size (base model parameters, log scale)")
     ax.set_ylabel(metric.replace("_", " "))
@@ -157,7 +186,9 @@ def agreement_figure(matrix: pd.DataFrame):
         for j in range(len(values.columns)):
             v = values.iat[i, j]
             if np.isfinite(v):
-                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="white" if abs(v) > 0.6 else "black")
+                ax.text(
+                    j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="white" if abs(v) > 0.6 else "black"
+                )
     fig.colorbar(image, ax=ax, shrink=0.8, label="mean Spearman rho over clauses")
     ax.set_title("Do variants pick the same words?")
     return fig
@@ -171,8 +202,11 @@ def training_figure(variants: pd.DataFrame):
     """
     from rulelens.modeling.sft import parse_curve
 
-    curves = variants.assign(points=variants.get("val_curve", pd.Series(dtype=object)).map(parse_curve)) \
-        if "val_curve" in variants else variants.assign(points=[[] for _ in range(len(variants))])
+    curves = (
+        variants.assign(points=variants.get("val_curve", pd.Series(dtype=object)).map(parse_curve))
+        if "val_curve" in variants
+        else variants.assign(points=[[] for _ in range(len(variants))])
+    )
     curves = curves[curves["points"].map(len) > 0]
     if curves.empty:
         return _empty("Training", "no validation curves recorded for these variants")
@@ -203,15 +237,23 @@ def faithfulness_figure(mean_curves: pd.DataFrame):
     if mean_curves.empty:
         return _empty("Faithfulness", "no deletion curves in this run (attribution.faithfulness.n_clauses = 0)")
     fig, axes = _subplots(1, 2, figsize=(11, 4))
-    panels = (("comprehensiveness", "s(x) - s(x without top-k) [nats]\n(higher = attribution found needed words)"),
-              ("sufficiency", "s(x) - s(only top-k) [nats]\n(lower = top-k words suffice)"))
+    panels = (
+        ("comprehensiveness", "s(x) - s(x without top-k) [nats]\n(higher = attribution found needed words)"),
+        ("sufficiency", "s(x) - s(only top-k) [nats]\n(lower = top-k words suffice)"),
+    )
     for ax, (measure, title) in zip(axes, panels):
         for strategy in _strategies(mean_curves):
             for order, style in (("attribution", "-"), ("random", "--")):
                 line = mean_curves[(mean_curves["strategy"] == strategy) & (mean_curves["order"] == order)]
                 if len(line):
-                    ax.plot(line["k"], line[measure], style, marker="o", color=colour(strategy),
-                            label=f"{label(strategy)}, {order} order")
+                    ax.plot(
+                        line["k"],
+                        line[measure],
+                        style,
+                        marker="o",
+                        color=colour(strategy),
+                        label=f"{label(strategy)}, {order} order",
+                    )
         ax.set_xlabel("k (words removed / kept)")
         ax.set_ylabel(title)
         ax.grid(alpha=0.3)
@@ -231,8 +273,11 @@ def clause_heatmap_figure(attributions: pd.DataFrame, clause_id=None):
     if clause_id is None:
         clause_id = attributions["clause_id"].iloc[0]
     rows = attributions[attributions["clause_id"] == clause_id]
-    order = (rows.drop_duplicates("variant").sort_values(["n_params", "strategy"])["variant"]
-             if "n_params" in rows.columns else rows["variant"].drop_duplicates())
+    order = (
+        rows.drop_duplicates("variant").sort_values(["n_params", "strategy"])["variant"]
+        if "n_params" in rows.columns
+        else rows["variant"].drop_duplicates()
+    )
     grid = rows.pivot_table(index="variant", columns="word_index", values="score").reindex(list(order))
     words = rows.drop_duplicates("word_index").sort_values("word_index")["word"].tolist()
     scale = float(np.nanmax(np.abs(grid.to_numpy()))) or 1.0

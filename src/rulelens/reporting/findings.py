@@ -41,8 +41,14 @@ class Finding:
     details: list[str] = field(default_factory=list)
 
     def as_row(self) -> dict:
-        return {"key": self.key, "question": self.question, "published": self.published, "verdict": self.verdict,
-                "observed": self.observed, "details": " | ".join(self.details)}
+        return {
+            "key": self.key,
+            "question": self.question,
+            "published": self.published,
+            "verdict": self.verdict,
+            "observed": self.observed,
+            "details": " | ".join(self.details),
+        }
 
 
 def _p(value: float) -> str:
@@ -98,8 +104,12 @@ def scale_finding(scale_trends: pd.DataFrame, alpha: float) -> Finding:
     """
     question = "Does model scale shift attribution towards numerical constraints and rule identifiers?"
     published = "Larger models put more attribution on numerical constraints and rule identifiers."
-    rows = scale_trends[(scale_trends["family"] == "category") & (scale_trends["metric"] == "mass_share")
-                        & (scale_trends["strategy"] == "all") & scale_trends["category"].isin(SCALE_CATEGORIES)]
+    rows = scale_trends[
+        (scale_trends["family"] == "category")
+        & (scale_trends["metric"] == "mass_share")
+        & (scale_trends["strategy"] == "all")
+        & scale_trends["category"].isin(SCALE_CATEGORIES)
+    ]
     verdicts, details = [], []
     for row in rows.itertuples():
         verdict = _trend_verdict(row)
@@ -107,11 +117,16 @@ def scale_finding(scale_trends: pd.DataFrame, alpha: float) -> Finding:
         if not np.isfinite(row.slope):
             details.append(f"{row.category}: not estimable ({row.note})")
             continue
-        test = (f"t-test over sizes p = {_p(row.p_value)}" if _truthy(row.testable)
-                else "too few sizes to test (at least 4 needed): direction only")
-        details.append(f"{row.category}: slope {row.slope:+.4f} mass share per ln(parameters) "
-                       f"[{row.slope_ci_low:+.4f}, {row.slope_ci_high:+.4f}] (clause-blocked bootstrap), "
-                       f"{row.n_sizes} sizes x {row.n_clauses} clauses, {test}")
+        test = (
+            f"t-test over sizes p = {_p(row.p_value)}"
+            if _truthy(row.testable)
+            else "too few sizes to test (at least 4 needed): direction only"
+        )
+        details.append(
+            f"{row.category}: slope {row.slope:+.4f} mass share per ln(parameters) "
+            f"[{row.slope_ci_low:+.4f}, {row.slope_ci_high:+.4f}] (clause-blocked bootstrap), "
+            f"{row.n_sizes} sizes x {row.n_clauses} clauses, {test}"
+        )
     verdict = _combine(verdicts)
     observed = "; ".join(details) if details else "no category trends in this run"
     return Finding("scale_categories", question, published, verdict, observed, details)
@@ -151,23 +166,31 @@ def focus_finding(comparisons: pd.DataFrame, alpha: float, metric: str = "normal
         mde = getattr(row, "mde", np.nan)
         if row.p_adjusted >= alpha and (not np.isfinite(mde) or abs(getattr(row, "effect_d", 0.0)) < mde):
             underpowered += 1
-        details.append(f"size {row.size}, FFT vs {row.group_b}: rank-biserial r = {row.effect_size:+.2f} "
-                       f"(negative: FFT more focused), {row.test} n = {row.n} clauses, Holm p = {_p(row.p_adjusted)}; "
-                       f"mean difference in {metric.replace('_', ' ')} {row.mean_difference:+.3f} "
-                       f"[{row.ci_low:+.3f}, {row.ci_high:+.3f}]" + _power_note(row))
+        details.append(
+            f"size {row.size}, FFT vs {row.group_b}: rank-biserial r = {row.effect_size:+.2f} "
+            f"(negative: FFT more focused), {row.test} n = {row.n} clauses, Holm p = {_p(row.p_adjusted)}; "
+            f"mean difference in {metric.replace('_', ' ')} {row.mean_difference:+.3f} "
+            f"[{row.ci_low:+.3f}, {row.ci_high:+.3f}]" + _power_note(row)
+        )
     omnibus = rows[rows["group_a"].fillna("") == ""]
     for row in omnibus.itertuples():
-        details.append(f"size {row.size}: {row.test} over {row.comparison}, n = {row.n}, p = {_p(row.p_value)}, "
-                       f"{row.effect_size_name} = {row.effect_size:.2f}")
+        details.append(
+            f"size {row.size}: {row.test} over {row.comparison}, n = {row.n}, p = {_p(row.p_value)}, "
+            f"{row.effect_size_name} = {row.effect_size:.2f}"
+        )
     if pairs.empty:
         verdicts = [NOT_TESTABLE]
         details.append("FFT and at least one of LoRA/QLoRA are needed at the same size")
     reproduced = sum(v == REPRODUCED for v in verdicts)
-    observed = (f"FFT more focused (negative rank-biserial r on normalised entropy) and significant in {reproduced} of "
-                f"{len(pairs)} FFT-vs-adapter comparisons (Holm-corrected Wilcoxon over clauses, alpha = {alpha})")
+    observed = (
+        f"FFT more focused (negative rank-biserial r on normalised entropy) and significant in {reproduced} of "
+        f"{len(pairs)} FFT-vs-adapter comparisons (Holm-corrected Wilcoxon over clauses, alpha = {alpha})"
+    )
     if underpowered and len(pairs):
-        observed += (f"; {underpowered} of the non-significant comparisons had an observed effect below the smallest "
-                     "effect detectable at their n (could not have been seen)")
+        observed += (
+            f"; {underpowered} of the non-significant comparisons had an observed effect below the smallest "
+            "effect detectable at their n (could not have been seen)"
+        )
     return Finding("strategy_focus", question, published, _combine(verdicts), observed, details)
 
 
@@ -189,8 +212,11 @@ def plateau_finding(plateaus: pd.DataFrame, metric: str) -> Finding:
     for row in rows.itertuples():
         support = getattr(row, "bootstrap_support", np.nan)
         support_text = f", bootstrap support {support:.0%}" if np.isfinite(support) else ""
-        where = (f" at {row.plateau_size} ({row.plateau_n_params:,.0f} parameters)" if row.status == "plateau"
-                 else f" ({row.reason})")
+        where = (
+            f" at {row.plateau_size} ({row.plateau_n_params:,.0f} parameters)"
+            if row.status == "plateau"
+            else f" ({row.reason})"
+        )
         details.append(f"{row.model} fit: {row.status}{where}{support_text}")
     statuses = set(rows["status"])
     if not len(rows) or not statuses & set(PLATEAU_TESTABLE_STATUSES):
@@ -202,7 +228,9 @@ def plateau_finding(plateaus: pd.DataFrame, metric: str) -> Finding:
     else:
         verdict = NOT_REPRODUCED
     sizes = int(rows["n_sizes"].max()) if len(rows) else 0
-    observed = (f"pooled fine-tuned variants over {sizes} sizes: " + "; ".join(details)) if details else "no quality table"
+    observed = (
+        (f"pooled fine-tuned variants over {sizes} sizes: " + "; ".join(details)) if details else "no quality table"
+    )
     return Finding("quality_plateau", question, published, verdict, observed, details)
 
 
@@ -225,25 +253,35 @@ def faithfulness_finding(faithfulness: pd.DataFrame, lds: pd.DataFrame | None, a
         direction = np.sign(row.effect_size) if np.isfinite(row.effect_size) else 0
         better = direction > 0 if row.better == "higher" else direction < 0
         verdicts.append(_verdict(better, row.p_value < alpha) if np.isfinite(row.p_value) else NOT_TESTABLE)
-        details.append(f"{row.measure} AOPC {row.aopc_attribution:.3f} vs random {row.aopc_random:.3f} nats "
-                       f"(difference {row.difference:+.3f} [{row.difference_ci_low:+.3f}, {row.difference_ci_high:+.3f}], "
-                       f"{row.better} is better), Wilcoxon over n = {row.n} clauses, p = {_p(row.p_value)}, "
-                       f"r = {row.effect_size:+.2f}")
+        details.append(
+            f"{row.measure} AOPC {row.aopc_attribution:.3f} vs random {row.aopc_random:.3f} nats "
+            f"(difference {row.difference:+.3f} [{row.difference_ci_low:+.3f}, {row.difference_ci_high:+.3f}], "
+            f"{row.better} is better), Wilcoxon over n = {row.n} clauses, p = {_p(row.p_value)}, "
+            f"r = {row.effect_size:+.2f}"
+        )
     lds_rows = lds[lds["strategy"] == "all"] if lds is not None and len(lds) else pd.DataFrame()
     for row in lds_rows.itertuples():
         direction = np.sign(row.effect_size) if np.isfinite(row.effect_size) else 0
         verdicts.append(_verdict(direction > 0, row.p_value < alpha) if np.isfinite(row.p_value) else NOT_TESTABLE)
-        details.append(f"LDS {row.lds_mean:.3f} [{row.lds_ci_low:.3f}, {row.lds_ci_high:.3f}] vs random attributions "
-                       f"{row.random_mean:.3f}, Wilcoxon over n = {row.n_clauses} clauses, p = {_p(row.p_value)}, "
-                       f"r = {row.effect_size:+.2f}")
+        details.append(
+            f"LDS {row.lds_mean:.3f} [{row.lds_ci_low:.3f}, {row.lds_ci_high:.3f}] vs random attributions "
+            f"{row.random_mean:.3f}, Wilcoxon over n = {row.n_clauses} clauses, p = {_p(row.p_value)}, "
+            f"r = {row.effect_size:+.2f}"
+        )
     verdict = FAITHFUL.get(_combine(verdicts), _combine(verdicts))
     observed = "; ".join(details) if details else "no deletion curves or LDS in this run"
     return Finding("faithfulness", question, published, verdict, observed, details)
 
 
-def all_findings(scale_trends: pd.DataFrame, comparisons: pd.DataFrame, plateaus: pd.DataFrame,
-                 faithfulness: pd.DataFrame, lds: pd.DataFrame | None, alpha: float,
-                 quality_metric: str) -> list[Finding]:
+def all_findings(
+    scale_trends: pd.DataFrame,
+    comparisons: pd.DataFrame,
+    plateaus: pd.DataFrame,
+    faithfulness: pd.DataFrame,
+    lds: pd.DataFrame | None,
+    alpha: float,
+    quality_metric: str,
+) -> list[Finding]:
     """The four answers; ``alpha`` and ``quality_metric`` come from ``parameters_reporting.yml``."""
     return [
         focus_finding(comparisons, alpha),
@@ -254,5 +292,6 @@ def all_findings(scale_trends: pd.DataFrame, comparisons: pd.DataFrame, plateaus
 
 
 def findings_frame(findings: list[Finding]) -> pd.DataFrame:
-    return pd.DataFrame([f.as_row() for f in findings],
-                        columns=["key", "question", "published", "verdict", "observed", "details"])
+    return pd.DataFrame(
+        [f.as_row() for f in findings], columns=["key", "question", "published", "verdict", "observed", "details"]
+    )

@@ -17,11 +17,17 @@ import pandas as pd
 
 from rulelens.reporting.findings import NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED, Finding
 
-VERDICT_CLASS = {REPRODUCED: "good", "faithful": "good", NOT_REPRODUCED: "bad", "not faithful": "bad",
-                 NOT_TESTABLE: "muted"}
+VERDICT_CLASS = {
+    REPRODUCED: "good",
+    "faithful": "good",
+    NOT_REPRODUCED: "bad",
+    "not faithful": "bad",
+    NOT_TESTABLE: "muted",
+}
 
 CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1180px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1180px;margin:2em auto;padding:0 1em;
+color:#222;line-height:1.45}
 h1{font-size:1.6em;margin-bottom:.2em} h2{border-bottom:2px solid #eee;padding-bottom:.2em;margin-top:2em}
 .meta{color:#666;font-size:.9em} figure{margin:1em 0} figure svg{max-width:100%;height:auto}
 figcaption{color:#555;font-size:.9em}
@@ -53,7 +59,7 @@ def figure_svg(figure) -> str:
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg", bbox_inches="tight")
     text = buffer.getvalue()
-    return text[text.find("<svg"):]
+    return text[text.find("<svg") :]
 
 
 def table_html(frame: pd.DataFrame, max_rows: int = 60) -> str:
@@ -74,10 +80,13 @@ def table_html(frame: pd.DataFrame, max_rows: int = 60) -> str:
 def finding_html(finding: Finding) -> str:
     css = VERDICT_CLASS.get(finding.verdict, "")
     items = "".join(f"<li>{html.escape(d)}</li>" for d in finding.details)
-    return (f'<div class="finding"><p><b>{html.escape(finding.question)}</b><br>'
-            f'Published: {html.escape(finding.published)}<br>This run: <span class="verdict {css}">'
-            f"{html.escape(finding.verdict)}</span> &mdash; {html.escape(finding.observed)}</p>"
-            + (f"<details><summary>evidence</summary><ul>{items}</ul></details>" if items else "") + "</div>")
+    return (
+        f'<div class="finding"><p><b>{html.escape(finding.question)}</b><br>'
+        f'Published: {html.escape(finding.published)}<br>This run: <span class="verdict {css}">'
+        f"{html.escape(finding.verdict)}</span> &mdash; {html.escape(finding.observed)}</p>"
+        + (f"<details><summary>evidence</summary><ul>{items}</ul></details>" if items else "")
+        + "</div>"
+    )
 
 
 def heatmap_css() -> str:
@@ -97,22 +106,32 @@ def render_report(
 ) -> str:
     """The whole page. ``figures``: name -> (matplotlib Figure, caption); ``heatmaps``: (title, HTML fragment)."""
     info = " &middot; ".join(f"{html.escape(k)}: <b>{html.escape(str(v))}</b>" for k, v in run_info.items())
-    parts = [f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-             f"<style>{CSS}{heatmap_css() if heatmaps else ''}</style></head><body><h1>{html.escape(title)}</h1><p class=\"meta\">{info}</p>",
-             "<h2>Answers at a glance</h2>", *[finding_html(f) for f in findings]]
+    parts = [
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{CSS}{heatmap_css() if heatmaps else ''}</style></head><body>"
+        f'<h1>{html.escape(title)}</h1><p class="meta">{info}</p>',
+        "<h2>Answers at a glance</h2>",
+        *[finding_html(f) for f in findings],
+    ]
     for section in sections:
         parts.append(f"<h2>{html.escape(section.title)}</h2>")
         parts += [f"<p>{p}</p>" for p in section.paragraphs]
         for name in section.figures:
             figure, caption = figures[name]
-            parts.append(f'<figure id="fig-{html.escape(name)}">{figure_svg(figure)}'
-                         f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+            parts.append(
+                f'<figure id="fig-{html.escape(name)}">{figure_svg(figure)}'
+                f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+            )
         for caption, frame in section.tables:
-            parts.append(f"<details><summary>{html.escape(caption)} ({len(frame)} rows)</summary>{table_html(frame)}</details>")
+            parts.append(
+                f"<details><summary>{html.escape(caption)} ({len(frame)} rows)</summary>{table_html(frame)}</details>"
+            )
     if heatmaps:
-        parts.append("<h2>Example clauses under every variant</h2><p>Red words raise log p(target rule), blue "
-                     "words lower it; one colour scale per clause. Every clause's page is in "
-                     "<code>attribution_heatmaps/</code>.</p>")
+        parts.append(
+            "<h2>Example clauses under every variant</h2><p>Red words raise log p(target rule), blue "
+            "words lower it; one colour scale per clause. Every clause's page is in "
+            "<code>attribution_heatmaps/</code>.</p>"
+        )
         for heading, fragment in heatmaps:
             parts.append(f'<h3>{html.escape(heading)}</h3><div class="heatmap">{fragment}</div>')
     parts.append("</body></html>")

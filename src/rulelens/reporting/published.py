@@ -16,26 +16,62 @@ from __future__ import annotations
 
 import pandas as pd
 
-PUBLISHED_SOURCE = ("Fuchs et al., PhD thesis supplementary material (University of Auckland), "
-                    "stefan-1992/phd-thesis-supplementary-material, Chapter6/data/ecppm_thesis_results.csv; "
-                    "arXiv 2407.21060")
+PUBLISHED_SOURCE = (
+    "Fuchs et al., PhD thesis supplementary material (University of Auckland), "
+    "stefan-1992/phd-thesis-supplementary-material, Chapter6/data/ecppm_thesis_results.csv; "
+    "arXiv 2407.21060"
+)
 
-PUBLISHED_COLUMNS = ("setting", "model", "split", "held_out", "train_rows", "seeds", "lrml_f1", "lrml_f1_sd",
-                     "lrml_precision", "lrml_recall", "bleu", "bleu_sd", "lrml_f1_seed_mean", "source_row")
+PUBLISHED_COLUMNS = (
+    "setting",
+    "model",
+    "split",
+    "held_out",
+    "train_rows",
+    "seeds",
+    "lrml_f1",
+    "lrml_f1_sd",
+    "lrml_precision",
+    "lrml_recall",
+    "bleu",
+    "bleu_sd",
+    "lrml_f1_seed_mean",
+    "source_row",
+)
 
 # One row per published setting; scores in percent (rulelens reports its LRML scores on 0..1).
 PUBLISHED_LRML_RESULTS: tuple[dict, ...] = (
     {
-        "setting": "random split", "model": "T5-AMR (fine-tuned T5)", "split": "random",
-        "held_out": "the rows not used for training", "train_rows": 646, "seeds": 3,
-        "lrml_f1": 77.4, "lrml_f1_sd": 1.2, "lrml_precision": 77.4, "lrml_recall": 74.5,
-        "bleu": 76.3, "bleu_sd": 2.0, "lrml_f1_seed_mean": 75.9, "source_row": "random_pre_718",
+        "setting": "random split",
+        "model": "T5-AMR (fine-tuned T5)",
+        "split": "random",
+        "held_out": "the rows not used for training",
+        "train_rows": 646,
+        "seeds": 3,
+        "lrml_f1": 77.4,
+        "lrml_f1_sd": 1.2,
+        "lrml_precision": 77.4,
+        "lrml_recall": 74.5,
+        "bleu": 76.3,
+        "bleu_sd": 2.0,
+        "lrml_f1_seed_mean": 75.9,
+        "source_row": "random_pre_718",
     },
     {
-        "setting": "document split", "model": "T5-AMR (fine-tuned T5)", "split": "document",
-        "held_out": "documents G14VM1, D1AS1, B2AS1", "train_rows": None, "seeds": 3,
-        "lrml_f1": 55.8, "lrml_f1_sd": 1.7, "lrml_precision": 55.8, "lrml_recall": 57.7,
-        "bleu": 68.8, "bleu_sd": 1.2, "lrml_f1_seed_mean": 56.7, "source_row": "ir_paper_baseline",
+        "setting": "document split",
+        "model": "T5-AMR (fine-tuned T5)",
+        "split": "document",
+        "held_out": "documents G14VM1, D1AS1, B2AS1",
+        "train_rows": None,
+        "seeds": 3,
+        "lrml_f1": 55.8,
+        "lrml_f1_sd": 1.7,
+        "lrml_precision": 55.8,
+        "lrml_recall": 57.7,
+        "bleu": 68.8,
+        "bleu_sd": 1.2,
+        "lrml_f1_seed_mean": 56.7,
+        "source_row": "ir_paper_baseline",
     },
 )
 

@@ -20,18 +20,18 @@ from rulelens.reporting.html_page import Section, render_report
 
 FIGURE_CAPTIONS = {
     "training": "Validation loss of every variant per evaluation during fine-tuning, one panel per size; the filled "
-                "marker is the checkpoint kept (lowest validation loss), the dotted line the step cap.",
+    "marker is the checkpoint kept (lowest validation loss), the dotted line the step cap.",
     "focus": "Per-clause focus of the word attributions. Normalised entropy (left; 0 = one word holds all mass, "
-             "1 = uniform) and top-k mass (right).",
+    "1 = uniform) and top-k mass (right).",
     "category_share": "Mean share of attribution mass on each word category against the base model's parameter "
-                      "count (log scale), with 95% bootstrap CIs over clauses.",
+    "count (log scale), with 95% bootstrap CIs over clauses.",
     "quality": "Mean {metric} of generated against reference rules by parameter count, fine-tuned "
-               "strategies and the untuned base (dashed), 95% bootstrap CIs.",
+    "strategies and the untuned base (dashed), 95% bootstrap CIs.",
     "agreement": "Mean Spearman correlation of two variants' word attributions on the same clause.",
     "faithfulness": "Deletion curves: removing the top-k attributed words (solid) against removing k random words "
-                    "(dashed, mean of the random orders).",
+    "(dashed, mean of the random orders).",
     "clause_heatmap": "The first attributed clause under every variant (rows, smallest model first): red words raise "
-                      "log p(target rule), blue words lower it.",
+    "log p(target rule), blue words lower it.",
 }
 
 
@@ -112,14 +112,29 @@ def published_section_parts(quality_by_variant: pd.DataFrame) -> tuple[list[str]
         return [], []
     from rulelens.reporting.published import published_lrml_note, published_lrml_table
 
-    paragraphs = ["This dataset is scored with the published LRML F1 metric (docs/evaluation.md), in percent.",
-                  html.escape(published_lrml_note())]
-    return paragraphs, [("This run: LRML F1 per variant (F1 of mean precision and recall, %)", ours),
-                        ("Published results on the NZBC benchmark", published_lrml_table())]
+    paragraphs = [
+        "This dataset is scored with the published LRML F1 metric (docs/evaluation.md), in percent.",
+        html.escape(published_lrml_note()),
+    ]
+    return paragraphs, [
+        ("This run: LRML F1 per variant (F1 of mean precision and recall, %)", ours),
+        ("Published results on the NZBC benchmark", published_lrml_table()),
+    ]
 
 
-VARIANT_DISPLAY = ["strategy", "model_size", "n_params", "trainable_params", "train_examples", "global_step",
-                   "stopped_by", "val_loss_first", "best_val_loss", "best_step", "val_loss_last_vs_best"]
+VARIANT_DISPLAY = [
+    "strategy",
+    "model_size",
+    "n_params",
+    "trainable_params",
+    "train_examples",
+    "global_step",
+    "stopped_by",
+    "val_loss_first",
+    "best_val_loss",
+    "best_step",
+    "val_loss_last_vs_best",
+]
 
 
 def variant_display(variants: pd.DataFrame) -> pd.DataFrame:
@@ -132,17 +147,22 @@ def training_sentence(training: dict) -> str:
     stopped = training.get("stopped_by") or {}
     parts = []
     if stopped:
-        parts.append("Training stopped by " + ", ".join(f"{reason.replace('_', ' ')} for {n} variant(s)"
-                                                        for reason, n in sorted(stopped.items())) + ".")
+        parts.append(
+            "Training stopped by "
+            + ", ".join(f"{reason.replace('_', ' ')} for {n} variant(s)" for reason, n in sorted(stopped.items()))
+            + "."
+        )
     capped = training.get("capped") or []
     if capped:
         parts.append(f"Still improving at the step cap ({training.get('max_steps')} steps): {', '.join(capped)}.")
     left_out = training.get("left_out")
     if left_out:
-        parts.append(f"{left_out['train']} of {left_out['train_rows']} training rows "
-                     f"({100 * left_out['train'] / max(left_out['train_rows'], 1):.1f}%) and {left_out['validation']} "
-                     f"of {left_out['validation_rows']} validation rows were left out as longer than "
-                     f"max_length = {left_out['max_length']} tokens (never cut).")
+        parts.append(
+            f"{left_out['train']} of {left_out['train_rows']} training rows "
+            f"({100 * left_out['train'] / max(left_out['train_rows'], 1):.1f}%) and {left_out['validation']} "
+            f"of {left_out['validation_rows']} validation rows were left out as longer than "
+            f"max_length = {left_out['max_length']} tokens (never cut)."
+        )
     return " ".join(parts)
 
 
@@ -164,54 +184,76 @@ def sections(tables: StudyTables, quality_metric: str, facts: dict | None = None
     return [
         Section(
             "Variants and clauses of this run",
-            [f"{len(variants)} fine-tuned variants ({', '.join(sorted(set(variants['strategy'])))}) over "
-             f"{variants['model_size'].nunique()} sizes; {n_clauses} test clauses attributed per variant. "
-             "Model size is the base model's parameter count.",
-             f"The same {selection.get('n_clauses', n_clauses)} clauses are evaluated and attributed under every "
-             f"variant: a seeded random sample of the {html.escape(str(selection.get('split', 'test')))} split"
-             + (f", stratified by {html.escape(' and '.join(selection.get('strata_columns') or []))}, "
-                f"{len(strata)} strata" if len(strata) > 1 else "") + ".",
-             html.escape(training_sentence(facts.get("training") or {}))],
+            [
+                f"{len(variants)} fine-tuned variants ({', '.join(sorted(set(variants['strategy'])))}) over "
+                f"{variants['model_size'].nunique()} sizes; {n_clauses} test clauses attributed per variant. "
+                "Model size is the base model's parameter count.",
+                f"The same {selection.get('n_clauses', n_clauses)} clauses are evaluated and attributed under every "
+                f"variant: a seeded random sample of the {html.escape(str(selection.get('split', 'test')))} split"
+                + (
+                    f", stratified by {html.escape(' and '.join(selection.get('strata_columns') or []))}, "
+                    f"{len(strata)} strata"
+                    if len(strata) > 1
+                    else ""
+                )
+                + ".",
+                html.escape(training_sentence(facts.get("training") or {})),
+            ],
             figures=["training"],
             tables=[("Variants", variant_display(variants)), ("Selected clauses per stratum", strata)],
         ),
         Section(
             "Fine-tuning strategy and attribution focus",
-            [f"Mean normalised entropy by strategy (over sizes and clauses): "
-             f"{html.escape(_mean_by_strategy(tables.focus_summary, 'normalised_entropy'))}. Lower means the "
-             "attribution concentrates on fewer words. Strategies are compared within each size on the same "
-             "clauses: Friedman test, then Wilcoxon signed-rank tests with Holm's correction; effect sizes are "
-             "Kendall's W and the matched-pairs rank-biserial r, with bootstrap 95% CIs of the mean difference."],
+            [
+                f"Mean normalised entropy by strategy (over sizes and clauses): "
+                f"{html.escape(_mean_by_strategy(tables.focus_summary, 'normalised_entropy'))}. Lower means the "
+                "attribution concentrates on fewer words. Strategies are compared within each size on the same "
+                "clauses: Friedman test, then Wilcoxon signed-rank tests with Holm's correction; effect sizes are "
+                "Kendall's W and the matched-pairs rank-biserial r, with bootstrap 95% CIs of the mean difference."
+            ],
             figures=["focus"],
-            tables=[("Focus per variant (mean, 95% CI)", tables.focus_summary),
-                    ("Strategy comparisons on focus", focus_cmp)],
+            tables=[
+                ("Focus per variant (mean, 95% CI)", tables.focus_summary),
+                ("Strategy comparisons on focus", focus_cmp),
+            ],
         ),
         Section(
             "Word categories and model scale",
-            ["Which words carry the attribution: rule identifiers, numerical constraints (numbers, units, "
-             "comparison phrases), deontic words, domain entities, other. Mass share is the category's part of "
-             "the attribution, enrichment is mass share over word share (above 1: more than its size). A scale "
-             "trend is the slope of the per-size mean against ln(parameters), each size counted once; the size "
-             "is the unit of replication, so it is tested over sizes (t-test, at least 4 sizes) and its CI comes "
-             "from resampling clauses (the same clauses for every size)."],
+            [
+                "Which words carry the attribution: rule identifiers, numerical constraints (numbers, units, "
+                "comparison phrases), deontic words, domain entities, other. Mass share is the category's part of "
+                "the attribution, enrichment is mass share over word share (above 1: more than its size). A scale "
+                "trend is the slope of the per-size mean against ln(parameters), each size counted once; the size "
+                "is the unit of replication, so it is tested over sizes (t-test, at least 4 sizes) and its CI comes "
+                "from resampling clauses (the same clauses for every size)."
+            ],
             figures=["category_share"],
-            tables=[("Category shares per variant (mean, 95% CI)", tables.category_summary),
-                    ("Scale trends (slope of per-size means against ln parameters)", tables.scale_trends),
-                    ("Strategy comparisons per category", category_cmp)],
+            tables=[
+                ("Category shares per variant (mean, 95% CI)", tables.category_summary),
+                ("Scale trends (slope of per-size means against ln parameters)", tables.scale_trends),
+                ("Strategy comparisons per category", category_cmp),
+            ],
         ),
         Section(
             "Rule quality against size",
-            [f"Quality is {quality_metric.replace('_', ' ')} between the generated and the reference rule; the "
-             "other quality metrics are in the tables. The plateau fit is a saturating curve and a hinge on "
-             "ln(parameters); a plateau verdict needs at least 4 sizes, a ladder reaching the published range, an "
-             "observed size past the plateau's start and at least 95% of clause-bootstrap refits agreeing."],
+            [
+                f"Quality is {quality_metric.replace('_', ' ')} between the generated and the reference rule; the "
+                "other quality metrics are in the tables. The plateau fit is a saturating curve and a hinge on "
+                "ln(parameters); a plateau verdict needs at least 4 sizes, a ladder reaching the published range, an "
+                "observed size past the plateau's start and at least 95% of clause-bootstrap refits agreeing."
+            ],
             figures=["quality"],
-            tables=[("Quality per variant (mean, 95% CI)", tables.quality_by_variant),
-                    ("Plateau estimates", tables.plateaus),
-                    ("Strategy comparisons on quality", quality_cmp)],
+            tables=[
+                ("Quality per variant (mean, 95% CI)", tables.quality_by_variant),
+                ("Plateau estimates", tables.plateaus),
+                ("Strategy comparisons on quality", quality_cmp),
+            ],
         ),
-        *([Section("Rule quality against the published NZBC results", published[0], tables=published[1])]
-          if (published := published_section_parts(tables.quality_by_variant))[0] else []),
+        *(
+            [Section("Rule quality against the published NZBC results", published[0], tables=published[1])]
+            if (published := published_section_parts(tables.quality_by_variant))[0]
+            else []
+        ),
         Section(
             "Agreement between variants",
             [html.escape(_agreement_sentence(tables.agreement_matrix))],
@@ -220,22 +262,28 @@ def sections(tables: StudyTables, quality_metric: str, facts: dict | None = None
         ),
         Section(
             "Faithfulness of the attributions",
-            ["Comprehensiveness: how much log p(rule) drops when the top-k words are removed (higher is better). "
-             "Sufficiency: how much is lost keeping only the top-k words (lower is better). AOPC averages a curve "
-             "over k; the baseline is the same curve for random word orders (at least 10 per clause), paired by "
-             "clause. Comprehensiveness at k = 1 equals the top word's score by construction, so the linear "
-             "datamodeling score (LDS) is reported beside it: over random half-ablations of each clause, the rank "
-             "correlation of the kept words' summed attributions with the actual log p(rule), against the same "
-             "score for random attributions. The clause is the unit: each variant is tested over its clauses, "
-             "and the pooled row averages the variants per clause first."],
+            [
+                "Comprehensiveness: how much log p(rule) drops when the top-k words are removed (higher is better). "
+                "Sufficiency: how much is lost keeping only the top-k words (lower is better). AOPC averages a curve "
+                "over k; the baseline is the same curve for random word orders (at least 10 per clause), paired by "
+                "clause. Comprehensiveness at k = 1 equals the top word's score by construction, so the linear "
+                "datamodeling score (LDS) is reported beside it: over random half-ablations of each clause, the rank "
+                "correlation of the kept words' summed attributions with the actual log p(rule), against the same "
+                "score for random attributions. The clause is the unit: each variant is tested over its clauses, "
+                "and the pooled row averages the variants per clause first."
+            ],
             figures=["faithfulness"],
-            tables=[("Faithfulness (AOPC, attribution vs random)", tables.faithfulness),
-                    ("Linear datamodeling score (LDS) per variant and pooled", tables.lds)],
+            tables=[
+                ("Faithfulness (AOPC, attribution vs random)", tables.faithfulness),
+                ("Linear datamodeling score (LDS) per variant and pooled", tables.lds),
+            ],
         ),
         Section(
             "One clause under every variant",
-            ["The grid below is the first attributed clause; the interactive side-by-side pages of the first "
-             "clauses follow at the end of the report."],
+            [
+                "The grid below is the first attributed clause; the interactive side-by-side pages of the first "
+                "clauses follow at the end of the report."
+            ],
             figures=["clause_heatmap"],
         ),
     ]
@@ -250,21 +298,35 @@ def departures(findings: list[Finding], facts: dict) -> list[str]:
     for finding in findings:
         if finding.key not in PUBLISHED_KEYS or finding.verdict == REPRODUCED:
             continue
-        reasons = departure_reasons(finding.key, facts) or ["Nothing in this run's set-up explains it; the data may "
-                                                            "simply disagree with the published finding."]
-        lines.append(f"<b>{html.escape(finding.published)}</b> This run: {html.escape(finding.verdict)}. "
-                     + html.escape(" ".join(reasons)))
+        reasons = departure_reasons(finding.key, facts) or [
+            "Nothing in this run's set-up explains it; the data may simply disagree with the published finding."
+        ]
+        lines.append(
+            f"<b>{html.escape(finding.published)}</b> This run: {html.escape(finding.verdict)}. "
+            + html.escape(" ".join(reasons))
+        )
     return lines or ["Every published finding tested here is reproduced by this run."]
 
 
-def study_report(tables: StudyTables, run_info: dict, heatmaps: list[tuple[str, str]], facts: dict, *,
-                 alpha: float, quality_metric: str, title: str) -> tuple[str, list[Finding]]:
+def study_report(
+    tables: StudyTables,
+    run_info: dict,
+    heatmaps: list[tuple[str, str]],
+    facts: dict,
+    *,
+    alpha: float,
+    quality_metric: str,
+    title: str,
+) -> tuple[str, list[Finding]]:
     """(HTML page, findings) of one run; every sentence about the run itself comes from ``facts``."""
-    findings = all_findings(tables.scale_trends, tables.comparisons, tables.plateaus, tables.faithfulness, tables.lds,
-                            alpha, quality_metric)
+    findings = all_findings(
+        tables.scale_trends, tables.comparisons, tables.plateaus, tables.faithfulness, tables.lds, alpha, quality_metric
+    )
     figures = draw_all(tables, quality_metric)
-    captioned = {name: (figure, FIGURE_CAPTIONS[name].format(metric=quality_metric.replace("_", " ")))
-                 for name, figure in figures.items()}
+    captioned = {
+        name: (figure, FIGURE_CAPTIONS[name].format(metric=quality_metric.replace("_", " ")))
+        for name, figure in figures.items()
+    }
     body_sections = sections(tables, quality_metric, facts)
     body_sections.append(Section("Where this run departs from the published study", departures(findings, facts)))
     body_sections.append(Section("Caveats", [html.escape(line) for line in caveats(facts)]))

@@ -13,11 +13,30 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-VARIANT_TABLE_COLUMNS = ["strategy", "model_size", "n_params", "total_params", "trainable_params",
-                         "train_examples", "global_step", "max_steps", "stopped_by", "epochs_trained",
-                         "train_loss_last", "val_loss_first", "best_val_loss", "best_step", "val_loss_last",
-                         "val_loss_last_vs_best", "max_length", "train_rows", "dropped_train_examples",
-                         "validation_rows", "dropped_validation_examples", "val_curve"]
+VARIANT_TABLE_COLUMNS = [
+    "strategy",
+    "model_size",
+    "n_params",
+    "total_params",
+    "trainable_params",
+    "train_examples",
+    "global_step",
+    "max_steps",
+    "stopped_by",
+    "epochs_trained",
+    "train_loss_last",
+    "val_loss_first",
+    "best_val_loss",
+    "best_step",
+    "val_loss_last",
+    "val_loss_last_vs_best",
+    "max_length",
+    "train_rows",
+    "dropped_train_examples",
+    "validation_rows",
+    "dropped_validation_examples",
+    "val_curve",
+]
 QUALITY_METRICS = ("semantic_similarity", "chrf", "rouge_l", "exact_match", "valid")
 
 
@@ -37,8 +56,14 @@ def variant_table(training_metrics: Mapping[str, Mapping]) -> pd.DataFrame:
         base = metrics.get("base_params") or metrics.get("total_params")
         if base is None:
             raise ValueError(f"training metrics of {name} carry neither base_params nor total_params")
-        rows.append({"strategy": strategy, "model_size": size, "n_params": int(base),
-                     **{key: metrics.get(key, np.nan) for key in VARIANT_TABLE_COLUMNS[3:]}})
+        rows.append(
+            {
+                "strategy": strategy,
+                "model_size": size,
+                "n_params": int(base),
+                **{key: metrics.get(key, np.nan) for key in VARIANT_TABLE_COLUMNS[3:]},
+            }
+        )
     return pd.DataFrame(rows, columns=VARIANT_TABLE_COLUMNS)
 
 
@@ -91,8 +116,19 @@ def combine_curves(variants: pd.DataFrame, tables: Sequence[pd.DataFrame]) -> pd
     """Stack the per-variant deletion curves with strategy, size and n_params (may be empty)."""
     frames = [t for t in tables if len(t)]
     if not frames:
-        return pd.DataFrame(columns=["variant", "strategy", "model_size", "n_params", "clause_id", "k", "order",
-                                     "comprehensiveness", "sufficiency"])
+        return pd.DataFrame(
+            columns=[
+                "variant",
+                "strategy",
+                "model_size",
+                "n_params",
+                "clause_id",
+                "k",
+                "order",
+                "comprehensiveness",
+                "sufficiency",
+            ]
+        )
     return _with_sizes(_with_strategy_and_size(pd.concat(frames, ignore_index=True)), variants, "faithfulness curves")
 
 
@@ -111,8 +147,15 @@ def aopc_from_curves(curves: pd.DataFrame) -> pd.DataFrame:
     mean of the per-order AOPCs (the same number ``deletion_curves`` reports).
     """
     keys = ["strategy", "model_size", "n_params", "clause_id"]
-    columns = [*keys, "n_words", "max_k", "comprehensiveness", "sufficiency",
-               "random_comprehensiveness", "random_sufficiency"]
+    columns = [
+        *keys,
+        "n_words",
+        "max_k",
+        "comprehensiveness",
+        "sufficiency",
+        "random_comprehensiveness",
+        "random_sufficiency",
+    ]
     if curves.empty:
         return pd.DataFrame(columns=columns)
     means = curves.groupby([*keys, "order"])[["comprehensiveness", "sufficiency"]].mean().unstack("order")

@@ -52,8 +52,12 @@ def strategy_comparisons(
     options = dict(n_resamples=n_resamples, seed=seed)
     parts = [
         st.compare_strategies(clause_focus, FOCUS_METRICS, **options).assign(family="focus", category=""),
-        st.compare_strategies(clause_categories, CATEGORY_METRICS, by=["category"], **options).assign(family="category"),
-        st.compare_strategies(fine_tuned(clause_quality), list(quality_metrics), **options).assign(family="quality", category=""),
+        st.compare_strategies(clause_categories, CATEGORY_METRICS, by=["category"], **options).assign(
+            family="category"
+        ),
+        st.compare_strategies(fine_tuned(clause_quality), list(quality_metrics), **options).assign(
+            family="quality", category=""
+        ),
     ]
     table = pd.concat(parts, ignore_index=True)
     return table[["family", "category", *[c for c in table.columns if c not in ("family", "category")]]]
@@ -86,7 +90,9 @@ def scale_trend_table(
     parts = [
         st.size_trends(clause_focus, FOCUS_METRICS, **options).assign(family="focus", category=""),
         st.size_trends(clause_categories, CATEGORY_METRICS, by=["category"], **options).assign(family="category"),
-        st.size_trends(fine_tuned(clause_quality), list(quality_metrics), **options).assign(family="quality", category=""),
+        st.size_trends(fine_tuned(clause_quality), list(quality_metrics), **options).assign(
+            family="quality", category=""
+        ),
     ]
     table = pd.concat(parts, ignore_index=True)
     return table[["family", "category", *[c for c in table.columns if c not in ("family", "category")]]]
@@ -106,8 +112,14 @@ def plateau_table(
 
     A plateau needs >= 4 sizes, a ladder reaching ``min_n_params`` and clause-bootstrap support.
     """
-    options = dict(metrics=metrics, models=models, epsilon=epsilon, min_plateau_n_params=min_n_params,
-                   n_resamples=n_resamples, seed=seed)
+    options = dict(
+        metrics=metrics,
+        models=models,
+        epsilon=epsilon,
+        min_plateau_n_params=min_n_params,
+        n_resamples=n_resamples,
+        seed=seed,
+    )
     tuned = st.quality_plateaus(fine_tuned(clause_quality), **options)
     base = clause_quality[clause_quality["strategy"] == ZERO_SHOT]
     parts = [tuned]
@@ -124,12 +136,29 @@ def faithfulness_table(aopc: pd.DataFrame, *, n_resamples: int, seed: int) -> pd
     """Attribution vs random AOPC per variant (clauses as pairs) and pooled with the clause as the unit."""
     columns = ["strategy", "model_size"]
     if aopc.empty:
-        return pd.DataFrame(columns=[*columns, "measure", "better", "n", "aopc_attribution", "aopc_random",
-                                     "difference", "p_value", "effect_size"])
+        return pd.DataFrame(
+            columns=[
+                *columns,
+                "measure",
+                "better",
+                "n",
+                "aopc_attribution",
+                "aopc_random",
+                "difference",
+                "p_value",
+                "effect_size",
+            ]
+        )
     rows = []
     for (strategy, size), block in aopc.groupby(columns, sort=True):
-        rows.append(st.faithfulness_summary(block, n_resamples=n_resamples, seed=seed).assign(strategy=strategy, model_size=size))
-    rows.append(st.pooled_faithfulness(aopc, n_resamples=n_resamples, seed=seed).assign(strategy="all", model_size="all"))
+        rows.append(
+            st.faithfulness_summary(block, n_resamples=n_resamples, seed=seed).assign(
+                strategy=strategy, model_size=size
+            )
+        )
+    rows.append(
+        st.pooled_faithfulness(aopc, n_resamples=n_resamples, seed=seed).assign(strategy="all", model_size="all")
+    )
     table = pd.concat(rows, ignore_index=True)
     return table[[*columns, *[c for c in table.columns if c not in columns]]]
 
@@ -141,8 +170,12 @@ def lds_table(lds_scores: pd.DataFrame, *, n_resamples: int, seed: int) -> pd.Da
     if lds_scores.empty:
         return lds_summary(lds_scores, by=("strategy", "model_size"))
     per_variant = lds_summary(lds_scores, by=("strategy", "model_size"), n_resamples=n_resamples, seed=seed)
-    per_clause = (lds_scores.groupby("clause_id", sort=True)[["lds", "lds_random"]].mean().reset_index()
-                  .assign(strategy="all", model_size="all"))
+    per_clause = (
+        lds_scores.groupby("clause_id", sort=True)[["lds", "lds_random"]]
+        .mean()
+        .reset_index()
+        .assign(strategy="all", model_size="all")
+    )
     pooled = lds_summary(per_clause, by=("strategy", "model_size"), n_resamples=n_resamples, seed=seed)
     return pd.concat([per_variant, pooled], ignore_index=True)
 
@@ -151,14 +184,21 @@ def faithfulness_mean_curves(curves: pd.DataFrame) -> pd.DataFrame:
     """Mean deletion curves per strategy, order and k (over sizes and clauses), for the figure."""
     if curves.empty:
         return pd.DataFrame(columns=["strategy", "order", "k", "n", "comprehensiveness", "sufficiency"])
-    return (curves.groupby(["strategy", "order", "k"], sort=True)
-            .agg(n=("clause_id", "size"), comprehensiveness=("comprehensiveness", "mean"),
-                 sufficiency=("sufficiency", "mean"))
-            .reset_index())
+    return (
+        curves.groupby(["strategy", "order", "k"], sort=True)
+        .agg(
+            n=("clause_id", "size"),
+            comprehensiveness=("comprehensiveness", "mean"),
+            sufficiency=("sufficiency", "mean"),
+        )
+        .reset_index()
+    )
 
 
-def quality_summary_by_variant(clause_quality: pd.DataFrame, metrics: Sequence[str], *, n_resamples: int,
-                               seed: int) -> pd.DataFrame:
+def quality_summary_by_variant(
+    clause_quality: pd.DataFrame, metrics: Sequence[str], *, n_resamples: int, seed: int
+) -> pd.DataFrame:
     """Mean rule quality per (strategy, size) with bootstrap CIs, zero-shot included."""
-    return st.bootstrap_summary(clause_quality, list(metrics), by=["strategy", "model_size", "n_params"],
-                                n_resamples=n_resamples, seed=seed)
+    return st.bootstrap_summary(
+        clause_quality, list(metrics), by=["strategy", "model_size", "n_params"], n_resamples=n_resamples, seed=seed
+    )

@@ -18,9 +18,15 @@ ENVIRONMENT = {  # variable -> setting
 @dataclass
 class DaskSettings:
     scheduler: str | None = None
-    local: dict[str, Any] = field(default_factory=lambda: {"n_workers": 2, "threads_per_worker": 1,
-                                                           "resources": {"SLOT": 1}, "memory_limit": "auto",
-                                                           "worker_env": {}})
+    local: dict[str, Any] = field(
+        default_factory=lambda: {
+            "n_workers": 2,
+            "threads_per_worker": 1,
+            "resources": {"SLOT": 1},
+            "memory_limit": "auto",
+            "worker_env": {},
+        }
+    )
     heavy_tags: tuple[str, ...] = DEFAULT_HEAVY_TAGS
     heavy_resources: str | dict[str, float] | None = "auto"
     retries: int = 2
@@ -30,8 +36,12 @@ class DaskSettings:
     forward_logs: bool = True
 
     @classmethod
-    def build(cls, file_settings: dict[str, Any] | None, environ: dict[str, str] | None = None,
-              overrides: dict[str, Any] | None = None) -> DaskSettings:
+    def build(
+        cls,
+        file_settings: dict[str, Any] | None,
+        environ: dict[str, str] | None = None,
+        overrides: dict[str, Any] | None = None,
+    ) -> DaskSettings:
         environ = os.environ if environ is None else environ
         merged: dict[str, Any] = dict(file_settings or {})
         for variable, name in ENVIRONMENT.items():
@@ -41,7 +51,9 @@ class DaskSettings:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(merged) - known)
         if unknown:
-            raise ValueError(f"dask.yml / --runner-params: unknown DaskRunner setting(s) {unknown}; known: {sorted(known)}")
+            raise ValueError(
+                f"dask.yml / --runner-params: unknown DaskRunner setting(s) {unknown}; known: {sorted(known)}"
+            )
         settings = cls()
         for name, value in merged.items():
             if name == "local":
@@ -70,8 +82,12 @@ def load_file_settings(project_path: Path, env: str | None) -> dict[str, Any]:
     from omegaconf.resolvers import oc
 
     loader = OmegaConfigLoader(
-        conf_source=str(project_path / "conf"), env=env, base_env="base", default_run_env="local",
-        config_patterns={"dask": ["dask*", "dask*/**"]}, merge_strategy={"dask": "soft"},
+        conf_source=str(project_path / "conf"),
+        env=env,
+        base_env="base",
+        default_run_env="local",
+        config_patterns={"dask": ["dask*", "dask*/**"]},
+        merge_strategy={"dask": "soft"},
         custom_resolvers={"oc.env": oc.env},
     )
     try:

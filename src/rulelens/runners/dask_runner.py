@@ -52,8 +52,15 @@ class DaskRunner(AbstractRunner):
         is_async: accepted for Kedro's CLI; inputs are always loaded synchronously on the worker.
     """
 
-    def __init__(self, is_async: bool = False, scheduler: str | None = None, retries: int | None = None,
-                 trace_file: str | None = None, n_workers: int | None = None, project_path: str | None = None):
+    def __init__(
+        self,
+        is_async: bool = False,
+        scheduler: str | None = None,
+        retries: int | None = None,
+        trace_file: str | None = None,
+        n_workers: int | None = None,
+        project_path: str | None = None,
+    ):
         super().__init__(is_async=False)
         self._overrides = {"scheduler": scheduler, "retries": retries, "trace_file": trace_file}
         self._n_workers = n_workers
@@ -64,8 +71,9 @@ class DaskRunner(AbstractRunner):
         return None
 
     def settings(self) -> DaskSettings:
-        settings = DaskSettings.build(load_file_settings(self._project_path, env_from_command_line()),
-                                      overrides=self._overrides)
+        settings = DaskSettings.build(
+            load_file_settings(self._project_path, env_from_command_line()), overrides=self._overrides
+        )
         if self._n_workers:
             settings.local = {**settings.local, "n_workers": int(self._n_workers)}
         return settings
@@ -80,9 +88,11 @@ class DaskRunner(AbstractRunner):
         if handoff:
             handoff["tracking_uri"] = absolute_store_uri(handoff["tracking_uri"], self._project_path)
             if settings.scheduler and not handoff["tracking_uri"].startswith(("http://", "https://")):
-                logger.warning("DaskRunner: MLflow store %s is a local file; workers on other machines need a "
-                               "tracking server (mlflow server ..., MLFLOW_TRACKING_URI=http://...)",
-                               handoff["tracking_uri"])
+                logger.warning(
+                    "DaskRunner: MLflow store %s is a local file; workers on other machines need a "
+                    "tracking server (mlflow server ..., MLFLOW_TRACKING_URI=http://...)",
+                    handoff["tracking_uri"],
+                )
         catalog_bytes = cloudpickle.dumps(catalog)
         if logging.getLogger("distributed").level in (logging.NOTSET, logging.INFO):
             logging.getLogger("distributed").setLevel(logging.WARNING)  # cluster chatter; node logs still forwarded
@@ -94,8 +104,9 @@ class DaskRunner(AbstractRunner):
             if cluster is not None:
                 cluster.close()
 
-    def _schedule(self, pipeline, catalog, client, settings: DaskSettings, catalog_bytes: bytes,
-                  handoff, tracker, run_id) -> None:
+    def _schedule(
+        self, pipeline, catalog, client, settings: DaskSettings, catalog_bytes: bytes, handoff, tracker, run_id
+    ) -> None:
         from distributed import wait
 
         if settings.wait_for_workers > 0:
@@ -104,11 +115,19 @@ class DaskRunner(AbstractRunner):
         heavy = heavy_resources(settings, [w.get("resources") or {} for w in workers.values()])
         if settings.forward_logs:
             client.forward_logging("rulelens", logging.INFO)
-        logger.info("DaskRunner: %d worker(s) at %s; heavy nodes need %s; retries=%d", len(workers),
-                    client.scheduler.address, heavy or "no resource", settings.retries)
+        logger.info(
+            "DaskRunner: %d worker(s) at %s; heavy nodes need %s; retries=%d",
+            len(workers),
+            client.scheduler.address,
+            heavy or "no resource",
+            settings.retries,
+        )
         self.trace = []
-        self._trace_meta = {"run_id": run_id, "scheduler": client.scheduler.address,
-                            "workers": {address: w.get("resources") or {} for address, w in workers.items()}}
+        self._trace_meta = {
+            "run_id": run_id,
+            "scheduler": client.scheduler.address,
+            "workers": {address: w.get("resources") or {} for address, w in workers.items()},
+        }
         dependencies = pipeline.node_dependencies
         todo, done = set(dependencies), set()
         running: dict[Any, Any] = {}
@@ -126,9 +145,18 @@ class DaskRunner(AbstractRunner):
                 todo.discard(node)
                 task_handoff = {**handoff, "children": dict(children)} if handoff else None
                 needs = heavy if is_heavy(node, settings.heavy_tags) else None
-                future = client.submit(run_node, node, catalog_bytes, run_id, task_handoff, str(self._project_path),
-                                       key=f"{node.name}-{uuid.uuid4().hex[:8]}", pure=False,
-                                       retries=settings.retries, resources=needs)
+                future = client.submit(
+                    run_node,
+                    node,
+                    catalog_bytes,
+                    run_id,
+                    task_handoff,
+                    str(self._project_path),
+                    key=f"{node.name}-{uuid.uuid4().hex[:8]}",
+                    pure=False,
+                    retries=settings.retries,
+                    resources=needs,
+                )
                 running[future] = node
                 submitted_at[node.name] = time.time()
             if not running:
@@ -161,8 +189,14 @@ class DaskRunner(AbstractRunner):
                 record.update(heavy=needs_name(node, settings, heavy), submitted=submitted_at.get(node.name))
                 self.trace.append(record)
                 self._write_trace(settings)
-                logger.info("Completed node %s on %s in %.1fs (%d of %d)", node.name, record["worker"],
-                            record["end"] - record["start"], len(done), len(dependencies))
+                logger.info(
+                    "Completed node %s on %s in %.1fs (%d of %d)",
+                    node.name,
+                    record["worker"],
+                    record["end"] - record["start"],
+                    len(done),
+                    len(dependencies),
+                )
 
     def _write_trace(self, settings: DaskSettings) -> None:
         if not settings.trace_file:
@@ -193,7 +227,8 @@ def check_no_memory_handoffs(pipeline, catalog) -> None:
             f"DaskRunner: dataset(s) {', '.join(in_memory)} would pass between nodes in memory "
             f"({type(catalog.get(in_memory[0], fallback_to_runtime_pattern=True)).__name__}), but nodes run on "
             "different workers. Give each a persistent catalog entry on storage every worker reaches (a shared "
-            "folder or an fsspec URL), e.g. json.JSONDataset; see docs/cluster.md.")
+            "folder or an fsspec URL), e.g. json.JSONDataset; see docs/cluster.md."
+        )
 
 
 def is_heavy(node, heavy_tags) -> bool:
@@ -214,8 +249,10 @@ def heavy_resources(settings: DaskSettings, worker_resources: list[dict[str, flo
         for name in ("GPU", "SLOT"):
             if name in declared:
                 return {name: 1}
-        logger.warning("DaskRunner: no worker declares a GPU or SLOT resource; heavy nodes may share a worker "
-                       "(start workers with --resources GPU=1 or SLOT=1)")
+        logger.warning(
+            "DaskRunner: no worker declares a GPU or SLOT resource; heavy nodes may share a worker "
+            "(start workers with --resources GPU=1 or SLOT=1)"
+        )
         return None
     if not wanted:
         return None
@@ -224,9 +261,11 @@ def heavy_resources(settings: DaskSettings, worker_resources: list[dict[str, flo
         wanted = {name.strip(): float(amount or 1)}
     missing = sorted(set(wanted) - declared)
     if missing:
-        raise ValueError(f"DaskRunner: heavy nodes need resource(s) {missing} but no worker declares them "
-                         f"(workers declare {sorted(declared) or 'none'}); start workers with "
-                         f"--resources {missing[0]}=1 or set heavy_resources in conf/<env>/dask.yml")
+        raise ValueError(
+            f"DaskRunner: heavy nodes need resource(s) {missing} but no worker declares them "
+            f"(workers declare {sorted(declared) or 'none'}); start workers with "
+            f"--resources {missing[0]}=1 or set heavy_resources in conf/<env>/dask.yml"
+        )
     return dict(wanted)
 
 
@@ -234,7 +273,7 @@ def absolute_store_uri(uri: str, project_path: Path) -> str:
     """``sqlite:///mlflow.db`` relative to the project, made absolute for workers elsewhere."""
     prefix = "sqlite:///"
     if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
-        return prefix + str((project_path / uri[len(prefix):]).resolve())
+        return prefix + str((project_path / uri[len(prefix) :]).resolve())
     return uri
 
 
@@ -271,4 +310,3 @@ def _connect(settings: DaskSettings):
     logger.info("DaskRunner: starting a LocalCluster of %d worker(s) (%s)", n_workers, local.get("resources"))
     cluster = LocalCluster(n_workers=n_workers, processes=True, dashboard_address=None, env=env, **local)
     return Client(cluster), cluster
-

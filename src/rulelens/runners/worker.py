@@ -59,8 +59,9 @@ def _configure_placement(catalog) -> None:
     placement.configure_run(training.get("placement"))
 
 
-def run_node(node, catalog_bytes: bytes, run_id: str | None, handoff: dict[str, Any] | None,
-             project_path: str) -> dict[str, Any]:
+def run_node(
+    node, catalog_bytes: bytes, run_id: str | None, handoff: dict[str, Any] | None, project_path: str
+) -> dict[str, Any]:
     """Run ``node`` as Kedro's Task does (same hooks, same catalog), return a record for the trace."""
     from kedro.runner.task import Task
 
@@ -73,7 +74,12 @@ def run_node(node, catalog_bytes: bytes, run_id: str | None, handoff: dict[str, 
     hook_manager, tracker = _hook_manager(handoff, catalog)
     Task(node=node, catalog=catalog, hook_manager=hook_manager, is_async=False, run_id=run_id).execute()
     return {
-        "node": node.name, "namespace": node.namespace, "worker": _worker_address(),
-        "host": socket.gethostname(), "pid": os.getpid(), "start": start, "end": time.time(),
+        "node": node.name,
+        "namespace": node.namespace,
+        "worker": _worker_address(),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "start": start,
+        "end": time.time(),
         "children": tracker.child_ids() if tracker is not None and tracker.attached else {},
     }

@@ -40,8 +40,7 @@ def variant_label(frame: pd.DataFrame, keys: Sequence[str] | None = None) -> pd.
     """
     keys = variant_keys(frame, keys)
     parts = [
-        c for c in keys
-        if c != "n_params" and (c in ("strategy", "model_size") or frame[c].nunique(dropna=False) > 1)
+        c for c in keys if c != "n_params" and (c in ("strategy", "model_size") or frame[c].nunique(dropna=False) > 1)
     ]
     if not parts:
         return pd.Series(["all"] * len(frame), index=frame.index, dtype=object)

@@ -107,8 +107,9 @@ def _clause_pairs(clause, values: np.ndarray, variants: list, k: int) -> list[tu
         keep = np.isfinite(values[:, ja]) & np.isfinite(values[:, jb])
         if keep.any():
             a, b = values[keep, ja], values[keep, jb]
-            rows.append((variants[ja], variants[jb], clause, int(keep.sum()), spearman_agreement(a, b),
-                         top_k_overlap(a, b, k)))
+            rows.append(
+                (variants[ja], variants[jb], clause, int(keep.sum()), spearman_agreement(a, b), top_k_overlap(a, b, k))
+            )
     return rows
 
 

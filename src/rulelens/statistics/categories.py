@@ -66,12 +66,18 @@ def clause_category_shares(
     frame["category"] = attributions["category"].astype(object)
     frame["_mag"] = attributions[value].astype(float).abs()
     frame["_bad"] = ~np.isfinite(frame["_mag"])
-    clauses = (frame.groupby(keys, dropna=False, sort=True)
-               .agg(n_words=("_mag", "size"), _total=("_mag", "sum"), _bad=("_bad", "any")).reset_index())
+    clauses = (
+        frame.groupby(keys, dropna=False, sort=True)
+        .agg(n_words=("_mag", "size"), _total=("_mag", "sum"), _bad=("_bad", "any"))
+        .reset_index()
+    )
     if clauses.empty:
         return pd.DataFrame(columns=columns)
-    per_cat = (frame.groupby([*keys, "category"], dropna=False, sort=True)
-               .agg(category_words=("_mag", "size"), _mass=("_mag", "sum")).reset_index())
+    per_cat = (
+        frame.groupby([*keys, "category"], dropna=False, sort=True)
+        .agg(category_words=("_mag", "size"), _mass=("_mag", "sum"))
+        .reset_index()
+    )
     grid = clauses.merge(pd.DataFrame({"category": list(category_names)}, dtype=object), how="cross")
     out = grid.merge(per_cat, on=[*keys, "category"], how="left")
     out["category_words"] = out["category_words"].fillna(0).astype(int)

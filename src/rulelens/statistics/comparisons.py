@@ -38,9 +38,26 @@ from rulelens.statistics.bootstrap import bootstrap_difference_ci, bootstrap_pai
 from rulelens.statistics.power import minimum_detectable_effect, standardized_effect
 
 RESULT_COLUMNS = [
-    "comparison", "size", "metric", "group_a", "group_b", "n", "test", "statistic", "p_value",
-    "p_adjusted", "effect_size", "effect_size_name", "direction", "mean_difference", "ci_low", "ci_high",
-    "effect_d", "mde", "mde_name", "note",
+    "comparison",
+    "size",
+    "metric",
+    "group_a",
+    "group_b",
+    "n",
+    "test",
+    "statistic",
+    "p_value",
+    "p_adjusted",
+    "effect_size",
+    "effect_size_name",
+    "direction",
+    "mean_difference",
+    "ci_low",
+    "ci_high",
+    "effect_d",
+    "mde",
+    "mde_name",
+    "note",
 ]
 
 
@@ -115,8 +132,9 @@ def epsilon_squared(h: float, n: int) -> float:
 # Tests with degenerate-case handling; each returns a dict of result fields
 # ---------------------------------------------------------------------------------------------
 def _result(n, test, statistic, p, effect, effect_name, note=""):
-    return dict(n=int(n), test=test, statistic=statistic, p_value=p, effect_size=effect,
-                effect_size_name=effect_name, note=note)
+    return dict(
+        n=int(n), test=test, statistic=statistic, p_value=p, effect_size=effect, effect_size_name=effect_name, note=note
+    )
 
 
 def effect_direction(effect_size: float) -> float:
@@ -135,8 +153,14 @@ def _with_power(row: dict, test: str, n_comparisons: int, effect_d: float, n_b: 
     note = row["note"]
     if np.isnan(mde["mde"]):
         note = "; ".join(filter(None, [note, mde["note"]]))
-    return {**row, "direction": effect_direction(row["effect_size"]), "effect_d": effect_d, "mde": mde["mde"],
-            "mde_name": mde["mde_name"], "note": note}
+    return {
+        **row,
+        "direction": effect_direction(row["effect_size"]),
+        "effect_d": effect_d,
+        "mde": mde["mde"],
+        "mde_name": mde["mde_name"],
+        "note": note,
+    }
 
 
 def friedman(matrix) -> dict:
@@ -144,8 +168,15 @@ def friedman(matrix) -> dict:
     x = np.asarray(matrix, dtype=float)
     n, k = x.shape if x.ndim == 2 else (0, 0)
     if k < 3:
-        return _result(n, "friedman", np.nan, np.nan, np.nan, "kendalls_w",
-                       f"Friedman needs >= 3 groups (got {k}); see the pairwise tests")
+        return _result(
+            n,
+            "friedman",
+            np.nan,
+            np.nan,
+            np.nan,
+            "kendalls_w",
+            f"Friedman needs >= 3 groups (got {k}); see the pairwise tests",
+        )
     if n < 2:
         return _result(n, "friedman", np.nan, np.nan, np.nan, "kendalls_w", f"too few complete clauses ({n})")
     if np.all(x == x[:, :1]):
@@ -173,8 +204,9 @@ def wilcoxon_signed_rank(a, b) -> dict:
         warnings.simplefilter("ignore")
         res = stats.wilcoxon(a, b, zero_method="wilcox", alternative="two-sided")
     note = "" if np.count_nonzero(d) >= 6 else "fewer than 6 non-zero differences: p cannot reach 0.05"
-    return _result(n, "wilcoxon", float(res.statistic), float(res.pvalue), rank_biserial_paired(a, b),
-                   "rank_biserial", note)
+    return _result(
+        n, "wilcoxon", float(res.statistic), float(res.pvalue), rank_biserial_paired(a, b), "rank_biserial", note
+    )
 
 
 def kruskal_wallis(samples: Sequence) -> dict:
@@ -205,8 +237,9 @@ def mann_whitney(a, b) -> dict:
     if np.all(pooled == pooled[0]):
         return _result(n, "mann_whitney", float(a.size * b.size / 2), 1.0, 0.0, "rank_biserial", "all values identical")
     res = stats.mannwhitneyu(a, b, alternative="two-sided")
-    return _result(n, "mann_whitney", float(res.statistic), float(res.pvalue), rank_biserial_unpaired(a, b),
-                   "rank_biserial")
+    return _result(
+        n, "mann_whitney", float(res.statistic), float(res.pvalue), rank_biserial_unpaired(a, b), "rank_biserial"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -224,12 +257,25 @@ def paired_family(
     pairs = []
     n_pairs = len(groups) * (len(groups) - 1) // 2
     for i, (ga, gb) in enumerate(combinations(range(len(groups)), 2)):
-        res = _with_power(wilcoxon_signed_rank(x[:, ga], x[:, gb]), "wilcoxon_paired", n_pairs,
-                          standardized_effect(x[:, ga], x[:, gb], paired=True))
+        res = _with_power(
+            wilcoxon_signed_rank(x[:, ga], x[:, gb]),
+            "wilcoxon_paired",
+            n_pairs,
+            standardized_effect(x[:, ga], x[:, gb], paired=True),
+        )
         sub_seed = None if seed is None else [seed, i]
         diff, low, high = bootstrap_paired_difference_ci(x[:, ga], x[:, gb], n_resamples, confidence, sub_seed)
-        pairs.append(dict(comparison=f"{groups[ga]} vs {groups[gb]}", group_a=groups[ga], group_b=groups[gb],
-                          mean_difference=diff, ci_low=low, ci_high=high, **res))
+        pairs.append(
+            dict(
+                comparison=f"{groups[ga]} vs {groups[gb]}",
+                group_a=groups[ga],
+                group_b=groups[gb],
+                mean_difference=diff,
+                ci_low=low,
+                ci_high=high,
+                **res,
+            )
+        )
     for row, adj in zip(pairs, holm_adjust([r["p_value"] for r in pairs])):
         row["p_adjusted"] = adj
     return rows + pairs
@@ -240,18 +286,38 @@ def unpaired_family(
 ) -> list[dict]:
     """Kruskal-Wallis + Holm-adjusted pairwise Mann-Whitney over independent samples per group."""
     groups = list(samples)
-    rows = [dict(comparison=" vs ".join(map(str, groups)), group_a="", group_b="",
-                 **kruskal_wallis([samples[g] for g in groups]))]
+    rows = [
+        dict(
+            comparison=" vs ".join(map(str, groups)),
+            group_a="",
+            group_b="",
+            **kruskal_wallis([samples[g] for g in groups]),
+        )
+    ]
     pairs = []
     n_pairs = len(groups) * (len(groups) - 1) // 2
     for i, (ga, gb) in enumerate(combinations(groups, 2)):
         n_b = int(np.isfinite(np.asarray(samples[gb], dtype=float)).sum())
-        res = _with_power(mann_whitney(samples[ga], samples[gb]), "mann_whitney", n_pairs,
-                          standardized_effect(samples[ga], samples[gb], paired=False), n_b=n_b)
+        res = _with_power(
+            mann_whitney(samples[ga], samples[gb]),
+            "mann_whitney",
+            n_pairs,
+            standardized_effect(samples[ga], samples[gb], paired=False),
+            n_b=n_b,
+        )
         sub_seed = None if seed is None else [seed, i]
         diff, low, high = bootstrap_difference_ci(samples[ga], samples[gb], n_resamples, confidence, sub_seed)
-        pairs.append(dict(comparison=f"{ga} vs {gb}", group_a=ga, group_b=gb,
-                          mean_difference=diff, ci_low=low, ci_high=high, **res))
+        pairs.append(
+            dict(
+                comparison=f"{ga} vs {gb}",
+                group_a=ga,
+                group_b=gb,
+                mean_difference=diff,
+                ci_low=low,
+                ci_high=high,
+                **res,
+            )
+        )
     for row, adj in zip(pairs, holm_adjust([r["p_value"] for r in pairs])):
         row["p_adjusted"] = adj
     return rows + pairs

@@ -145,13 +145,32 @@ def deletion_curves(
     for name, without, only in plans:
         comp[name].append([full - values[s] for s in without])
         suff[name].append([full - values[s] for s in only])
-    rows = [pd.DataFrame({"k": ks, "order": "attribution", "comprehensiveness": comp["attribution"][0],
-                          "sufficiency": suff["attribution"][0], "comprehensiveness_std": 0.0, "sufficiency_std": 0.0})]
+    rows = [
+        pd.DataFrame(
+            {
+                "k": ks,
+                "order": "attribution",
+                "comprehensiveness": comp["attribution"][0],
+                "sufficiency": suff["attribution"][0],
+                "comprehensiveness_std": 0.0,
+                "sufficiency_std": 0.0,
+            }
+        )
+    ]
     if n_random:
         rc, rs = np.array(comp["random"]), np.array(suff["random"])
-        rows.append(pd.DataFrame({"k": ks, "order": "random", "comprehensiveness": rc.mean(axis=0),
-                                  "sufficiency": rs.mean(axis=0), "comprehensiveness_std": rc.std(axis=0),
-                                  "sufficiency_std": rs.std(axis=0)}))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "k": ks,
+                    "order": "random",
+                    "comprehensiveness": rc.mean(axis=0),
+                    "sufficiency": rs.mean(axis=0),
+                    "comprehensiveness_std": rc.std(axis=0),
+                    "sufficiency_std": rs.std(axis=0),
+                }
+            )
+        )
     curve = pd.concat(rows, ignore_index=True)
     summary = {
         "comprehensiveness": aopc(comp["attribution"][0]),
@@ -171,8 +190,13 @@ def curves_from_scores(full_score: float, without_top_k, only_top_k) -> dict:
     w = np.asarray(without_top_k, dtype=float)
     o = np.asarray(only_top_k, dtype=float)
     comp, suff = full_score - w, full_score - o
-    return {"k": np.arange(1, max(w.size, o.size) + 1), "comprehensiveness": comp, "sufficiency": suff,
-            "aopc_comprehensiveness": aopc(comp), "aopc_sufficiency": aopc(suff)}
+    return {
+        "k": np.arange(1, max(w.size, o.size) + 1),
+        "comprehensiveness": comp,
+        "sufficiency": suff,
+        "aopc_comprehensiveness": aopc(comp),
+        "aopc_sufficiency": aopc(suff),
+    }
 
 
 def aopc_table(results: Mapping) -> pd.DataFrame:
@@ -186,10 +210,15 @@ def mean_curves(results: Mapping) -> pd.DataFrame:
     if not results:
         return pd.DataFrame(columns=["order", "k", "n", "comprehensiveness", "sufficiency"])
     frame = pd.concat([r.curve.assign(clause_id=cid) for cid, r in results.items()], ignore_index=True)
-    return (frame.groupby(["order", "k"], sort=True)
-            .agg(n=("clause_id", "nunique"), comprehensiveness=("comprehensiveness", "mean"),
-                 sufficiency=("sufficiency", "mean"))
-            .reset_index())
+    return (
+        frame.groupby(["order", "k"], sort=True)
+        .agg(
+            n=("clause_id", "nunique"),
+            comprehensiveness=("comprehensiveness", "mean"),
+            sufficiency=("sufficiency", "mean"),
+        )
+        .reset_index()
+    )
 
 
 def _measure_row(measure: str, better: str, a, r, n_resamples: int, confidence: float, seed) -> dict:
@@ -204,12 +233,28 @@ def _measure_row(measure: str, better: str, a, r, n_resamples: int, confidence: 
     test = wilcoxon_signed_rank(a, r)
     mde = minimum_detectable_effect(test["n"], test="wilcoxon_paired")
     note = test["note"] if np.isfinite(mde["mde"]) else "; ".join(filter(None, [test["note"], mde["note"]]))
-    return dict(measure=measure, better=better, n=test["n"], aopc_attribution=mean, ci_low=low, ci_high=high,
-                aopc_random=random_mean, difference=diff, difference_ci_low=dlow, difference_ci_high=dhigh,
-                test=test["test"], statistic=test["statistic"], p_value=test["p_value"],
-                effect_size=test["effect_size"], effect_size_name=test["effect_size_name"],
-                direction=effect_direction(test["effect_size"]), effect_d=standardized_effect(a, r, paired=True),
-                mde=mde["mde"], mde_name=mde["mde_name"], note=note)
+    return dict(
+        measure=measure,
+        better=better,
+        n=test["n"],
+        aopc_attribution=mean,
+        ci_low=low,
+        ci_high=high,
+        aopc_random=random_mean,
+        difference=diff,
+        difference_ci_low=dlow,
+        difference_ci_high=dhigh,
+        test=test["test"],
+        statistic=test["statistic"],
+        p_value=test["p_value"],
+        effect_size=test["effect_size"],
+        effect_size_name=test["effect_size_name"],
+        direction=effect_direction(test["effect_size"]),
+        effect_d=standardized_effect(a, r, paired=True),
+        mde=mde["mde"],
+        mde_name=mde["mde_name"],
+        note=note,
+    )
 
 
 MEASURES = (("comprehensiveness", "higher"), ("sufficiency", "lower"))
@@ -230,8 +275,9 @@ def faithfulness_summary(
     rows = []
     for i, (measure, better) in enumerate(MEASURES):
         sub = None if seed is None else [seed, i]
-        rows.append(_measure_row(measure, better, aopcs[measure], aopcs[f"random_{measure}"], n_resamples,
-                                 confidence, sub))
+        rows.append(
+            _measure_row(measure, better, aopcs[measure], aopcs[f"random_{measure}"], n_resamples, confidence, sub)
+        )
     return pd.DataFrame(rows)
 
 
@@ -252,18 +298,22 @@ def pooled_faithfulness(
     clause means (n = distinct clauses). Columns: those of :func:`faithfulness_summary` plus
     ``unit`` ("clause") and ``n_variants``.
     """
-    require(aopcs, [clause_col, *[m for m, _ in MEASURES], *[f"random_{m}" for m, _ in MEASURES]],
-            "pooled_faithfulness")
+    require(
+        aopcs, [clause_col, *[m for m, _ in MEASURES], *[f"random_{m}" for m, _ in MEASURES]], "pooled_faithfulness"
+    )
     variant_cols = [c for c in variant_cols if c in aopcs.columns]
     rows = []
     for i, (measure, better) in enumerate(MEASURES):
         pairs = aopcs[[clause_col, *variant_cols, measure, f"random_{measure}"]]
-        pairs = pairs[np.isfinite(pairs[measure].to_numpy(dtype=float))
-                      & np.isfinite(pairs[f"random_{measure}"].to_numpy(dtype=float))]
+        pairs = pairs[
+            np.isfinite(pairs[measure].to_numpy(dtype=float))
+            & np.isfinite(pairs[f"random_{measure}"].to_numpy(dtype=float))
+        ]
         per_clause = pairs.groupby(clause_col, sort=True)[[measure, f"random_{measure}"]].mean()
         n_variants = int(len(pairs[variant_cols].drop_duplicates())) if variant_cols else int(len(pairs) > 0)
         sub = None if seed is None else [seed, i]
-        row = _measure_row(measure, better, per_clause[measure], per_clause[f"random_{measure}"], n_resamples,
-                           confidence, sub)
+        row = _measure_row(
+            measure, better, per_clause[measure], per_clause[f"random_{measure}"], n_resamples, confidence, sub
+        )
         rows.append({**row, "unit": "clause", "n_variants": n_variants})
     return pd.DataFrame(rows)

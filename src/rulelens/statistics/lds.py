@@ -52,8 +52,9 @@ def clause_seed(seed: int | None, clause_id, purpose: str = "") -> int:
     return int.from_bytes(digest[:8], "little")
 
 
-def ablation_masks(n_words: int, n_masks: int = DEFAULT_N_MASKS, keep_prob: float = DEFAULT_KEEP_PROB,
-                   seed: int | None = 0) -> np.ndarray:
+def ablation_masks(
+    n_words: int, n_masks: int = DEFAULT_N_MASKS, keep_prob: float = DEFAULT_KEEP_PROB, seed: int | None = 0
+) -> np.ndarray:
     """``(n_masks, n_words)`` bool array, True = word kept, each word kept with ``keep_prob``.
 
     Seeded. Duplicate masks are redrawn while distinct masks remain (2^N of them): a clause
@@ -66,7 +67,7 @@ def ablation_masks(n_words: int, n_masks: int = DEFAULT_N_MASKS, keep_prob: floa
     if not 0 < keep_prob < 1:
         raise ValueError(f"keep_prob must be in (0, 1), got {keep_prob}")
     rng = np.random.default_rng(seed)
-    distinct = 2 ** n_words if n_words < 63 else np.inf
+    distinct = 2**n_words if n_words < 63 else np.inf
     target = int(min(n_masks, distinct))
     seen: set[bytes] = set()
     rows: list[np.ndarray] = []
@@ -105,8 +106,9 @@ def linear_datamodeling_score(scores, masks, actual_scores) -> float:
     return float(stats.spearmanr(predicted, actual).statistic)
 
 
-def random_attribution_lds(masks, actual_scores, n_words: int, n_random: int = DEFAULT_N_RANDOM,
-                           seed: int | None = 0) -> float:
+def random_attribution_lds(
+    masks, actual_scores, n_words: int, n_random: int = DEFAULT_N_RANDOM, seed: int | None = 0
+) -> float:
     """Mean LDS of ``n_random`` random attributions (seeded i.i.d. standard normal vectors).
 
     The chance level of :func:`linear_datamodeling_score` on the same masks and scores (0 in
@@ -115,8 +117,9 @@ def random_attribution_lds(masks, actual_scores, n_words: int, n_random: int = D
     if n_random <= 0:
         return np.nan
     rng = np.random.default_rng(seed)
-    values = np.array([linear_datamodeling_score(rng.standard_normal(n_words), masks, actual_scores)
-                       for _ in range(n_random)])
+    values = np.array(
+        [linear_datamodeling_score(rng.standard_normal(n_words), masks, actual_scores) for _ in range(n_random)]
+    )
     return float(np.nanmean(values)) if np.isfinite(values).any() else np.nan
 
 
@@ -132,8 +135,9 @@ def _with_variant_columns(table: pd.DataFrame, by: Sequence[str]) -> pd.DataFram
     return table
 
 
-def lds_summary(table: pd.DataFrame, by: Sequence[str] = ("strategy", "model_size"), n_resamples: int = 2000,
-                seed: int | None = 0) -> pd.DataFrame:
+def lds_summary(
+    table: pd.DataFrame, by: Sequence[str] = ("strategy", "model_size"), n_resamples: int = 2000, seed: int | None = 0
+) -> pd.DataFrame:
     """Per variant: mean LDS and random-baseline LDS over clauses with clause-bootstrap 95% CIs,
     the paired difference (bootstrap over clauses) and a paired Wilcoxon signed-rank test of
     LDS vs random (unit: clause; n = clauses with both values finite).
@@ -142,9 +146,24 @@ def lds_summary(table: pd.DataFrame, by: Sequence[str] = ("strategy", "model_siz
     ``lds_scores`` output); ``strategy`` / ``model_size`` are derived from ``variant`` if absent.
     """
     by = list(by)
-    columns = [*by, "n_clauses", "lds_mean", "lds_ci_low", "lds_ci_high", "random_mean", "random_ci_low",
-               "random_ci_high", "difference_mean", "difference_ci_low", "difference_ci_high",
-               "wilcoxon_statistic", "p_value", "effect_size", "effect_size_name", "note"]
+    columns = [
+        *by,
+        "n_clauses",
+        "lds_mean",
+        "lds_ci_low",
+        "lds_ci_high",
+        "random_mean",
+        "random_ci_low",
+        "random_ci_high",
+        "difference_mean",
+        "difference_ci_low",
+        "difference_ci_high",
+        "wilcoxon_statistic",
+        "p_value",
+        "effect_size",
+        "effect_size_name",
+        "note",
+    ]
     if table.empty:
         return pd.DataFrame(columns=columns)
     table = _with_variant_columns(table, by)
@@ -156,13 +175,23 @@ def lds_summary(table: pd.DataFrame, by: Sequence[str] = ("strategy", "model_siz
         paired = np.isfinite(lds) & np.isfinite(rnd)
         test = wilcoxon_signed_rank(lds[paired], rnd[paired])
         diff = bootstrap_paired_difference_ci(lds[paired], rnd[paired], n_resamples=n_resamples, seed=seed)
-        rows.append({
-            **dict(zip(by, key)), "n_clauses": int(paired.sum()),
-            **dict(zip(("lds_mean", "lds_ci_low", "lds_ci_high"), bootstrap_mean_ci(lds, n_resamples, seed=seed))),
-            **dict(zip(("random_mean", "random_ci_low", "random_ci_high"),
-                       bootstrap_mean_ci(rnd, n_resamples, seed=seed))),
-            **dict(zip(("difference_mean", "difference_ci_low", "difference_ci_high"), diff)),
-            "wilcoxon_statistic": test["statistic"], "p_value": test["p_value"],
-            "effect_size": test["effect_size"], "effect_size_name": test["effect_size_name"], "note": test["note"],
-        })
+        rows.append(
+            {
+                **dict(zip(by, key)),
+                "n_clauses": int(paired.sum()),
+                **dict(zip(("lds_mean", "lds_ci_low", "lds_ci_high"), bootstrap_mean_ci(lds, n_resamples, seed=seed))),
+                **dict(
+                    zip(
+                        ("random_mean", "random_ci_low", "random_ci_high"),
+                        bootstrap_mean_ci(rnd, n_resamples, seed=seed),
+                    )
+                ),
+                **dict(zip(("difference_mean", "difference_ci_low", "difference_ci_high"), diff)),
+                "wilcoxon_statistic": test["statistic"],
+                "p_value": test["p_value"],
+                "effect_size": test["effect_size"],
+                "effect_size_name": test["effect_size_name"],
+                "note": test["note"],
+            }
+        )
     return pd.DataFrame(rows, columns=columns)

@@ -100,24 +100,43 @@ def minimum_detectable_effect(
     n = int(n) if n is not None and np.isfinite(n) else 0
     if test in ("wilcoxon_paired", "one_sample_wilcoxon"):
         if n < 1 or 2.0 ** (1 - n) > family_alpha:
-            return _result(np.nan, name, n, family_alpha, power,
-                           f"not testable at this n: an exact two-sided Wilcoxon over {n} differences has "
-                           f"p >= {min(1.0, 2.0 ** (1 - n)):.3g} > alpha {family_alpha:.3g}")
+            return _result(
+                np.nan,
+                name,
+                n,
+                family_alpha,
+                power,
+                f"not testable at this n: an exact two-sided Wilcoxon over {n} differences has "
+                f"p >= {min(1.0, 2.0 ** (1 - n)):.3g} > alpha {family_alpha:.3g}",
+            )
         mde = _solve_checked(TTestPower(), power, nobs=n * WILCOXON_ARE, alpha=family_alpha, alternative="two-sided")
         note = "d_z from the t-test at n x 3/pi (Wilcoxon ARE)"
     elif test == "mann_whitney":
         n_b = n if n_b is None else int(n_b)
         if n < 1 or n_b < 1 or 2.0 / comb(n + n_b, n) > family_alpha:
-            return _result(np.nan, name, n, family_alpha, power,
-                           f"not testable at this n: an exact two-sided Mann-Whitney with {n} and {n_b} values "
-                           f"cannot reach alpha {family_alpha:.3g}")
-        mde = _solve_checked(TTestIndPower(), power, nobs1=n * WILCOXON_ARE, ratio=n_b / n, alpha=family_alpha,
-                             alternative="two-sided")
+            return _result(
+                np.nan,
+                name,
+                n,
+                family_alpha,
+                power,
+                f"not testable at this n: an exact two-sided Mann-Whitney with {n} and {n_b} values "
+                f"cannot reach alpha {family_alpha:.3g}",
+            )
+        mde = _solve_checked(
+            TTestIndPower(), power, nobs1=n * WILCOXON_ARE, ratio=n_b / n, alpha=family_alpha, alternative="two-sided"
+        )
         note = "Cohen's d from the two-sample t-test at n x 3/pi (Mann-Whitney ARE)"
     else:
         if n < 3:
-            return _result(np.nan, name, n, family_alpha, power,
-                           f"not testable at this n: a slope t-test needs >= 3 points (n - 2 df), got {n}")
+            return _result(
+                np.nan,
+                name,
+                n,
+                family_alpha,
+                power,
+                f"not testable at this n: a slope t-test needs >= 3 points (n - 2 df), got {n}",
+            )
         ncp = slope_t_noncentrality(n, family_alpha, power)
         mde = ncp / np.sqrt(n + ncp**2) if np.isfinite(ncp) else np.nan
         note = f"correlation r of the OLS slope t-test with {n - 2} df"

@@ -18,9 +18,9 @@ The plateau size is the smallest *observed* size whose fitted quality lies withi
 asymptote (saturating: a; hinge: level), with epsilon = ``epsilon`` x (range of the per-size means)
 by default or an absolute value. A plateau needs at least one observed size after its start (else
 "not reached": nothing confirms that quality stays flat). Three parameters need at least three
-sizes; with fewer the result says "not estimable" and why. A plateau *verdict* needs more (:func:`plateau_estimate`): at least four
-sizes, a ladder reaching ``min_plateau_n_params``, and a clause bootstrap in which at least 95% of
-the refits find the plateau again.
+sizes; with fewer the result says "not estimable" and why. A plateau *verdict* needs more
+(:func:`plateau_estimate`): at least four sizes, a ladder reaching ``min_plateau_n_params``, and a
+clause bootstrap in which at least 95% of the refits find the plateau again.
 """
 
 from __future__ import annotations
@@ -45,8 +45,20 @@ PLATEAU_SUPPORT = 0.95
 # Size trends: the size as the unit, clause-blocked bootstrap
 # ---------------------------------------------------------------------------------------------
 SIZE_TREND_COLUMNS = [
-    "n_sizes", "n_clauses", "slope", "slope_ci_low", "slope_ci_high", "r_sizes", "rho_sizes", "p_value",
-    "testable", "significant", "direction", "mde_slope", "mde_r", "note",
+    "n_sizes",
+    "n_clauses",
+    "slope",
+    "slope_ci_low",
+    "slope_ci_high",
+    "r_sizes",
+    "rho_sizes",
+    "p_value",
+    "testable",
+    "significant",
+    "direction",
+    "mde_slope",
+    "mde_r",
+    "note",
 ]
 
 
@@ -60,8 +72,7 @@ def _clause_matrix(frame: pd.DataFrame, value_col: str, variant_cols: list[str],
     if clause_col is None:
         clause_col = "__clause__"
         data = data.assign(**{clause_col: 0})
-    wide = data.pivot_table(index=clause_col, columns=variant_cols, values=value_col, aggfunc="mean",
-                            observed=True)
+    wide = data.pivot_table(index=clause_col, columns=variant_cols, values=value_col, aggfunc="mean", observed=True)
     n_params = np.asarray(wide.columns.get_level_values(variant_cols[-1]), dtype=float)
     return wide.to_numpy(dtype=float), np.log(n_params)
 
@@ -130,11 +141,25 @@ def size_trend(
         frame = table[table[strategy_col] == strategy]
     frame = frame[np.asarray(frame[n_params_col], dtype=float) > 0]
     variant_cols = [c for c in (strategy_col,) if c in frame.columns] + [n_params_col]
-    out = dict(n_sizes=0, n_clauses=0, slope=np.nan, slope_ci_low=np.nan, slope_ci_high=np.nan, r_sizes=np.nan,
-               rho_sizes=np.nan, p_value=np.nan, testable=False, significant=False, direction=np.nan,
-               mde_slope=np.nan, mde_r=np.nan, note="")
-    values, ln_params = _clause_matrix(frame, metric, variant_cols, clause_col) if len(frame) else (
-        np.empty((0, 0)), np.empty(0))
+    out = dict(
+        n_sizes=0,
+        n_clauses=0,
+        slope=np.nan,
+        slope_ci_low=np.nan,
+        slope_ci_high=np.nan,
+        r_sizes=np.nan,
+        rho_sizes=np.nan,
+        p_value=np.nan,
+        testable=False,
+        significant=False,
+        direction=np.nan,
+        mde_slope=np.nan,
+        mde_r=np.nan,
+        note="",
+    )
+    values, ln_params = (
+        _clause_matrix(frame, metric, variant_cols, clause_col) if len(frame) else (np.empty((0, 0)), np.empty(0))
+    )
     n_clauses = int(values.shape[0]) if clause_col else 0
     x, means = _size_means(values, ln_params, np.ones((1, values.shape[0])))
     means = means[0]
@@ -197,9 +222,18 @@ def size_trends(
     """
     by = list(by)
     require(table, [strategy_col, size_col, n_params_col, *by, *metrics], "size_trends")
-    options = dict(clause_col=clause_col, size_col=size_col, n_params_col=n_params_col, strategy_col=strategy_col,
-                   n_resamples=n_resamples, seed=seed, min_sizes=min_sizes, alpha=alpha, confidence=confidence,
-                   power=power)
+    options = dict(
+        clause_col=clause_col,
+        size_col=size_col,
+        n_params_col=n_params_col,
+        strategy_col=strategy_col,
+        n_resamples=n_resamples,
+        seed=seed,
+        min_sizes=min_sizes,
+        alpha=alpha,
+        confidence=confidence,
+        power=power,
+    )
     rows = []
     for strategy in [*sorted(table[strategy_col].unique(), key=str), "all"]:
         part = table if strategy == "all" else table[table[strategy_col] == strategy]
@@ -253,8 +287,9 @@ def fit_saturating(x, y) -> dict:
     i = int(np.nanargmin(sses))
     best = float(log_rates[i])
     left, right = log_rates[max(i - 1, 0)], log_rates[min(i + 1, log_rates.size - 1)]
-    res = optimize.minimize_scalar(lambda t: _saturating_profile(x, y, np.array([np.exp(t)]))[0][0],
-                                   bounds=(left, right), method="bounded")
+    res = optimize.minimize_scalar(
+        lambda t: _saturating_profile(x, y, np.array([np.exp(t)]))[0][0], bounds=(left, right), method="bounded"
+    )
     if res.fun < sses[i]:
         best = float(res.x)
     sse, a, b = (float(v[0]) for v in _saturating_profile(x, y, np.array([np.exp(best)])))
@@ -305,12 +340,23 @@ def fit_hinge(x, y) -> dict:
     return dict(h=h, level=float(level), slope=float(slope), sse=sse)
 
 
-def _plateau_fit(n_params: np.ndarray, y: np.ndarray, labels: np.ndarray, model: str, epsilon: float,
-                 relative: bool) -> dict:
+def _plateau_fit(
+    n_params: np.ndarray, y: np.ndarray, labels: np.ndarray, model: str, epsilon: float, relative: bool
+) -> dict:
     """Fit one curve to per-size means (sizes ascending) and locate the plateau: the fit alone, no verdict."""
-    out = dict(status="not estimable", reason="", model=model, n_sizes=len(y), plateau_size=None,
-               plateau_n_params=np.nan, knee_n_params=np.nan, asymptote=np.nan, epsilon=np.nan,
-               rmse=np.nan, params={})
+    out = dict(
+        status="not estimable",
+        reason="",
+        model=model,
+        n_sizes=len(y),
+        plateau_size=None,
+        plateau_n_params=np.nan,
+        knee_n_params=np.nan,
+        asymptote=np.nan,
+        epsilon=np.nan,
+        rmse=np.nan,
+        params={},
+    )
     if len(y) < MIN_FIT_SIZES:
         return {**out, "reason": f"needs >= {MIN_FIT_SIZES} model sizes with quality values, got {len(y)}"}
     x0 = float(np.log(n_params[0]))
@@ -318,9 +364,17 @@ def _plateau_fit(n_params: np.ndarray, y: np.ndarray, labels: np.ndarray, model:
     spread = float(y.max() - y.min())
     eps = float(epsilon * spread) if relative else float(epsilon)
     if spread == 0:
-        return {**out, "status": "plateau", "reason": "quality identical at every size",
-                "plateau_size": labels[0], "plateau_n_params": float(n_params[0]),
-                "knee_n_params": float(n_params[0]), "asymptote": float(y[0]), "epsilon": eps, "rmse": 0.0}
+        return {
+            **out,
+            "status": "plateau",
+            "reason": "quality identical at every size",
+            "plateau_size": labels[0],
+            "plateau_n_params": float(n_params[0]),
+            "knee_n_params": float(n_params[0]),
+            "asymptote": float(y[0]),
+            "epsilon": eps,
+            "rmse": 0.0,
+        }
     try:
         if model == "saturating":
             fit = fit_saturating(x, y)
@@ -339,21 +393,39 @@ def _plateau_fit(n_params: np.ndarray, y: np.ndarray, labels: np.ndarray, model:
     within = np.flatnonzero(np.abs(fitted - asymptote) <= eps + 1e-12)
     with np.errstate(over="ignore"):
         knee = float(np.exp(knee_x + x0))
-    result = {**out, "asymptote": float(asymptote), "epsilon": eps, "rmse": rmse, "params": params,
-              "knee_n_params": knee}
+    result = {
+        **out,
+        "asymptote": float(asymptote),
+        "epsilon": eps,
+        "rmse": rmse,
+        "params": params,
+        "knee_n_params": knee,
+    }
     if within.size == 0:
-        return {**result, "status": "not reached",
-                "reason": "no observed size within epsilon of the fitted asymptote (knee is extrapolated)"}
+        return {
+            **result,
+            "status": "not reached",
+            "reason": "no observed size within epsilon of the fitted asymptote (knee is extrapolated)",
+        }
     i = int(within[0])
     if i == len(y) - 1:
-        return {**result, "status": "not reached",
-                "reason": "only the largest size is within epsilon of the asymptote; no larger size confirms a plateau"}
-    return {**result, "status": "plateau", "reason": "", "plateau_size": labels[i],
-            "plateau_n_params": float(n_params[i])}
+        return {
+            **result,
+            "status": "not reached",
+            "reason": "only the largest size is within epsilon of the asymptote; no larger size confirms a plateau",
+        }
+    return {
+        **result,
+        "status": "plateau",
+        "reason": "",
+        "plateau_size": labels[i],
+        "plateau_n_params": float(n_params[i]),
+    }
 
 
-def plateau_support(values: np.ndarray, n_params: np.ndarray, model: str, epsilon: float, relative: bool,
-                    n_resamples: int, seed) -> float:
+def plateau_support(
+    values: np.ndarray, n_params: np.ndarray, model: str, epsilon: float, relative: bool, n_resamples: int, seed
+) -> float:
     """Share of clause-bootstrap refits that find a plateau (with an observed size after its start).
 
     ``values``: clause x size matrix (NaN where a clause lacks a size), sizes ascending. Each
@@ -364,9 +436,11 @@ def plateau_support(values: np.ndarray, n_params: np.ndarray, model: str, epsilo
     with np.errstate(invalid="ignore", divide="ignore"):
         means = (weights @ np.where(present, values, 0.0)) / (weights @ present)
     labels = n_params.astype(object)
-    found = [bool(np.isfinite(row).all())
-             and _plateau_fit(n_params, row, labels, model, epsilon, relative)["status"] == "plateau"
-             for row in means]
+    found = [
+        bool(np.isfinite(row).all())
+        and _plateau_fit(n_params, row, labels, model, epsilon, relative)["status"] == "plateau"
+        for row in means
+    ]
     return float(np.mean(found)) if found else np.nan
 
 
@@ -423,33 +497,50 @@ def plateau_estimate(
         matrix = None
         means = rows.groupby("n", sort=True)["q"].mean().to_numpy(dtype=float)
         n_sizes_values = size_labels_by_n.index.to_numpy(dtype=float)
-    fit = _plateau_fit(n_sizes_values, means, size_labels_by_n.reindex(n_sizes_values).to_numpy(dtype=object),
-                       model, epsilon, relative)
+    fit = _plateau_fit(
+        n_sizes_values, means, size_labels_by_n.reindex(n_sizes_values).to_numpy(dtype=object), model, epsilon, relative
+    )
     largest = float(n_sizes_values.max()) if n_sizes_values.size else np.nan
-    result = {**fit, "fit_status": fit["status"], "n_clauses": 0 if matrix is None else int(matrix.shape[0]),
-              "bootstrap_support": np.nan, "largest_n_params": largest,
-              "min_plateau_n_params": np.nan if min_plateau_n_params is None else float(min_plateau_n_params)}
+    result = {
+        **fit,
+        "fit_status": fit["status"],
+        "n_clauses": 0 if matrix is None else int(matrix.shape[0]),
+        "bootstrap_support": np.nan,
+        "largest_n_params": largest,
+        "min_plateau_n_params": np.nan if min_plateau_n_params is None else float(min_plateau_n_params),
+    }
     if fit["status"] == "not estimable":
         return result
     if len(means) < min_sizes:
-        return {**result, "status": "not testable",
-                "reason": f"fewer than {min_sizes} sizes ({len(means)}): a plateau cannot be told from noise"}
+        return {
+            **result,
+            "status": "not testable",
+            "reason": f"fewer than {min_sizes} sizes ({len(means)}): a plateau cannot be told from noise",
+        }
     if min_plateau_n_params is not None and largest < min_plateau_n_params:
-        return {**result, "status": "not testable on this ladder",
-                "reason": f"largest size has {largest:,.0f} parameters, below the {min_plateau_n_params:,.0f} "
-                          "where the plateau is expected"}
+        return {
+            **result,
+            "status": "not testable on this ladder",
+            "reason": f"largest size has {largest:,.0f} parameters, below the {min_plateau_n_params:,.0f} "
+            "where the plateau is expected",
+        }
     if matrix is None or matrix.shape[0] < 2:
-        return {**result, "status": "not testable",
-                "reason": "needs per-clause rows with clause ids for the clause bootstrap (only size means given)"}
-    share = plateau_support(matrix.to_numpy(dtype=float), n_sizes_values, model, epsilon, relative,
-                            n_resamples, seed)
+        return {
+            **result,
+            "status": "not testable",
+            "reason": "needs per-clause rows with clause ids for the clause bootstrap (only size means given)",
+        }
+    share = plateau_support(matrix.to_numpy(dtype=float), n_sizes_values, model, epsilon, relative, n_resamples, seed)
     result["bootstrap_support"] = share
     if fit["status"] != "plateau":
         return result
     if not share >= support:
-        return {**result, "status": "not supported",
-                "reason": f"only {share:.0%} of clause-bootstrap refits find a plateau (needs {support:.0%}); "
-                          f"the fit alone puts it at {fit['plateau_size']}"}
+        return {
+            **result,
+            "status": "not supported",
+            "reason": f"only {share:.0%} of clause-bootstrap refits find a plateau (needs {support:.0%}); "
+            f"the fit alone puts it at {fit['plateau_size']}",
+        }
     return result
 
 
@@ -478,17 +569,28 @@ def quality_plateaus(
     """
     require(quality, [strategy_col, size_col, n_params_col, *metrics], "quality_plateaus")
     has_clauses = clause_col is not None and clause_col in quality.columns
-    options = dict(epsilon=epsilon, relative=relative, n_resamples=n_resamples, seed=seed, min_sizes=min_sizes,
-                   min_plateau_n_params=min_plateau_n_params, support=support)
+    options = dict(
+        epsilon=epsilon,
+        relative=relative,
+        n_resamples=n_resamples,
+        seed=seed,
+        min_sizes=min_sizes,
+        min_plateau_n_params=min_plateau_n_params,
+        support=support,
+    )
     rows = []
     strategies = [*sorted(quality[strategy_col].unique(), key=str), "all"]
     for strategy in strategies:
         part = quality if strategy == "all" else quality[quality[strategy_col] == strategy]
         for metric in metrics:
             for model in models:
-                res = plateau_estimate(part[n_params_col].to_numpy(dtype=float), part[metric].to_numpy(dtype=float),
-                                       model=model, size_labels=part[size_col].to_numpy(dtype=object),
-                                       clause_ids=part[clause_col].to_numpy(dtype=object) if has_clauses else None,
-                                       **options)
+                res = plateau_estimate(
+                    part[n_params_col].to_numpy(dtype=float),
+                    part[metric].to_numpy(dtype=float),
+                    model=model,
+                    size_labels=part[size_col].to_numpy(dtype=object),
+                    clause_ids=part[clause_col].to_numpy(dtype=object) if has_clauses else None,
+                    **options,
+                )
                 rows.append({"strategy": strategy, "metric": metric, **res})
     return pd.DataFrame(rows)

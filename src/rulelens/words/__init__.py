@@ -10,8 +10,25 @@ Plain Python: data processing, attribution, statistics and reporting share this 
 """
 
 from rulelens.words.split import (
-    CATEGORIES, DEONTIC, DOMAIN_ENTITY, NUMERICAL_CONSTRAINT, OTHER, RULE_IDENTIFIER, Word, category_counts, split_words,
+    CATEGORIES,
+    DEONTIC,
+    DOMAIN_ENTITY,
+    NUMERICAL_CONSTRAINT,
+    OTHER,
+    RULE_IDENTIFIER,
+    Word,
+    category_counts,
+    split_words,
 )
 
-__all__ = ["CATEGORIES", "DEONTIC", "DOMAIN_ENTITY", "NUMERICAL_CONSTRAINT", "OTHER", "RULE_IDENTIFIER", "Word",
-           "category_counts", "split_words"]
+__all__ = [
+    "CATEGORIES",
+    "DEONTIC",
+    "DOMAIN_ENTITY",
+    "NUMERICAL_CONSTRAINT",
+    "OTHER",
+    "RULE_IDENTIFIER",
+    "Word",
+    "category_counts",
+    "split_words",
+]

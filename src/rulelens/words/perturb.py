@@ -62,7 +62,7 @@ class Feature:
 
 
 def _trailing_ws(text: str) -> str:
-    return text[len(text.rstrip()):]
+    return text[len(text.rstrip()) :]
 
 
 def _leading_ws(text: str) -> str:
@@ -115,7 +115,7 @@ def clause_template(clause: str, words: list[Word] | None = None) -> ClauseTempl
     words = split_words(clause) if words is None else words
     fixed, cursor = [], 0
     for word in words:
-        fixed.append(clause[cursor:word.start])
+        fixed.append(clause[cursor : word.start])
         cursor = word.end
     fixed.append(clause[cursor:])
     features = []
@@ -142,17 +142,23 @@ def mask_string(tokenizer: Any, mask_text: str | None = None) -> str:
 
     found = special_tokens_in(tokenizer, text)
     if found:
-        raise ValueError(f"mask text {text!r} contains the tokenizer special token {found[0]!r}; "
-                         "use a plain-text placeholder such as '___'")
+        raise ValueError(
+            f"mask text {text!r} contains the tokenizer special token {found[0]!r}; "
+            "use a plain-text placeholder such as '___'"
+        )
     special_ids = set(getattr(tokenizer, "all_special_ids", None) or [])
     if special_ids and callable(tokenizer):
         for spelled in (text, " " + text):
             ids = list(tokenizer(spelled, add_special_tokens=False)["input_ids"])
             bad = [i for i in ids if i in special_ids]
             if bad:
-                token = tokenizer.convert_ids_to_tokens(bad[0]) if hasattr(tokenizer, "convert_ids_to_tokens") else bad[0]
-                raise ValueError(f"mask text {text!r} tokenizes to the special token {token!r} (id {bad[0]}); "
-                                 "use a plain-text placeholder such as '___'")
+                token = (
+                    tokenizer.convert_ids_to_tokens(bad[0]) if hasattr(tokenizer, "convert_ids_to_tokens") else bad[0]
+                )
+                raise ValueError(
+                    f"mask text {text!r} tokenizes to the special token {token!r} (id {bad[0]}); "
+                    "use a plain-text placeholder such as '___'"
+                )
     return text
 
 

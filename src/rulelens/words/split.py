@@ -57,22 +57,72 @@ UNITS = frozenset(
     person persons people occupants storey storeys k hz""".split()
 )
 COMPARISON_PHRASES = (
-    ("not", "be", "less", "than"), ("not", "be", "more", "than"), ("be", "not", "less", "than"),
-    ("be", "not", "more", "than"), ("not", "be", "greater", "than"), ("not", "be", "fewer", "than"),
-    ("not", "less", "than"), ("not", "more", "than"), ("no", "less", "than"),
-    ("no", "more", "than"), ("not", "exceed"), ("not", "exceeding"), ("at", "least"),
-    ("at", "most"), ("less", "than"), ("more", "than"), ("greater", "than"),
-    ("fewer", "than"), ("up", "to"), ("in", "excess", "of"), ("or", "more"), ("or", "less"),
-    ("between",), ("minimum",), ("maximum",), ("exceed",), ("exceeds",), ("exceeding",),
-    ("within",), ("min",), ("max",), ("least",), ("greater",), ("smaller",), ("below",),
-    ("above",), ("under",), ("over",), ("equal",), ("ratio",), ("gradient",), ("width",),
+    ("not", "be", "less", "than"),
+    ("not", "be", "more", "than"),
+    ("be", "not", "less", "than"),
+    ("be", "not", "more", "than"),
+    ("not", "be", "greater", "than"),
+    ("not", "be", "fewer", "than"),
+    ("not", "less", "than"),
+    ("not", "more", "than"),
+    ("no", "less", "than"),
+    ("no", "more", "than"),
+    ("not", "exceed"),
+    ("not", "exceeding"),
+    ("at", "least"),
+    ("at", "most"),
+    ("less", "than"),
+    ("more", "than"),
+    ("greater", "than"),
+    ("fewer", "than"),
+    ("up", "to"),
+    ("in", "excess", "of"),
+    ("or", "more"),
+    ("or", "less"),
+    ("between",),
+    ("minimum",),
+    ("maximum",),
+    ("exceed",),
+    ("exceeds",),
+    ("exceeding",),
+    ("within",),
+    ("min",),
+    ("max",),
+    ("least",),
+    ("greater",),
+    ("smaller",),
+    ("below",),
+    ("above",),
+    ("under",),
+    ("over",),
+    ("equal",),
+    ("ratio",),
+    ("gradient",),
+    ("width",),
 )
 DEONTIC_PHRASES = (
-    ("shall", "not"), ("must", "not"), ("is", "required", "to"), ("are", "required", "to"),
-    ("is", "to"), ("are", "to"), ("is", "not", "permitted"), ("are", "not", "permitted"),
-    ("shall",), ("must",), ("should",), ("may",), ("required",), ("requires",),
-    ("permitted",), ("prohibited",), ("need",), ("needs",), ("mandatory",),
-    ("obligatory",), ("allowed",), ("forbidden",),
+    ("shall", "not"),
+    ("must", "not"),
+    ("is", "required", "to"),
+    ("are", "required", "to"),
+    ("is", "to"),
+    ("are", "to"),
+    ("is", "not", "permitted"),
+    ("are", "not", "permitted"),
+    ("shall",),
+    ("must",),
+    ("should",),
+    ("may",),
+    ("required",),
+    ("requires",),
+    ("permitted",),
+    ("prohibited",),
+    ("need",),
+    ("needs",),
+    ("mandatory",),
+    ("obligatory",),
+    ("allowed",),
+    ("forbidden",),
 )
 DOMAIN_ENTITIES = frozenset(
     """room rooms space spaces building buildings storey floor floors stair stairs stairway
@@ -194,8 +244,11 @@ def split_words(text: str) -> list[Word]:
     references = _reference_numbers(spans, lowered)
     words = []
     for i, (surface, start, end, kind) in enumerate(spans):
-        category = RULE_IDENTIFIER if i in references else _category(
-            i, kind, lowered[i], n_leading, deontic, comparison, lowered)
+        category = (
+            RULE_IDENTIFIER
+            if i in references
+            else _category(i, kind, lowered[i], n_leading, deontic, comparison, lowered)
+        )
         words.append(Word(i, surface, start, end, category))
     return words
 
@@ -223,7 +276,9 @@ def _category(
     return OTHER
 
 
-_ACRONYMS_BEFORE_NUMBERS = frozenset({"as", "bs", "en", "iso", "nzs", "nfpa", "astm", "din", "ss", "cp", "frl", "as/nzs"})
+_ACRONYMS_BEFORE_NUMBERS = frozenset(
+    {"as", "bs", "en", "iso", "nzs", "nfpa", "astm", "din", "ss", "cp", "frl", "as/nzs"}
+)
 
 
 def _is_standard_reference(i: int, kind: str, lowered: list[str]) -> bool:

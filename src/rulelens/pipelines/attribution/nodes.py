@@ -32,9 +32,14 @@ def attribute_variant(
     settings = AttributionSettings.from_params(attribution)
     style = PromptStyle.from_params(prompt)
     results = attribute_clauses(
-        checkpoint.model, checkpoint.tokenizer, list(selected["clause"]), list(selected["rule"]),
-        clause_ids=list(selected["clause_id"]), style=style,
-        progress=settings.progress, **settings.engine_options(),
+        checkpoint.model,
+        checkpoint.tokenizer,
+        list(selected["clause"]),
+        list(selected["rule"]),
+        clause_ids=list(selected["clause_id"]),
+        style=style,
+        progress=settings.progress,
+        **settings.engine_options(),
     )
     table = attributions_frame(results)
     extras = {r.clause_id: (r.full_score, r.target_text) for r in results}
@@ -49,7 +54,12 @@ def attribute_variant(
     summary["attribution_clauses"] = float(len(results))
     engine_dtype = results[0].stats.get("dtype", "float32") if results else "float32"
     summary.update(attribution_placement(checkpoint.model, results))
-    logger.info("%s: %d clauses attributed, mean normalised entropy %.3f", variant.namespace, len(results), summary["attribution_normalised_entropy"])
+    logger.info(
+        "%s: %d clauses attributed, mean normalised entropy %.3f",
+        variant.namespace,
+        len(results),
+        summary["attribution_normalised_entropy"],
+    )
     scoring_dtype = None if engine_dtype == "float32" else engine_dtype
     curves, lds = faithfulness_outputs(checkpoint, results, settings, style, dtype=scoring_dtype)
     curves.insert(0, "variant", variant.namespace)
@@ -69,8 +79,11 @@ def attribution_placement(model: Any, results: list) -> dict[str, Any]:
 
     where = model_placement(model)
     stats = results[0].stats if results else {}
-    out: dict[str, Any] = {"device": where["device"], "dtype": stats.get("dtype", where["dtype"]),
-                           "weights_dtype": where["dtype"]}
+    out: dict[str, Any] = {
+        "device": where["device"],
+        "dtype": stats.get("dtype", where["dtype"]),
+        "weights_dtype": where["dtype"],
+    }
     if "reduced_precision_gap" in stats:
         out["attribution_bf16_gap_nats"] = float(stats["reduced_precision_gap"])
         out["attribution_bf16_fell_back"] = float(bool(stats.get("fell_back")))
@@ -104,15 +117,27 @@ def faithfulness_outputs(
     for result in tqdm(chosen, unit="clause", desc="faithfulness", disable=not settings.progress):
         common = dict(style=style, mask_text=placeholder, **engine)
         curves[result.clause_id] = clause_deletion_curves(
-            checkpoint.model, checkpoint.tokenizer, result, max_k=faithfulness.max_k, n_random=faithfulness.n_random,
-            seed=clause_seed(seed, result.clause_id, "curves"), **common,
+            checkpoint.model,
+            checkpoint.tokenizer,
+            result,
+            max_k=faithfulness.max_k,
+            n_random=faithfulness.n_random,
+            seed=clause_seed(seed, result.clause_id, "curves"),
+            **common,
         )
         if lds_settings is not None:
-            lds.append(clause_lds(
-                checkpoint.model, checkpoint.tokenizer, result, n_masks=lds_settings.n_masks,
-                keep_prob=lds_settings.keep_prob, n_random=lds_settings.n_random,
-                seed=clause_seed(seed, result.clause_id, "lds"), **common,
-            ))
+            lds.append(
+                clause_lds(
+                    checkpoint.model,
+                    checkpoint.tokenizer,
+                    result,
+                    n_masks=lds_settings.n_masks,
+                    keep_prob=lds_settings.keep_prob,
+                    n_random=lds_settings.n_random,
+                    seed=clause_seed(seed, result.clause_id, "lds"),
+                    **common,
+                )
+            )
     return curves_frame(curves), lds_frame(lds)
 
 
@@ -128,8 +153,11 @@ def faithfulness_metrics(curves: pd.DataFrame) -> dict[str, float]:
     if curves.empty:
         return {}
     means = curves.groupby("order")[["comprehensiveness", "sufficiency"]].mean()
-    return {f"faithfulness_{order}_{measure}": float(means.loc[order, measure])
-            for order in means.index for measure in means.columns}
+    return {
+        f"faithfulness_{order}_{measure}": float(means.loc[order, measure])
+        for order in means.index
+        for measure in means.columns
+    }
 
 
 def render_heatmaps(selected: pd.DataFrame, *tables: pd.DataFrame) -> dict[str, str]:

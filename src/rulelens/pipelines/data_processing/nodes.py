@@ -25,7 +25,11 @@ def validate_clauses(raw_clauses: pd.DataFrame, params: dict[str, Any]) -> tuple
     kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(rejection_summary(rejected).items()))
     logger.info(
         "%s: %d rows read, %d valid, %d rejected%s",
-        settings.source_file, len(raw_clauses), len(valid), len(rejected), f" ({kinds})" if kinds else "",
+        settings.source_file,
+        len(raw_clauses),
+        len(valid),
+        len(rejected),
+        f" ({kinds})" if kinds else "",
     )
     return valid, rejected
 
@@ -42,8 +46,11 @@ def prepare_clauses(validated: pd.DataFrame, rejected: pd.DataFrame, params: dic
         given = map_given_splits(clauses["split"], {str(k): v for k, v in params["split_values"].items()})
         clauses["split"], moved = keep_repeats_together(given, clauses["clause"])
         if moved:
-            logger.warning("%d row(s) moved to the split of an earlier repeat of their clause text "
-                           "(case and whitespace ignored), so no clause is on both sides of a split", moved)
+            logger.warning(
+                "%d row(s) moved to the split of an earlier repeat of their clause text "
+                "(case and whitespace ignored), so no clause is on both sides of a split",
+                moved,
+            )
     else:
         clauses["split"] = assign_splits(clauses, params["split_fractions"], int(params["seed"]))
     for optional in ("agency", "domain"):
@@ -72,17 +79,24 @@ def summarise_corpus(clauses: pd.DataFrame, clause_words: pd.DataFrame, rejected
         rows += [(section, str(key), int(n)) for key, n in clauses[column].value_counts().sort_index().items()]
     n_quantitative = int(clauses["quantitative"].sum())
     rows += [("kind", "quantitative", n_quantitative), ("kind", "qualitative", len(clauses) - n_quantitative)]
-    rows += [(stat, "words_per_clause", float(getattr(clauses["n_words"], stat)())) for stat in ("mean", "median", "max")]
+    rows += [
+        (stat, "words_per_clause", float(getattr(clauses["n_words"], stat)())) for stat in ("mean", "median", "max")
+    ]
     shares = clause_words["category"].value_counts(normalize=True)
     rows += [("category_share", category, float(shares.get(category, 0.0))) for category in CATEGORIES]
     rows += [("rejected", kind, n) for kind, n in sorted(rejection_summary(rejected).items())]
     repeats = repeat_counts(clauses["clause"])
-    rows += [("repeats", "exact_repeats", repeats["exact"]), ("repeats", "near_exact_repeats", repeats["near_exact"]),
-             ("repeats", "groups_kept_in_one_split", repeats["groups"])]
+    rows += [
+        ("repeats", "exact_repeats", repeats["exact"]),
+        ("repeats", "near_exact_repeats", repeats["near_exact"]),
+        ("repeats", "groups_kept_in_one_split", repeats["groups"]),
+    ]
     return pd.DataFrame(rows, columns=["section", "key", "value"])
 
 
-def select_study_clauses(clauses: pd.DataFrame, corpus_summary: pd.DataFrame, selection: dict[str, Any]) -> pd.DataFrame:
+def select_study_clauses(
+    clauses: pd.DataFrame, corpus_summary: pd.DataFrame, selection: dict[str, Any]
+) -> pd.DataFrame:
     """The clauses every variant is evaluated and explained on: one seeded, stratified sample.
 
     See :mod:`rulelens.data.selection`; ``selection`` is ``data_processing.selection``. The corpus

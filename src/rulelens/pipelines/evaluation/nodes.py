@@ -12,27 +12,46 @@ from rulelens.variant_grid import ZERO_SHOT, Variant, variant_settings
 logger = logging.getLogger(__name__)
 
 
-def _evaluate(model: Any, tokenizer: Any, selected: pd.DataFrame, evaluation: dict[str, Any], prompt: dict[str, Any], label: str):
+def _evaluate(
+    model: Any, tokenizer: Any, selected: pd.DataFrame, evaluation: dict[str, Any], prompt: dict[str, Any], label: str
+):
     from rulelens.evaluation import evaluate_model
 
     per_clause, aggregate, speed = evaluate_model(
-        model, tokenizer, selected, style=prompt, generation_params=evaluation["generation"],
-        metric_params=evaluation["metrics"], rule_format=evaluation["rule_format"],
+        model,
+        tokenizer,
+        selected,
+        style=prompt,
+        generation_params=evaluation["generation"],
+        metric_params=evaluation["metrics"],
+        rule_format=evaluation["rule_format"],
     )
     metrics = flat_metrics(aggregate, speed)
     metrics.update(placement_tags(model))  # string values: MLflow tags (device, dtype), not metrics
-    logger.info("%s: %d rules, semantic similarity %.3f, valid %.0f%%, %.2f rules/s", label, len(per_clause),
-                metrics.get("semantic_similarity", float("nan")), 100 * metrics.get("valid", float("nan")), speed["rules_per_s"])
+    logger.info(
+        "%s: %d rules, semantic similarity %.3f, valid %.0f%%, %.2f rules/s",
+        label,
+        len(per_clause),
+        metrics.get("semantic_similarity", float("nan")),
+        100 * metrics.get("valid", float("nan")),
+        speed["rules_per_s"],
+    )
     return per_clause, metrics
 
 
-def evaluate_variant(checkpoint: Any, selected: pd.DataFrame, evaluation: dict[str, Any], prompt: dict[str, Any], *, variant: Variant):
+def evaluate_variant(
+    checkpoint: Any, selected: pd.DataFrame, evaluation: dict[str, Any], prompt: dict[str, Any], *, variant: Variant
+):
     """Rules from one fine-tuned variant with their per-clause metrics, plus aggregated metrics."""
-    per_clause, metrics = _evaluate(checkpoint.model, checkpoint.tokenizer, selected, evaluation, prompt, variant.namespace)
+    per_clause, metrics = _evaluate(
+        checkpoint.model, checkpoint.tokenizer, selected, evaluation, prompt, variant.namespace
+    )
     return per_clause.assign(strategy=variant.strategy, model_size=variant.size), metrics
 
 
-def evaluate_zero_shot(selected: pd.DataFrame, evaluation: dict[str, Any], prompt: dict[str, Any], training: dict[str, Any], *, size: str):
+def evaluate_zero_shot(
+    selected: pd.DataFrame, evaluation: dict[str, Any], prompt: dict[str, Any], training: dict[str, Any], *, size: str
+):
     """The untuned base model of ``size`` with the same prompt: the reference row for each size."""
     from rulelens.modeling.base_models import load_base_for_inference
 
@@ -69,7 +88,15 @@ def quality_table(*named_metrics: tuple[str, dict[str, float]]) -> pd.DataFrame:
         for key, value in metrics.items():
             if key.endswith(("_ci_low", "_ci_high", "_n")) or key.startswith("generation_") or isinstance(value, str):
                 continue  # strings (device, dtype) are tags, not quality metrics
-            rows.append({"strategy": strategy, "model_size": size, "metric": key, "mean": value,
-                         "ci_low": metrics.get(f"{key}_ci_low"), "ci_high": metrics.get(f"{key}_ci_high"),
-                         "n": metrics.get(f"{key}_n")})
+            rows.append(
+                {
+                    "strategy": strategy,
+                    "model_size": size,
+                    "metric": key,
+                    "mean": value,
+                    "ci_low": metrics.get(f"{key}_ci_low"),
+                    "ci_high": metrics.get(f"{key}_ci_high"),
+                    "n": metrics.get(f"{key}_n"),
+                }
+            )
     return pd.DataFrame(rows, columns=["strategy", "model_size", "metric", "mean", "ci_low", "ci_high", "n"])

@@ -20,11 +20,19 @@ logger = logging.getLogger(__name__)
 # StudyTables field -> catalog dataset: the figure and report nodes take these as one dict input,
 # so no argument order can drift between the wiring and the functions.
 REPORT_INPUTS = {
-    "variants": "report_variants", "attributions": "report_attributions", "clause_focus": "clause_focus",
-    "focus_summary": "focus_summary", "category_summary": "category_summary", "comparisons": "strategy_comparisons",
-    "agreement_matrix": "agreement_matrix", "scale_trends": "scale_trends", "quality_by_variant": "quality_by_variant",
-    "plateaus": "quality_plateaus", "faithfulness": "faithfulness_summary",
-    "faithfulness_curves": "faithfulness_mean_curves", "lds": "lds_summary",
+    "variants": "report_variants",
+    "attributions": "report_attributions",
+    "clause_focus": "clause_focus",
+    "focus_summary": "focus_summary",
+    "category_summary": "category_summary",
+    "comparisons": "strategy_comparisons",
+    "agreement_matrix": "agreement_matrix",
+    "scale_trends": "scale_trends",
+    "quality_by_variant": "quality_by_variant",
+    "plateaus": "quality_plateaus",
+    "faithfulness": "faithfulness_summary",
+    "faithfulness_curves": "faithfulness_mean_curves",
+    "lds": "lds_summary",
 }
 
 
@@ -72,14 +80,16 @@ def summarise_categories(attributions: pd.DataFrame, reporting: dict[str, Any]):
     return study_statistics.category_tables(attributions, **ReportingSettings.from_params(reporting).bootstrap())
 
 
-def compare_strategies(clause_focus: pd.DataFrame, clause_categories: pd.DataFrame, quality: pd.DataFrame,
-                       reporting: dict[str, Any]) -> pd.DataFrame:
+def compare_strategies(
+    clause_focus: pd.DataFrame, clause_categories: pd.DataFrame, quality: pd.DataFrame, reporting: dict[str, Any]
+) -> pd.DataFrame:
     """Strategy comparisons per size on focus, categories and quality (tests, p, effect sizes, CIs)."""
     from rulelens.reporting import study_statistics
 
     settings = ReportingSettings.from_params(reporting)
-    return study_statistics.strategy_comparisons(clause_focus, clause_categories, quality, settings.quality_metrics,
-                                                 **settings.bootstrap())
+    return study_statistics.strategy_comparisons(
+        clause_focus, clause_categories, quality, settings.quality_metrics, **settings.bootstrap()
+    )
 
 
 def measure_agreement(attributions: pd.DataFrame, reporting: dict[str, Any]):
@@ -89,14 +99,16 @@ def measure_agreement(attributions: pd.DataFrame, reporting: dict[str, Any]):
     return study_statistics.agreement_tables(attributions, k=ReportingSettings.from_params(reporting).top_k)
 
 
-def trend_with_scale(clause_focus: pd.DataFrame, clause_categories: pd.DataFrame, quality: pd.DataFrame,
-                     reporting: dict[str, Any]) -> pd.DataFrame:
+def trend_with_scale(
+    clause_focus: pd.DataFrame, clause_categories: pd.DataFrame, quality: pd.DataFrame, reporting: dict[str, Any]
+) -> pd.DataFrame:
     """Slopes of per-size means against ln(n_params) for focus, category shares and quality (sizes as the unit)."""
     from rulelens.reporting import study_statistics
 
     settings = ReportingSettings.from_params(reporting)
-    return study_statistics.scale_trend_table(clause_focus, clause_categories, quality, settings.quality_metrics,
-                                              alpha=settings.alpha, **settings.bootstrap())
+    return study_statistics.scale_trend_table(
+        clause_focus, clause_categories, quality, settings.quality_metrics, alpha=settings.alpha, **settings.bootstrap()
+    )
 
 
 def summarise_quality(quality: pd.DataFrame, reporting: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -107,9 +119,15 @@ def summarise_quality(quality: pd.DataFrame, reporting: dict[str, Any]) -> tuple
     plateau = settings.plateau
     metrics = list(dict.fromkeys([*settings.quality_metrics, settings.quality_metric]))
     by_variant = study_statistics.quality_summary_by_variant(quality, metrics, **settings.bootstrap())
-    plateaus = study_statistics.plateau_table(quality, metrics=[settings.quality_metric], models=plateau.models,
-                                              epsilon=plateau.epsilon, min_n_params=plateau.min_n_params,
-                                              n_resamples=plateau.n_resamples, seed=settings.seed)
+    plateaus = study_statistics.plateau_table(
+        quality,
+        metrics=[settings.quality_metric],
+        models=plateau.models,
+        epsilon=plateau.epsilon,
+        min_n_params=plateau.min_n_params,
+        n_resamples=plateau.n_resamples,
+        seed=settings.seed,
+    )
     return by_variant, plateaus
 
 
@@ -136,14 +154,25 @@ def check_lds(lds_scores: pd.DataFrame, reporting: dict[str, Any]) -> pd.DataFra
     return study_statistics.lds_table(lds_scores, **ReportingSettings.from_params(reporting).bootstrap())
 
 
-def collect_run_facts(variants: pd.DataFrame, study_clauses: pd.DataFrame, comparisons: pd.DataFrame,
-                      training: dict[str, Any], data_processing: dict[str, Any],
-                      reporting: dict[str, Any]) -> dict[str, Any]:
+def collect_run_facts(
+    variants: pd.DataFrame,
+    study_clauses: pd.DataFrame,
+    comparisons: pd.DataFrame,
+    training: dict[str, Any],
+    data_processing: dict[str, Any],
+    reporting: dict[str, Any],
+) -> dict[str, Any]:
     """What this run was (environment, base models, training length, clauses, power): the report's prose reads it."""
     from rulelens.reporting.facts import run_facts
 
-    return run_facts(variants, study_clauses, comparisons, training, data_processing["selection"],
-                     ReportingSettings.from_params(reporting))
+    return run_facts(
+        variants,
+        study_clauses,
+        comparisons,
+        training,
+        data_processing["selection"],
+        ReportingSettings.from_params(reporting),
+    )
 
 
 def _study_tables(tables: dict[str, pd.DataFrame]):
@@ -171,8 +200,9 @@ def example_heatmaps(attributions: pd.DataFrame, clauses: pd.DataFrame, n_exampl
     return pages
 
 
-def write_report(clauses: pd.DataFrame, reporting: dict[str, Any], facts: dict[str, Any],
-                 **tables: pd.DataFrame) -> tuple[str, pd.DataFrame]:
+def write_report(
+    clauses: pd.DataFrame, reporting: dict[str, Any], facts: dict[str, Any], **tables: pd.DataFrame
+) -> tuple[str, pd.DataFrame]:
     """(self-contained HTML report, findings table) for this run."""
     from datetime import datetime, timezone
 
@@ -192,8 +222,15 @@ def write_report(clauses: pd.DataFrame, reporting: dict[str, Any], facts: dict[s
         "operator": ", ".join(sorted(set(attributions["operator"].astype(str)))),
     }
     heatmaps = example_heatmaps(attributions, clauses, settings.heatmap_examples)
-    page, findings = study_report(study, run_info, heatmaps, facts, alpha=settings.alpha,
-                                  quality_metric=settings.quality_metric, title=settings.title)
+    page, findings = study_report(
+        study,
+        run_info,
+        heatmaps,
+        facts,
+        alpha=settings.alpha,
+        quality_metric=settings.quality_metric,
+        title=settings.title,
+    )
     for finding in findings:
         logger.info("%s: %s", finding.key, finding.verdict)
     return page, findings_frame(findings)

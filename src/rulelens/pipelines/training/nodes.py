@@ -39,10 +39,12 @@ class CheckpointMismatchError(RuntimeError):
 def mismatch_message(namespace: str, path: str, changes: list[str]) -> str:
     """The error a rerun gives when a variant's inputs changed since its checkpoint was trained."""
     listed = "\n".join(f"  - {line}" for line in changes)
-    return (f"{namespace}: the completed checkpoint at {path} was trained from other inputs than this run's:\n"
-            f"{listed}\nRetrain it with `kedro run --params training.retrain=true` (add `--namespaces "
-            f"{namespace}` for this variant only), or keep the old checkpoint deliberately with "
-            f"`--params training.keep_mismatched=true` (its MLflow run then logs the inputs it was trained with).")
+    return (
+        f"{namespace}: the completed checkpoint at {path} was trained from other inputs than this run's:\n"
+        f"{listed}\nRetrain it with `kedro run --params training.retrain=true` (add `--namespaces "
+        f"{namespace}` for this variant only), or keep the old checkpoint deliberately with "
+        f"`--params training.keep_mismatched=true` (its MLflow run then logs the inputs it was trained with)."
+    )
 
 
 def train_variant(
@@ -71,8 +73,13 @@ def train_variant(
 
     settings = variant_settings({"training": training, "prompt": prompt}, variant)
     inputs = training_inputs(
-        clauses, split_seed=data_processing.get("seed"), prompt=settings["prompt"], trainer=settings["trainer"],
-        strategy=variant.strategy, strategy_settings=settings["strategy_params"], base_model=settings["base_model"],
+        clauses,
+        split_seed=data_processing.get("seed"),
+        prompt=settings["prompt"],
+        trainer=settings["trainer"],
+        strategy=variant.strategy,
+        strategy_settings=settings["strategy_params"],
+        base_model=settings["base_model"],
     )
     fingerprint = digest(inputs)
     retrain = bool(training.get("retrain", False))
@@ -84,8 +91,11 @@ def train_variant(
         changes = changed_fields(record.get("training_inputs"), inputs)
         if not training.get("keep_mismatched", False):
             raise CheckpointMismatchError(mismatch_message(variant.namespace, str(completed.get("path", "")), changes))
-        logger.warning("%s: keeping a checkpoint trained from other inputs (training.keep_mismatched): %s",
-                       variant.namespace, "; ".join(changes))
+        logger.warning(
+            "%s: keeping a checkpoint trained from other inputs (training.keep_mismatched): %s",
+            variant.namespace,
+            "; ".join(changes),
+        )
         return _reuse(completed)
     spec = {**settings["base_model"], "size_name": variant.size}
     work_dir = Path(training["work_dir"]) / variant.strategy / variant.size
@@ -94,9 +104,17 @@ def train_variant(
     prepared = prepare_for_strategy(spec, variant.strategy, settings["strategy_params"])
     train = clauses[clauses["split"] == "train"]
     validation = clauses[clauses["split"] == "validation"]
-    result = train_sft(prepared, train, validation, settings["trainer"], work_dir, PromptStyle.from_params(settings["prompt"]))
-    metrics = {**result.metrics, "base_params": base_model["n_params"], "strategy": variant.strategy,
-               "model_size": variant.size, "fingerprint": fingerprint, **memory}
+    result = train_sft(
+        prepared, train, validation, settings["trainer"], work_dir, PromptStyle.from_params(settings["prompt"])
+    )
+    metrics = {
+        **result.metrics,
+        "base_params": base_model["n_params"],
+        "strategy": variant.strategy,
+        "model_size": variant.size,
+        "fingerprint": fingerprint,
+        **memory,
+    }
     metadata = {
         "variant": variant.namespace,
         "training_metrics": metrics,
@@ -113,8 +131,9 @@ def train_variant(
     return bundle, metrics, result.history
 
 
-def check_memory_plan(variant: Variant, base_model: dict[str, Any], settings: dict[str, Any],
-                      options: dict[str, Any] | None) -> dict[str, Any]:
+def check_memory_plan(
+    variant: Variant, base_model: dict[str, Any], settings: dict[str, Any], options: dict[str, Any] | None
+) -> dict[str, Any]:
     """Stop before training when the variant's estimated peak memory exceeds the devices present.
 
     ``training.memory_plan``: ``check`` (true), ``headroom`` (0.9 of device memory usable),
@@ -133,13 +152,27 @@ def check_memory_plan(variant: Variant, base_model: dict[str, Any], settings: di
 
         location = materialize_base_model({**settings["base_model"], "size_name": variant.size})
     n_params = base_model.get("n_params")
-    shape = shape_of(str(location), int(n_params) if n_params else None,
-                     local_files_only=not settings["base_model"].get("allow_download", False))
-    setup = setup_from_settings(variant.strategy, settings["base_model"], settings["strategy_params"],
-                                settings["trainer"], n_processes=world_size())
+    shape = shape_of(
+        str(location),
+        int(n_params) if n_params else None,
+        local_files_only=not settings["base_model"].get("allow_download", False),
+    )
+    setup = setup_from_settings(
+        variant.strategy,
+        settings["base_model"],
+        settings["strategy_params"],
+        settings["trainer"],
+        n_processes=world_size(),
+    )
     available = options["available_gb"] * 1e9 if options["available_gb"] else None
-    plan = check_variant(variant.namespace, shape, setup, device=run_placement().device,
-                         headroom=float(options["headroom"]), available_bytes=available)
+    plan = check_variant(
+        variant.namespace,
+        shape,
+        setup,
+        device=run_placement().device,
+        headroom=float(options["headroom"]),
+        available_bytes=available,
+    )
     logger.info("%s memory plan: %s", variant.namespace, plan.summary())
     return {"memory_plan_peak_gb": plan.peak_bytes / 1e9, "memory_plan_available_gb": plan.available_bytes / 1e9}
 
