@@ -198,7 +198,9 @@ def throughput(args: argparse.Namespace, params: dict[str, Any], frames) -> list
         for _ in range(args.rounds):
             for option in BATCHING_OPTIONS:
                 batching, rule_only, by_length = option
-                collate = batch_collator(TrainerSettings.from_params({"batching": batching}), prepared.tokenizer)
+                collate = batch_collator(
+                    TrainerSettings.from_params({**settings["trainer"], "batching": batching}), prepared.tokenizer
+                )
                 seconds, tokens = time_steps(
                     model, optimizer, collate, examples, grouped if by_length else shuffled, batch_size, rule_only
                 )
@@ -267,7 +269,7 @@ def print_run(label: str, row: dict[str, Any]) -> None:
 
 def sweep(args: argparse.Namespace, params: dict[str, Any], frames, workdir: str) -> list[dict[str, Any]]:
     settings = settings_of(params, args.variant)
-    schedules = args.schedules or [settings["trainer"].get("lr_scheduler", "linear")]
+    schedules = args.schedules or [settings["trainer"]["lr_scheduler"]]
     rows = []
     for schedule in schedules:
         for lr in args.learning_rates:

@@ -13,7 +13,10 @@ import pytest
 import yaml
 
 from rulelens.attribution.settings import AttributionSettings, FaithfulnessSettings, LDSSettings
+from rulelens.data.validation import ValidationSettings
+from rulelens.modeling.sft import TrainerSettings
 from rulelens.param_blocks import ParameterError, check_block
+from rulelens.prompts import PromptStyle
 from rulelens.reporting.settings import PlateauSettings, ReportingSettings
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -137,3 +140,30 @@ def test_every_environment_gives_complete_settings(env):
     parameters = OmegaConfigLoader(str(CONF), env=env, **args)["parameters"]
     AttributionSettings.from_params(parameters["attribution"])
     ReportingSettings.from_params(parameters["reporting"])
+    ValidationSettings.from_params(parameters["data_processing"])
+    PromptStyle.from_params(parameters["prompt"])
+    training = parameters["training"]
+    TrainerSettings.from_params(training["trainer"])
+    for strategy in training["strategies"].values():  # its trainer keys override shared ones (unknown: an error)
+        overrides = strategy.get("trainer") or {}
+        TrainerSettings.from_params({**training["trainer"], **overrides})
+
+
+def test_the_base_trainer_block_is_complete():
+    training = yaml.safe_load((CONF / "base" / "parameters_training.yml").read_text(encoding="utf-8"))["training"]
+    settings = TrainerSettings.from_params(training["trainer"])
+    assert settings.max_length == "auto" and settings.early_stopping_patience == 2 and settings.learning_rate == 2.0e-4
+    del training["trainer"]["disable_tqdm"]
+    with pytest.raises(
+        ParameterError, match=r"missing key\(s\) training\.trainer\.disable_tqdm\b.*conf/base/parameters_training\.yml"
+    ):
+        TrainerSettings.from_params(training["trainer"])
+
+
+def test_the_library_prompt_is_the_base_prompt_block():
+    """``PromptStyle()`` (the default of library functions outside a run) equals conf/base's ``prompt``."""
+    prompt = yaml.safe_load((CONF / "base" / "parameters.yml").read_text(encoding="utf-8"))["prompt"]
+    assert PromptStyle.from_params(prompt) == PromptStyle()
+    del prompt["instruction"]
+    with pytest.raises(ParameterError, match=r"missing key\(s\) prompt\.instruction\b.*conf/base/parameters\.yml"):
+        PromptStyle.from_params(prompt)

@@ -14,6 +14,7 @@ from rulelens.data.validation import (
     require_valid_rows,
     validate_rows,
 )
+from tests.conf_settings import conf_data_processing
 
 PROJECT = Path(__file__).resolve().parents[1]
 GOOD_RULE = 'rule("BCA C.3.2.1", room, require=room.headroom_m >= 2.0)'
@@ -32,7 +33,7 @@ def settings(source="fixture.csv", **overrides):
         "max_clause_chars": 120,
     }
     params.update(overrides)
-    return ValidationSettings.from_params(params)
+    return ValidationSettings.from_params(conf_data_processing(**params))
 
 
 @pytest.fixture
@@ -227,3 +228,12 @@ def test_a_split_column_without_split_values_is_a_configuration_error():
     params = {"columns": {"clause": "clause", "rule": "rule", "split": "random_split"}, "split_values": {}}
     with pytest.raises(DataValidationError, match=r"data_processing.split_values"):
         settings(**params)
+
+
+def test_a_missing_validation_key_is_named_with_its_conf_file():
+    params = conf_data_processing(source_file="fixture.csv")
+    del params["max_rule_chars"]
+    with pytest.raises(
+        ValueError, match=r"missing key\(s\) data_processing\.max_rule_chars\b.*conf/base/parameters_data_processing"
+    ):
+        ValidationSettings.from_params(params)

@@ -9,9 +9,15 @@ boundary between prompt and rule is identical in training, generation and scorin
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from typing import Any
 
+from rulelens.param_blocks import check_block
+
+PROMPT_SOURCE = "conf/base/parameters.yml"  # declares every key of prompt
+# The library default (``PromptStyle()``), for callers outside a pipeline run; equal to conf/base's
+# ``prompt`` block (a test keeps them equal). Runs read the block through PromptStyle.from_params.
 DEFAULT_SYSTEM = (
     "You translate building-code clauses into computer-processable rules in the rulelens "
     "rule format: rule(identifier, subject, when=..., require=...)."
@@ -40,15 +46,20 @@ class PromptParts:
 
 @dataclass(frozen=True)
 class PromptStyle:
-    """How prompts are rendered; comes from parameters so training and attribution agree."""
+    """How prompts are rendered: the ``prompt`` block (``conf/base/parameters.yml``), so training,
+    evaluation and attribution agree. The field defaults are the library default only (see above)."""
 
     system: str = DEFAULT_SYSTEM
     instruction: str = DEFAULT_INSTRUCTION
     use_chat_template: bool = True
 
     @classmethod
-    def from_params(cls, params: dict[str, Any] | None) -> PromptStyle:
-        return cls(**(params or {}))
+    def from_params(cls, params: Mapping[str, Any] | None) -> PromptStyle:
+        """The style of a complete ``prompt`` block (a missing key is an error); None: the library default."""
+        if params is None:
+            return cls()
+        check_block(params, "prompt", [f.name for f in fields(cls)], PROMPT_SOURCE)
+        return cls(**params)
 
 
 def uses_chat_template(tokenizer: Any, style: PromptStyle) -> bool:

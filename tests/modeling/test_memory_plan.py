@@ -74,3 +74,14 @@ def test_a_variant_that_cannot_fit_stops_before_training():
         check_variant("fft.q7b", SEVEN_B, FFT_BF16, device="cpu", available_bytes=80e9)
     tiny = ModelShape(n_params=1_000_000, hidden_size=64, num_layers=2, num_heads=4, vocab_size=49152)
     assert check_variant("fft.tiny", tiny, TrainingSetup(), device="cpu").fits
+
+
+def test_auto_max_length_is_planned_at_its_cap():
+    import pytest
+
+    from rulelens.modeling.memory_plan import planned_length
+
+    assert planned_length({"max_length": "auto", "max_length_cap": 320}) == 320
+    assert planned_length({"max_length": 192}) == 192
+    with pytest.raises(ValueError, match="max_length_cap"):
+        planned_length({"max_length": "auto"})

@@ -18,7 +18,7 @@ from rulelens.modeling.placement import (
     resolve_dtype,
     resolve_placement,
 )
-from tests.conf_settings import conf_settings
+from tests.conf_settings import conf_settings, conf_trainer
 
 
 def test_auto_device_and_dtype_decisions():
@@ -54,14 +54,18 @@ def trained(tiny_spec, toy_frame, tmp_path):
     from rulelens.datasets import HFCheckpointDataset
     from rulelens.modeling.sft import fine_tune_variant
 
-    trainer = {
-        "max_length": 128,
-        "max_steps": 1,
-        "batch_size": 2,
-        "eval_strategy": "no",
-        "save_strategy": "no",
-        "eval_on_start": False,
-    }
+    trainer = conf_trainer(
+        max_length=128,
+        max_steps=1,
+        batch_size=2,
+        eval_strategy="no",
+        save_strategy="no",
+        eval_on_start=False,
+        early_stopping_patience=None,  # no evaluations: nothing to stop on
+        lr_scheduler="linear",
+        warmup_steps=0,
+        group_by_length=False,
+    )
     lora = {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]}
     folders = {}
     spec = tiny_spec()

@@ -15,20 +15,27 @@ from rulelens.modeling.sft import (
 )
 from rulelens.modeling.strategies import prepare_for_strategy
 from rulelens.prompts import PromptStyle, build_prompt, encode, encode_prompt, target_text
-from tests.conf_settings import conf_settings
+from tests.conf_settings import conf_settings, conf_trainer
 
 LORA = conf_settings("lora", r=4, alpha=8, dropout=0.0, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"])
-# One batch holding the whole toy corpus, so every step sees the same data and the loss must fall.
-FAST = {
-    "max_length": 160,
-    "batch_size": 4,
-    "max_steps": 6,
-    "logging_steps": 1,
-    "eval_strategy": "steps",
-    "eval_steps": 3,
-    "save_strategy": "no",
-    "seed": 0,
-}
+# One batch holding the whole toy corpus, so every step sees the same data and the loss must fall;
+# a plain linear schedule without early stopping (conf/base stops early and groups by length).
+FAST = conf_trainer(
+    max_length=160,
+    batch_size=4,
+    max_steps=6,
+    logging_steps=1,
+    eval_strategy="steps",
+    eval_steps=3,
+    save_strategy="no",
+    seed=0,
+    early_stopping_patience=None,
+    lr_scheduler="linear",
+    warmup_steps=0,
+    group_by_length=False,
+    eval_batch_size=None,
+    max_eval_examples=None,
+)
 
 
 def test_labels_mask_the_prompt_and_keep_the_rule(smol_tokenizer):
@@ -63,8 +70,19 @@ def test_collator_pads_right_and_masks_padding():
 
 
 def test_unknown_trainer_params_are_rejected():
-    with pytest.raises(ValueError, match="unknown"):
-        TrainerSettings.from_params({"lr": 1e-3})
+    with pytest.raises(ValueError, match=r"unknown key training\.trainer\.lr\b"):
+        TrainerSettings.from_params({**FAST, "lr": 1e-3})
+
+
+def test_a_missing_trainer_key_is_named_with_its_conf_file():
+    params = dict(FAST)
+    del params["optim"]
+    with pytest.raises(
+        ValueError, match=r"missing key\(s\) training\.trainer\.optim\b.*conf/base/parameters_training\.yml"
+    ):
+        TrainerSettings.from_params(params)
+    with pytest.raises(ValueError, match=r"training\.trainer must be a block of settings"):
+        TrainerSettings.from_params(None)
 
 
 @pytest.mark.parametrize(("strategy", "params", "lr"), [("fft", {}, 3e-3), ("lora", LORA, 2e-2), ("qlora", LORA, 2e-2)])
@@ -174,7 +192,9 @@ def test_auto_max_length_leaves_out_the_longest_rows_and_counts_them_per_split(s
     lengths = sorted(
         len(encode_example(smol_tokenizer, c, r)["input_ids"]) for c, r in zip(toy_frame.clause, toy_frame.rule)
     )
-    settings = TrainerSettings.from_params({"max_length": "auto", "max_length_coverage": 0.75})
+    settings = TrainerSettings.from_params(
+        {**FAST, "max_length": "auto", "max_length_coverage": 0.75, "max_length_cap": None}
+    )
     train, evaluation, counts = prepare_examples(toy_frame, toy_frame, smol_tokenizer, PromptStyle(), settings)
     assert counts["max_length"] == lengths[2]
     assert counts["train_rows"] == counts["validation_rows"] == 4
@@ -189,22 +209,24 @@ def test_auto_max_length_leaves_out_the_longest_rows_and_counts_them_per_split(s
 
 @pytest.mark.parametrize("value", [0, "long", -3])
 def test_bad_max_length_is_a_config_error(value):
-    with pytest.raises(ValueError, match="max_length"):
-        TrainerSettings.from_params({"max_length": value})
+    with pytest.raises(ValueError, match="trainer.max_length must be"):
+        TrainerSettings.from_params({**FAST, "max_length": value})
 
 
 def test_early_stopping_needs_a_step_cap_and_evaluations():
-    with pytest.raises(ValueError, match="max_steps"):
-        TrainerSettings.from_params({"early_stopping_patience": 2, "eval_strategy": "steps", "eval_steps": 1})
-    with pytest.raises(ValueError, match="eval_strategy"):
-        TrainerSettings.from_params({"early_stopping_patience": 2, "eval_strategy": "no", "max_steps": 5})
+    with pytest.raises(ValueError, match="set trainer.max_steps > 0"):
+        TrainerSettings.from_params(
+            {**FAST, "early_stopping_patience": 2, "eval_strategy": "steps", "eval_steps": 1, "max_steps": -1}
+        )
+    with pytest.raises(ValueError, match="needs evaluations: set eval_strategy"):
+        TrainerSettings.from_params({**FAST, "early_stopping_patience": 2, "eval_strategy": "no", "max_steps": 5})
 
 
 def _batch(tokenizer, frame, batching):
     from rulelens.modeling.sft import batch_collator
 
     examples = [encode_example(tokenizer, c, r) for c, r in zip(frame.clause, frame.rule)]
-    return batch_collator(TrainerSettings.from_params({"batching": batching}), tokenizer)(examples)
+    return batch_collator(TrainerSettings.from_params({**FAST, "batching": batching}), tokenizer)(examples)
 
 
 @pytest.mark.parametrize("batching", ["padded", "flattened"])

@@ -11,6 +11,7 @@ from rulelens.datasets import HFCheckpointDataset
 from rulelens.datasets.checkpoint_marker import CheckpointMarkerDataset, KeepCompletedCheckpoint
 from rulelens.pipelines.training.nodes import CheckpointMismatchError, train_variant
 from rulelens.variant_grid import Variant
+from tests.conf_settings import conf_prompt, conf_trainer
 
 VARIANT = Variant("fft", "tiny")
 ROWS = [
@@ -39,17 +40,21 @@ def training(tiny_spec, tmp_path):
         "work_dir": str(tmp_path / "trainer"),
         "sizes": {"tiny": {"base_model": spec}},
         "strategies": {"fft": {"settings": {"seed": 0}, "trainer": {"learning_rate": 1e-3}}},
-        "trainer": {
-            "max_length": 128,
-            "max_steps": 4,
-            "batch_size": 2,
-            "logging_steps": 1,
-            "seed": 0,
-            "save_strategy": "steps",
-            "save_steps": 2,
-            "eval_strategy": "no",
-            "eval_on_start": False,
-        },
+        "trainer": conf_trainer(
+            max_length=128,
+            max_steps=4,
+            batch_size=2,
+            logging_steps=1,
+            seed=0,
+            save_strategy="steps",
+            save_steps=2,
+            eval_strategy="no",
+            eval_on_start=False,
+            early_stopping_patience=None,  # no evaluations: nothing to stop on
+            lr_scheduler="linear",
+            warmup_steps=0,
+            group_by_length=False,
+        ),
     }
 
 
@@ -57,7 +62,9 @@ def run(training, clauses, checkpoint_dir, **overrides):
     """One training node call as Kedro makes it, then the checkpoint dataset's save."""
     params = {**training, **overrides}
     completed = CheckpointMarkerDataset(path=str(checkpoint_dir)).load()
-    bundle, metrics, _ = train_variant({"n_params": 1}, clauses, params, {}, {"seed": 42}, completed, variant=VARIANT)
+    bundle, metrics, _ = train_variant(
+        {"n_params": 1}, clauses, params, conf_prompt(), {"seed": 42}, completed, variant=VARIANT
+    )
     HFCheckpointDataset(path=str(checkpoint_dir)).save(bundle)
     return bundle, metrics
 

@@ -70,18 +70,19 @@ def test_a_file_with_no_valid_row_fails_and_keeps_the_rejected_rows(tmp_path):
 # --------------------------------------------------------------------------- node level (no kedro run)
 
 from rulelens.pipelines.data_processing.nodes import prepare_clauses, validate_clauses  # noqa: E402
+from tests.conf_settings import conf_data_processing  # noqa: E402
 
 RULE = 'rule("BCA C.1", room, require=room.height_m >= 2.4)'
 
 
 def node_params(**columns):
-    return {
-        "source_file": "fixture.csv",
-        "columns": {"clause": "clause", "rule": "rule", "clause_id": None, "split": None, **columns},
-        "split_values": {},
-        "split_fractions": {"train": 0.8, "validation": 0.1, "test": 0.1},
-        "seed": 42,
-    }
+    return conf_data_processing(
+        source_file="fixture.csv",
+        columns={"clause": "clause", "rule": "rule", "clause_id": None, "split": None, **columns},
+        split_values={},
+        split_fractions={"train": 0.8, "validation": 0.1, "test": 0.1},
+        seed=42,
+    )
 
 
 def test_ids_are_made_only_when_no_id_column_is_mapped():

@@ -9,15 +9,18 @@ nothing is lost and the user can fix the file.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from typing import Any
 
 import pandas as pd
 
+from rulelens.param_blocks import check_block
 from rulelens.words import split_words
 
 REQUIRED_FIELDS = ("clause", "rule")
 OPTIONAL_FIELDS = ("clause_id", "split", "agency", "domain")
+VALIDATION_SOURCE = "conf/base/parameters_data_processing.yml"  # declares every key of data_processing
 # Undecodable bytes arrive as \xNN escapes (the catalog reads with encoding_errors=backslashreplace,
 # which keeps the original bytes visible), as lone surrogates, or as U+FFFD replacement characters.
 _UNDECODABLE = re.compile(r"\\x[89a-fA-F][0-9a-fA-F]|[\udc80-\udcff\ufffd]")
@@ -53,22 +56,30 @@ class DataValidationError(ValueError):
 
 @dataclass(frozen=True)
 class ValidationSettings:
-    """Limits and mapping for validation; built from ``parameters_data_processing.yml``."""
+    """Limits and mapping for validation: keys of ``data_processing`` (``conf/base/parameters_data_processing.yml``).
+
+    The values live in conf/ only; a missing key stops the run naming it. The block's other keys
+    (split_fractions, seed, selection) are read by the splitting and selection settings.
+    """
 
     source_file: str
     columns: dict[str, str | None]
-    max_clause_chars: int = 2000
-    max_rule_chars: int = 2000
-    split_values: dict[str, str] = field(default_factory=dict)
+    max_clause_chars: int
+    max_rule_chars: int
+    split_values: dict[str, str]
 
     @classmethod
-    def from_params(cls, params: dict[str, Any]) -> ValidationSettings:
+    def from_params(cls, params: Mapping[str, Any]) -> ValidationSettings:
+        keys = [f.name for f in fields(cls)]
+        if isinstance(params, Mapping):  # only this class's keys: the others belong to other settings
+            params = {key: params[key] for key in keys if key in params}
+        check_block(params, "data_processing", keys, VALIDATION_SOURCE)
         settings = cls(
             source_file=str(params["source_file"]),
             columns=dict(params["columns"]),
-            max_clause_chars=int(params.get("max_clause_chars", 2000)),
-            max_rule_chars=int(params.get("max_rule_chars", 2000)),
-            split_values={str(k): str(v) for k, v in (params.get("split_values") or {}).items()},
+            max_clause_chars=int(params["max_clause_chars"]),
+            max_rule_chars=int(params["max_rule_chars"]),
+            split_values={str(k): str(v) for k, v in (params["split_values"] or {}).items()},  # null: no labels
         )
         settings.check()
         return settings

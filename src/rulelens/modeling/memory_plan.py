@@ -266,6 +266,21 @@ class MemoryPlanError(RuntimeError):
     """A variant cannot fit the devices present; raised before any training."""
 
 
+def planned_length(trainer: Mapping[str, Any]) -> int:
+    """The sequence length to plan memory for: ``max_length``, or for ``auto`` (sized on the data
+    later) its cap, the longest it can become."""
+    length = trainer.get("max_length", 256)
+    if length != "auto":
+        return int(length)
+    cap = trainer.get("max_length_cap")
+    if not cap:
+        raise ValueError(
+            "training.trainer.max_length is auto without max_length_cap: set a cap so that the "
+            "memory plan (and the batches) have an upper bound"
+        )
+    return int(cap)
+
+
 def setup_from_settings(
     strategy: str,
     base_model: Mapping[str, Any],
@@ -282,7 +297,7 @@ def setup_from_settings(
         mixed_precision=bool(trainer.get("bf16") or trainer.get("fp16")),
         optim=str(trainer.get("optim") or "adamw_torch"),
         gradient_checkpointing=bool(trainer.get("gradient_checkpointing")),
-        max_length=int(trainer.get("max_length", 256)),
+        max_length=planned_length(trainer),
         batch_size=int(trainer.get("batch_size", 4)),
         lora_r=int(strategy_params.get("r", 16)),
         lora_targets=tuple(strategy_params["target_modules"]) if strategy_params.get("target_modules") else None,

@@ -16,66 +16,68 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping, NamedTuple
 
+from rulelens.param_blocks import check_block
 from rulelens.prompts import PromptStyle, build_prompt, encode, encode_prompt, target_text
 
 logger = logging.getLogger(__name__)
 
 IGNORE_INDEX = -100
+TRAINER_SOURCE = "conf/base/parameters_training.yml"  # declares every key of training.trainer
 
 
 @dataclass(frozen=True)
 class TrainerSettings:
-    """Training parameters (from ``parameters_training.yml``); unknown keys are rejected."""
+    """Training parameters: every key of ``training.trainer`` (``conf/base/parameters_training.yml``).
 
-    max_length: int | str = 256  # "auto": the shortest length covering max_length_coverage of the training rows
-    max_length_coverage: float = 0.95  # share of training rows "auto" keeps (longer rows are left out and counted)
-    max_length_cap: int | None = None  # upper bound of "auto" (memory)
-    epochs: float = 1.0
-    max_steps: int = -1  # > 0 overrides epochs
-    learning_rate: float = 2e-4
-    batch_size: int = 4
-    eval_batch_size: int | None = None  # default: batch_size
-    gradient_accumulation_steps: int = 1
-    weight_decay: float = 0.0
-    warmup_steps: float = 0  # < 1: fraction of the training steps
-    lr_scheduler: str = "linear"
-    max_grad_norm: float = 1.0
-    logging_steps: int = 1
-    eval_strategy: str = "epoch"  # "epoch", "steps" or "no"
-    eval_steps: int | None = None
-    eval_on_start: bool = True  # a step-0 validation loss, the baseline every curve starts from
-    early_stopping_patience: int | None = None  # stop after this many evaluations without improvement
-    early_stopping_threshold: float = 0.0  # improvement (nats per rule token) that counts as one
-    load_best: bool = False  # keep the checkpoint with the lowest validation loss (implied by early stopping)
-    batching: str = "padded"  # "padded" (right-padded rows) or "flattened" (one padding-free sequence per batch)
-    group_by_length: bool = False  # batches of similar length (less padding), shuffled by the seed
-    rule_logits_only: bool = True  # vocabulary logits only where the loss is taken (same loss, less compute)
-    save_strategy: str = "epoch"  # "epoch", "steps", "best" (when the validation loss improves) or "no"
-    save_steps: int | None = None
-    save_total_limit: int | None = 1
-    resume: bool = True  # continue from the last checkpoint in output_dir when there is one
-    seed: int = 0
-    gradient_checkpointing: bool = False  # GPU profile: trade compute for memory
-    bf16: bool = False  # GPU profile
-    optim: str = "adamw_torch"  # TrainingArguments optim: adamw_torch | adamw_bnb_8bit | paged_adamw_8bit | ...
-    fsdp: str = ""  # sharded FFT under accelerate/torchrun: "full_shard auto_wrap" (+ " offload": CPU offload)
-    fsdp_config: dict | None = None  # e.g. {transformer_layer_cls_to_wrap: [Qwen2DecoderLayer]}
-    ddp_backend: str | None = None  # nccl on GPUs, gloo on CPUs (None: the Trainer's choice)
-    clause_column: str = "clause"
-    rule_column: str = "rule"
-    max_train_examples: int | None = None  # first N rows (after dropping over-long ones)
-    max_eval_examples: int | None = None
-    disable_tqdm: bool = True
+    The values live in conf/ only: a missing key or an unknown one stops the run naming it.
+    """
+
+    max_length: int | str  # "auto": the shortest length covering max_length_coverage of the training rows
+    max_length_coverage: float  # share of training rows "auto" keeps (longer rows are left out and counted)
+    max_length_cap: int | None  # upper bound of "auto" (memory)
+    epochs: float
+    max_steps: int  # > 0 overrides epochs
+    learning_rate: float
+    batch_size: int
+    eval_batch_size: int | None  # default: batch_size
+    gradient_accumulation_steps: int
+    weight_decay: float
+    warmup_steps: float  # < 1: fraction of the training steps
+    lr_scheduler: str
+    max_grad_norm: float
+    logging_steps: int
+    eval_strategy: str  # "epoch", "steps" or "no"
+    eval_steps: int | None
+    eval_on_start: bool  # a step-0 validation loss, the baseline every curve starts from
+    early_stopping_patience: int | None  # stop after this many evaluations without improvement
+    early_stopping_threshold: float  # improvement (nats per rule token) that counts as one
+    load_best: bool  # keep the checkpoint with the lowest validation loss (implied by early stopping)
+    batching: str  # "padded" (right-padded rows) or "flattened" (one padding-free sequence per batch)
+    group_by_length: bool  # batches of similar length (less padding), shuffled by the seed
+    rule_logits_only: bool  # vocabulary logits only where the loss is taken (same loss, less compute)
+    save_strategy: str  # "epoch", "steps", "best" (when the validation loss improves) or "no"
+    save_steps: int | None
+    save_total_limit: int | None
+    resume: bool  # continue from the last checkpoint in output_dir when there is one
+    seed: int
+    gradient_checkpointing: bool  # GPU profile: trade compute for memory
+    bf16: bool  # GPU profile
+    optim: str  # TrainingArguments optim: adamw_torch | adamw_bnb_8bit | paged_adamw_8bit | ...
+    fsdp: str  # sharded FFT under accelerate/torchrun: "full_shard auto_wrap" (+ " offload": CPU offload)
+    fsdp_config: dict | None  # e.g. {transformer_layer_cls_to_wrap: [Qwen2DecoderLayer]}
+    ddp_backend: str | None  # nccl on GPUs, gloo on CPUs (None: the Trainer's choice)
+    clause_column: str
+    rule_column: str
+    max_train_examples: int | None  # first N rows (after dropping over-long ones)
+    max_eval_examples: int | None
+    disable_tqdm: bool
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any] | TrainerSettings | None) -> TrainerSettings:
+        """Settings from a complete ``training.trainer`` block (a strategy's trainer keys merged over it)."""
         if isinstance(params, TrainerSettings):
             return params
-        params = dict(params or {})
-        allowed = {f.name for f in fields(cls)}
-        unknown = sorted(set(params) - allowed)
-        if unknown:
-            raise ValueError(f"unknown trainer parameter(s) {unknown}; allowed: {sorted(allowed)}")
+        check_block(params, "training.trainer", [f.name for f in fields(cls)], TRAINER_SOURCE)
         settings = cls(**params)
         settings.check()
         return settings

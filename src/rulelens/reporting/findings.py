@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from rulelens.modeling.strategies import STRATEGIES
+
 REPRODUCED = "reproduced"
 SAME_DIRECTION = "same direction, not significant"
 NOT_REPRODUCED = "not reproduced"
@@ -154,7 +156,9 @@ def focus_finding(comparisons: pd.DataFrame, alpha: float, metric: str = "normal
     question = "Does the fine-tuning strategy change how focused the attributions are?"
     published = "FFT attributions are statistically different from LoRA/QLoRA and more focused."
     rows = comparisons[(comparisons["family"] == "focus") & (comparisons["metric"] == metric)]
-    pairs = rows[(rows["group_a"] == "fft") & rows["group_b"].isin(["lora", "qlora"])]
+    full = [name for name, spec in STRATEGIES.items() if not spec.adapters]  # every weight trains (FFT)
+    adapters = [name for name, spec in STRATEGIES.items() if spec.adapters]  # LoRA, QLoRA, ...
+    pairs = rows[rows["group_a"].isin(full) & rows["group_b"].isin(adapters)]
     verdicts, details = [], []
     underpowered = 0
     for row in pairs.itertuples():
