@@ -87,7 +87,7 @@ def test_every_model_reaches_the_engine_on_the_configured_dtype(
     from rulelens.attribution.scoring import lm_parts
     from rulelens.datasets import HFCheckpointDataset
     from rulelens.modeling import placement
-    from rulelens.modeling.base_models import load_base_for_inference
+    from rulelens.modeling.placement import load_base_for_inference
 
     spec, folders = trained
     placement.configure_run({"device": "cpu", "dtype": dtype})

@@ -400,21 +400,3 @@ def base_parameter_count(spec: BaseModelSpec | Mapping[str, Any]) -> int:
         return int(provenance["parameter_count"])
     model, _ = load_base_model(spec)
     return count_parameters(model)
-
-
-def load_base_for_inference(spec: BaseModelSpec | Mapping[str, Any], placement: Any = None):
-    """(model, tokenizer) of an untuned base for evaluation/attribution (the zero-shot rows), on the
-    run's placement (device, dtype; :mod:`rulelens.modeling.placement`), like every fine-tuned checkpoint."""
-    from transformers import AutoTokenizer
-
-    from rulelens.modeling.placement import load_for_inference
-
-    spec = BaseModelSpec.from_params(spec)
-    location = materialize_base_model(spec)
-    local_only = spec.needs_cache or not spec.allow_download
-    revision = None if spec.needs_cache else spec.revision
-    model = load_for_inference(location, placement=placement, local_files_only=local_only, revision=revision)
-    tokenizer = AutoTokenizer.from_pretrained(
-        location, local_files_only=local_only, revision=revision, trust_remote_code=False
-    )
-    return model, tokenizer

@@ -23,7 +23,10 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
+
+if TYPE_CHECKING:
+    from rulelens.modeling.base_models import BaseModelSpec
 
 logger = logging.getLogger(__name__)
 
@@ -275,3 +278,21 @@ def model_placement(model: Any) -> dict[str, str]:
     dtype = next((p.dtype for p in inner.parameters() if p.is_floating_point()), torch.float32)
     sharded = len({p.device for p in inner.parameters()}) > 1
     return {"device": "auto-sharded" if sharded else str(device), "dtype": str(dtype).replace("torch.", "")}
+
+
+def load_base_for_inference(spec: BaseModelSpec | Mapping[str, Any], placement: Any = None):
+    """(model, tokenizer) of an untuned base for evaluation/attribution (the zero-shot rows), on the
+    run's placement (device, dtype), like every fine-tuned checkpoint."""
+    from transformers import AutoTokenizer
+
+    from rulelens.modeling.base_models import BaseModelSpec, materialize_base_model
+
+    spec = BaseModelSpec.from_params(spec)
+    location = materialize_base_model(spec)
+    local_only = spec.needs_cache or not spec.allow_download
+    revision = None if spec.needs_cache else spec.revision
+    model = load_for_inference(location, placement=placement, local_files_only=local_only, revision=revision)
+    tokenizer = AutoTokenizer.from_pretrained(
+        location, local_files_only=local_only, revision=revision, trust_remote_code=False
+    )
+    return model, tokenizer

@@ -53,7 +53,7 @@ def evaluate_zero_shot(
     selected: pd.DataFrame, evaluation: dict[str, Any], prompt: dict[str, Any], training: dict[str, Any], *, size: str
 ):
     """The untuned base model of ``size`` with the same prompt: the reference row for each size."""
-    from rulelens.modeling.base_models import load_base_for_inference
+    from rulelens.modeling.placement import load_base_for_inference
 
     settings = variant_settings({"training": training}, Variant("fft", size))
     model, tokenizer = load_base_for_inference({**settings["base_model"], "size_name": size})
