@@ -85,7 +85,7 @@ def test_the_merged_env_keeps_nzbc_settings(nzbc_run):
     evaluation = yaml.safe_load((root / "conf" / ENV / "parameters_evaluation.yml").read_text())["evaluation"]
     assert evaluation["rule_format"] == "lrml" and evaluation["generation"]["balanced_call"] is None
     training = yaml.safe_load((root / "conf" / ENV / "parameters_training.yml").read_text())["training"]
-    assert training["trainer"]["max_length"] == 384 and "tiny" in training["sizes"]
+    assert training["trainer"]["max_length_cap"] == 512 and "tiny" in training["sizes"]
 
 
 def test_per_clause_lrml_columns_are_finite(nzbc_run):

@@ -119,6 +119,7 @@ def test_reporting_answers_the_study_questions_for_the_run(project):
     page = (out / "study_report.html").read_text(encoding="utf-8")
     assert page.count("<svg") >= 5 and "fft.tiny2" in page
     assert {p.name for p in (out / "figures").iterdir()} == {
+        "training.png",
         "focus.png",
         "category_share.png",
         "quality.png",

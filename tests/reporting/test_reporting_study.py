@@ -168,7 +168,7 @@ def test_missing_training_metrics_for_a_size_is_a_clear_error():
     from rulelens.pipelines.reporting import nodes
 
     inputs = study_inputs()
-    variants = nodes.collect_variants(*inputs["training_metrics"][:3], names=inputs["names"][:3])  # fft only
+    variants = nodes.collect_variants(*zip(inputs["names"][:3], inputs["training_metrics"][:3]))  # fft only
     extra = pd.concat(inputs["attributions"][3:4]).assign(variant="lora.xl")
     with pytest.raises(ValueError, match=r"no training metrics for sizes \['xl'\]"):
         nodes.stack_attributions(variants, extra)

@@ -8,7 +8,6 @@ key required, none defaulted here). The statistics (scipy) load inside the nodes
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -36,11 +35,12 @@ REPORT_INPUTS = {
 }
 
 
-def collect_variants(*training_metrics: dict, names: Sequence[str]) -> pd.DataFrame:
-    """One row per variant: strategy, size, base parameter count, trainable parameters, losses."""
+def collect_variants(*named_metrics: tuple[str, dict]) -> pd.DataFrame:
+    """One row per variant (namespace, training metrics): strategy, size, base parameter count,
+    trainable parameters, steps and why training stopped, losses."""
     from rulelens.reporting import stacking
 
-    return stacking.variant_table(dict(zip(names, training_metrics)))
+    return stacking.variant_table(dict(named_metrics))
 
 
 def stack_attributions(variants: pd.DataFrame, *tables: pd.DataFrame) -> pd.DataFrame:

@@ -2,7 +2,7 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from rulelens.pipelines.wiring import dotted_names_expected, with_fixed
+from rulelens.pipelines.wiring import dotted_names_expected, with_named_inputs
 from rulelens.variant_grid import evaluated_namespaces, load_grid
 
 from . import nodes
@@ -16,8 +16,8 @@ def stacking_pipeline(names: list[str], quality_names: list[str]) -> Pipeline:
     return Pipeline(
         [
             Node(
-                func=with_fixed(nodes.collect_variants, names=names),
-                inputs=[f"{n}.training_metrics" for n in names],
+                func=with_named_inputs(nodes.collect_variants),
+                inputs={n: f"{n}.training_metrics" for n in names},
                 outputs="report_variants",
                 name="collect_variants",
             ),
