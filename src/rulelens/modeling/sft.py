@@ -265,8 +265,9 @@ def sft_trainer_class():
     from transformers import Trainer
 
     class RuleSFTTrainer(Trainer):
-        rule_logits_only = True
-        group_by_length = False
+        def __init__(self, *args: Any, rule_logits_only: bool = True, group_by_length: bool = False, **kwargs: Any):
+            self.rule_logits_only, self.group_by_length = rule_logits_only, group_by_length
+            super().__init__(*args, **kwargs)
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             loss, outputs = rule_token_loss(model, inputs, num_items_in_batch, self.rule_logits_only)
@@ -597,9 +598,9 @@ def train_sft(
     set_seed(settings.seed)
     history = _loss_history_callback()
     stopping = early_stopping_callback(settings) if eval_examples else None
-    trainer_class = sft_trainer_class()
-    trainer_class.rule_logits_only, trainer_class.group_by_length = settings.rule_logits_only, settings.group_by_length
-    trainer = trainer_class(
+    trainer = sft_trainer_class()(
+        rule_logits_only=settings.rule_logits_only,
+        group_by_length=settings.group_by_length,
         model=model,
         args=training_arguments(settings, output_dir, bool(eval_examples), bool(resume_from), use_cpu),
         data_collator=batch_collator(settings, tokenizer),

@@ -202,11 +202,8 @@ def training_figure(variants: pd.DataFrame):
     """
     from rulelens.modeling.sft import parse_curve
 
-    curves = (
-        variants.assign(points=variants.get("val_curve", pd.Series(dtype=object)).map(parse_curve))
-        if "val_curve" in variants
-        else variants.assign(points=[[] for _ in range(len(variants))])
-    )
+    points = variants["val_curve"].map(parse_curve) if "val_curve" in variants else [[]] * len(variants)
+    curves = variants.assign(points=points)
     curves = curves[curves["points"].map(len) > 0]
     if curves.empty:
         return _empty("Training", "no validation curves recorded for these variants")
