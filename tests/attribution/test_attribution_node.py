@@ -14,6 +14,7 @@ from rulelens.param_blocks import ParameterError
 from rulelens.pipelines.attribution.nodes import LDS_COLUMNS, attribute_variant, faithfulness_outputs
 from rulelens.prompts import PromptStyle
 from rulelens.variant_grid import Variant
+from tests.conf_settings import conf_prompt
 
 CLAUSES = [
     (
@@ -55,7 +56,8 @@ def test_node_writes_lds_scores_and_metrics(tiny_model, smol_tokenizer):
     checkpoint = SimpleNamespace(model=tiny_model, tokenizer=smol_tokenizer)
     selected = pd.DataFrame(CLAUSES, columns=["clause_id", "clause", "rule"])
     params = _params(n_clauses=2, n_random=2, max_k=2, lds={"n_masks": 32, "n_random": 3})
-    table, metrics, curves, lds = attribute_variant(checkpoint, selected, params, {}, variant=Variant("lora", "s"))
+    lora_s = Variant("lora", "s")
+    table, metrics, curves, lds = attribute_variant(checkpoint, selected, params, conf_prompt(), variant=lora_s)
     assert list(lds.columns) == LDS_COLUMNS
     assert list(lds["clause_id"]) == ["c1", "c2"] and set(lds["variant"]) == {"lora.s"}
     assert (lds["n_masks"] == 32).all() and (lds["keep_prob"] == 0.5).all()
@@ -100,4 +102,4 @@ def test_a_missing_parameter_stops_the_node_before_any_clause_is_attributed():
     checkpoint = SimpleNamespace(model=None, tokenizer=None)  # never touched: the settings fail first
     selected = pd.DataFrame(CLAUSES, columns=["clause_id", "clause", "rule"])
     with pytest.raises(ParameterError, match=r"attribution\.faithfulness\.lds\.keep_prob"):
-        attribute_variant(checkpoint, selected, params, {}, variant=Variant("lora", "s"))
+        attribute_variant(checkpoint, selected, params, conf_prompt(), variant=Variant("lora", "s"))

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from rulelens.evaluation import PER_CLAUSE_COLUMNS, evaluate_model
+from tests.conf_settings import conf_prompt
 
 RULE = 'rule("A.1", room, require=room.height_m >= 2.4)'
 
@@ -29,7 +30,7 @@ def test_evaluate_model_on_a_scripted_model(scripted_model, smol_tokenizer, enco
         model,
         tok,
         test,
-        style={"system": "S"},
+        style={**conf_prompt(), "system": "S"},
         generation_params={"max_new_tokens": 30, "batch_size": 2},
         metric_params={"n_resamples": 200},
         encoder=encoder,
