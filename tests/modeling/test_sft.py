@@ -9,8 +9,9 @@ from rulelens.modeling.sft import (
     IGNORE_INDEX,
     PaddingCollator,
     TrainerSettings,
+    drop_long,
     encode_example,
-    tokenize_frame,
+    encode_frame,
     train_sft,
 )
 from rulelens.modeling.strategies import prepare_for_strategy
@@ -52,7 +53,7 @@ def test_labels_mask_the_prompt_and_keep_the_rule(smol_tokenizer):
 def test_overlong_examples_are_dropped_and_counted(smol_tokenizer, toy_frame):
     lengths = [len(encode_example(smol_tokenizer, c, r)["input_ids"]) for c, r in zip(toy_frame.clause, toy_frame.rule)]
     limit = sorted(lengths)[1]  # keeps the two shortest
-    examples, dropped = tokenize_frame(toy_frame, smol_tokenizer, PromptStyle(), limit)
+    examples, dropped = drop_long(encode_frame(toy_frame, smol_tokenizer, PromptStyle()), limit, "training")
     assert dropped == sum(length > limit for length in lengths) and len(examples) == len(lengths) - dropped
     assert all(len(e["input_ids"]) <= limit for e in examples)
 

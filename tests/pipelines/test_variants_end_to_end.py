@@ -14,6 +14,7 @@ import sys
 import pandas as pd
 import pytest
 
+from rulelens.attribution.result import FRAME_COLUMNS
 from tests.project_copy import PROJECT, copy_project, kedro
 
 VARIANTS = [f"{s}.{z}" for s in ("fft", "lora", "qlora") for z in ("tiny", "tiny2")]
@@ -54,18 +55,7 @@ def test_every_variant_has_checkpoint_tables_and_metrics(project):
         else:
             assert metrics["trainable_params"] < metrics["total_params"] / 2
         table = pd.read_parquet(out / "07_model_output/test_profile" / strategy / size / "attributions.parquet")
-        assert {
-            "clause_id",
-            "word_index",
-            "word",
-            "char_start",
-            "char_end",
-            "category",
-            "score",
-            "share",
-            "target_mode",
-            "operator",
-        } <= set(table.columns)
+        assert set(FRAME_COLUMNS) <= set(table.columns)
         assert table["clause_id"].nunique() == 3
         rules = pd.read_parquet(out / "07_model_output/test_profile" / strategy / size / "generated_rules.parquet")
         assert len(rules) == 3 and {"generated_rule", "semantic_similarity", "chrf", "valid"} <= set(rules.columns)

@@ -280,7 +280,7 @@ def test_a_variant_stopped_by_the_step_cap_is_named_with_its_curve():
         "step_cap": 1,
     }
     assert "fft.xs reached the step cap of 24 steps while the validation loss was still falling" in _caveats(page)
-    assert "Still improving at the step cap (24 steps): fft.xs." in page
+    assert "Training stopped by early stopping for 8 variant(s), step cap for 1 variant(s)." in page
     assert "17 of 344 training rows (4.9%)" in page
     variants = study["report_variants"].set_index(["strategy", "model_size"])
     assert variants.loc[("fft", "xs"), "stopped_by"] == "step_cap" and variants.loc[("lora", "xs"), "best_step"] == 8

@@ -159,18 +159,6 @@ def drop_long(examples: list[dict], max_length: int, split: str) -> tuple[list[d
     return kept, dropped
 
 
-def tokenize_frame(
-    frame: Any,
-    tokenizer: Any,
-    style: PromptStyle,
-    max_length: int,
-    clause_column: str = "clause",
-    rule_column: str = "rule",
-) -> tuple[list[dict], int]:
-    """Encode every row; drop (and count) examples longer than ``max_length`` instead of cutting the rule."""
-    return drop_long(encode_frame(frame, tokenizer, style, clause_column, rule_column), max_length, "training")
-
-
 @dataclass(frozen=True)
 class PaddingCollator:
     """Right-pads a batch: pad id for inputs, -100 for labels, 0 in the attention mask."""

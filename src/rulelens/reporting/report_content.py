@@ -152,9 +152,6 @@ def training_sentence(training: dict) -> str:
             + ", ".join(f"{reason.replace('_', ' ')} for {n} variant(s)" for reason, n in sorted(stopped.items()))
             + "."
         )
-    capped = training.get("capped") or []
-    if capped:
-        parts.append(f"Still improving at the step cap ({training.get('max_steps')} steps): {', '.join(capped)}.")
     left_out = training.get("left_out")
     if left_out:
         parts.append(
