@@ -1,7 +1,7 @@
 """Wall time of `kedro run` with the sequential runner and with rulelens.runners.DaskRunner on a local
 cluster (default 2 workers x 1 thread), each on a fresh copy of the project (nothing cached, nothing skipped).
 
-    .venv/bin/python scripts/bench_dask.py                 # the default CPU grid (about 25 min sequential)
+    .venv/bin/python scripts/bench_dask.py                 # the default CPU grid (about 35 + 50 min here)
     .venv/bin/python scripts/bench_dask.py --env test      # the tiny profile (about a minute each)
 
 Tracking is off (``tracking.enabled=false``) unless ``--tracking``: a sqlite store is not meant for several
