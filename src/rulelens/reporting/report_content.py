@@ -17,6 +17,7 @@ from rulelens.reporting import figures as fg
 from rulelens.reporting.facts import caveats, departure_reasons
 from rulelens.reporting.findings import REPRODUCED, Finding, all_findings
 from rulelens.reporting.html_page import Section, render_report
+from rulelens.variant_grid import ZERO_SHOT
 
 FIGURE_CAPTIONS = {
     "training": "Validation loss of every variant per evaluation during fine-tuning, one panel per size; the filled "
@@ -103,6 +104,28 @@ def lrml_f1_by_variant(quality_by_variant: pd.DataFrame) -> pd.DataFrame:
     wide["lrml_f1"] = (2 * p * r / (p + r)).where(p + r > 0, 0.0)
     wide["lrml_precision"], wide["lrml_recall"] = p, r
     return wide[["strategy", "model_size", "lrml_f1", "lrml_precision", "lrml_recall"]]
+
+
+def constraint_sentence(quality_by_variant: pd.DataFrame) -> str | None:
+    """What constrained decoding did to validity in this run; None when it made no difference."""
+    rows = quality_by_variant[quality_by_variant["strategy"] != ZERO_SHOT]
+    wide = rows.pivot_table(index=["strategy", "model_size"], columns="metric", values="mean")
+    if not {"valid", "valid_unconstrained"} <= set(wide.columns):
+        return None
+    if (wide["valid"] - wide["valid_unconstrained"]).abs().max() < 1e-12:
+        return None
+
+    def span(column: str) -> str:
+        low, high = wide[column].min(), wide[column].max()
+        return f"{low:.0%}" if round(100 * low) == round(100 * high) else f"{low:.0%}-{high:.0%}"
+
+    return (
+        "Rules are decoded under the rule-format constraint (docs/evaluation.md): the model's greedy token "
+        "unless that token makes a valid rule impossible. Per fine-tuned variant "
+        f"{span('valid')} of the rules are valid with it and {span('valid_unconstrained')} without it "
+        "(valid_unconstrained, exact from the same run); the other quality metrics score the rules as "
+        "written, with the constraint."
+    )
 
 
 def published_section_parts(quality_by_variant: pd.DataFrame) -> tuple[list[str], list[tuple[str, pd.DataFrame]]]:
@@ -237,7 +260,8 @@ def sections(tables: StudyTables, quality_metric: str, facts: dict | None = None
                 f"Quality is {quality_metric.replace('_', ' ')} between the generated and the reference rule; the "
                 "other quality metrics are in the tables. The plateau fit is a saturating curve and a hinge on "
                 "ln(parameters); a plateau verdict needs at least 4 sizes, a ladder reaching the published range, an "
-                "observed size past the plateau's start and at least 95% of clause-bootstrap refits agreeing."
+                "observed size past the plateau's start and at least 95% of clause-bootstrap refits agreeing.",
+                *filter(None, [constraint_sentence(tables.quality_by_variant)]),
             ],
             figures=["quality"],
             tables=[

@@ -37,7 +37,7 @@ VARIANT_TABLE_COLUMNS = [
     "dropped_validation_examples",
     "val_curve",
 ]
-QUALITY_METRICS = ("semantic_similarity", "chrf", "rouge_l", "exact_match", "valid")
+QUALITY_METRICS = ("semantic_similarity", "chrf", "rouge_l", "exact_match", "valid", "valid_unconstrained")
 
 
 def split_namespace(name: str) -> tuple[str, str]:

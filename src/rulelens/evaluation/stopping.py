@@ -1,0 +1,177 @@
+"""When a generated row stops, and the decoding settings that say so (pure; no torch import).
+
+Generation (:mod:`.generation`) and constrained decoding (:mod:`.constrained`) both decide here
+whether a row has ended and what text it keeps, so the two always agree. Every stop is monotone
+in the text or token ids: once it fires for a prefix it fires, at the same place, for every
+extension.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+STOP_EOS = "eos"
+STOP_RULE = "stop_rule"
+STOP_LENGTH = "max_new_tokens"
+STOP_REPETITION = "repetition"
+STOP_REASONS = (STOP_EOS, STOP_RULE, STOP_REPETITION, STOP_LENGTH)
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Decoding settings; comes from parameters so every variant is decoded the same way."""
+
+    max_new_tokens: int = 128
+    batch_size: int = 8
+    balanced_call: str | None = "rule"  # stop once this call's parentheses balance; None: off
+    stop_strings: tuple[str, ...] = ("\n",)  # stop at these (after leading whitespace); text cut before them
+    sort_by_length: bool = True  # batch prompts of similar length together (less padding)
+    repetition_ngram: int | None = 8  # repetition stop: n-gram length in tokens; None: off
+    repetition_max_repeats: int | None = 5  # ... stop when the last n-gram occurs this often; None: off
+    constrain: bool = False  # constrained decoding to the rulelens rule format (docs/evaluation.md)
+    constraint_top_k: int = 4096  # how far down the scores the constraint looks for an acceptable token
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any] | GenerationParams | None) -> GenerationParams:
+        """Build from a parameters mapping (lists become tuples)."""
+        if isinstance(params, GenerationParams):
+            return params
+        values = dict(params or {})
+        if "stop_strings" in values:
+            values["stop_strings"] = tuple(values["stop_strings"] or ())
+        result = cls(**values)
+        if result.max_new_tokens < 1 or result.batch_size < 1:
+            raise ValueError("max_new_tokens and batch_size must be >= 1")
+        if result.repetition_on and (result.repetition_ngram < 1 or result.repetition_max_repeats < 2):
+            raise ValueError("repetition_ngram must be >= 1 and repetition_max_repeats >= 2 (or null: off)")
+        if result.constrain and result.balanced_call != "rule":
+            raise ValueError(
+                "constrain: true needs the rulelens rule format (balanced_call: rule); no other format has a constraint"
+            )
+        if result.constraint_top_k < 2:
+            raise ValueError("constraint_top_k must be >= 2")
+        return result
+
+    @property
+    def repetition_on(self) -> bool:
+        return self.repetition_ngram is not None and self.repetition_max_repeats is not None
+
+
+# --------------------------------------------------------------------------- stop rule (pure)
+
+
+def balanced_call_end(text: str, name: str = "rule") -> int | None:
+    """Index just after the ``)`` that closes the first ``name(`` call, or None if still open.
+
+    Parentheses inside quoted strings (with backslash escapes) do not count, so a clause
+    identifier such as ``"2.3.12(b)"`` cannot end the rule early.
+    """
+    match = re.search(rf"(?<![\w.]){re.escape(name)}\s*\(", text)
+    if match is None:
+        return None
+    depth, quote, escaped = 0, None, False
+    for index in range(match.end() - 1, len(text)):
+        char = text[index]
+        if quote is not None:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == quote:
+                quote = None
+        elif char in "\"'":
+            quote = char
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth == 0:
+                return index + 1
+    return None
+
+
+def stop_string_start(text: str, stop_strings: Sequence[str]) -> int | None:
+    """Index of the first stop string after the text's leading whitespace, or None."""
+    start = len(text) - len(text.lstrip())
+    found = [pos for s in stop_strings if s and (pos := text.find(s, start)) >= 0]
+    return min(found) if found else None
+
+
+def text_stop_position(text: str, params: GenerationParams) -> int | None:
+    """Where the stop rule ends ``text`` (characters kept), or None when it has not fired.
+
+    Monotone in the text: once it fires for a prefix it fires, at the same place, for every
+    extension; this lets :func:`stop_length` binary-search over token prefixes.
+    """
+    candidates = []
+    if params.balanced_call:
+        end = balanced_call_end(text, params.balanced_call)
+        if end is not None:
+            candidates.append(end)
+    stop = stop_string_start(text, params.stop_strings)
+    if stop is not None:
+        candidates.append(stop)
+    return min(candidates) if candidates else None
+
+
+def repetition_stop(token_ids: Sequence[int], ngram: int | None, max_repeats: int | None) -> int | None:
+    """Length of the shortest prefix that ends in an n-gram occurring ``max_repeats`` times, or None.
+
+    The ``ngram``-token windows of the prefix are counted (overlapping); the stop fires at the
+    first token whose window brings its count to ``max_repeats``: a row caught in a loop of any
+    period stops after about ``max_repeats`` periods. Monotone like the stop rule: once it fires
+    for a prefix it fires at the same place for every extension. None when either setting is None.
+    """
+    if ngram is None or max_repeats is None:
+        return None
+    ids = list(token_ids)
+    counts: dict[tuple[int, ...], int] = {}
+    for end in range(ngram, len(ids) + 1):
+        window = tuple(ids[end - ngram : end])
+        counts[window] = counts.get(window, 0) + 1
+        if counts[window] >= max_repeats:
+            return end
+    return None
+
+
+def stop_length(
+    token_ids: Sequence[int],
+    decode: Callable[[Sequence[int]], str],
+    eos_ids: set[int] | frozenset[int],
+    params: GenerationParams,
+) -> tuple[int, str]:
+    """(number of new tokens the row really produced, stop reason) for one generated row.
+
+    The eos token counts as produced. Tokens after the stop (batch padding) are excluded. When
+    the stop rule and the repetition stop both fire, the earlier wins (the stop rule on a tie).
+    """
+    ids = list(token_ids)
+    limit = next((i + 1 for i, t in enumerate(ids) if t in eos_ids), None)
+    search = ids[: limit - 1] if limit is not None else ids
+    stops: list[tuple[int, int, str]] = []
+    if search and text_stop_position(decode(search), params) is not None:
+        low, high = 1, len(search)  # smallest prefix for which the stop rule fires
+        while low < high:
+            mid = (low + high) // 2
+            if text_stop_position(decode(search[:mid]), params) is not None:
+                high = mid
+            else:
+                low = mid + 1
+        stops.append((low, 0, STOP_RULE))
+    repeated = repetition_stop(search, params.repetition_ngram, params.repetition_max_repeats)
+    if repeated is not None:
+        stops.append((repeated, 1, STOP_REPETITION))
+    if stops:
+        length, _, reason = min(stops)
+        return length, reason
+    if limit is not None:
+        return limit, STOP_EOS
+    return len(ids), STOP_LENGTH
+
+
+def clean_text(text: str, params: GenerationParams) -> str:
+    """The generated text cut at the stop rule and stripped of surrounding whitespace."""
+    position = text_stop_position(text, params)
+    return (text if position is None else text[:position]).strip()

@@ -1,0 +1,170 @@
+"""Constrained decoding through the real ``generate``: the model's greedy token unless it dooms the
+rule, and exact unconstrained validity from the same run."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from rulelens.data.rule_format import is_valid_rule
+from rulelens.evaluation import evaluate_model
+from rulelens.evaluation.constrained import keeps_rule_possible
+from rulelens.evaluation.generation import STOP_REPETITION, STOP_RULE, GenerationParams, generate_rules
+
+HEAD = 'rule("X", room, require=room.a >= 1'
+CLAUSES = ["A.1 one.", "B.2 two.", "C.3 three.", "D.4 four."]
+
+
+def ids_of(tokenizer, text):
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+@pytest.fixture
+def ranked_model(tiny_llama):
+    """A tiny Llama whose scores are steered per row: the first script +1e4, the second +5e3, ...
+
+    ``rows[r] = (first, second, ...)``; each is a token script or a single token id that holds
+    its rank at every step. Rows are batch positions (generate with sort_by_length off).
+    """
+
+    def build(rows):
+        model = tiny_llama(seed=0)
+        state = {"step": -1}
+
+        def pick(script, step):
+            return script if isinstance(script, int) else script[min(step, len(script) - 1)]
+
+        def hook(module, args, kwargs, output):
+            ids = kwargs.get("input_ids")
+            state["step"] = 0 if ids is not None and ids.shape[1] > 1 else state["step"] + 1
+            logits = output.logits.clone()
+            for row, scripts in enumerate(rows):
+                for rank, script in enumerate(scripts):
+                    logits[row, -1, pick(script, state["step"])] += 1e4 / 2**rank
+            output.logits = logits
+            return output
+
+        model.register_forward_hook(hook, with_kwargs=True)
+        return model
+
+    return build
+
+
+def test_the_constraint_changes_only_doomed_tokens_and_gives_the_unconstrained_validity(
+    ranked_model, smol_tokenizer, encoder
+):
+    tok = smol_tokenizer
+    eos = tok.eos_token_id
+    valid = ids_of(tok, HEAD + ")") + [eos]
+    route, room = ids_of(tok, 'rule("X", route, require=route.a >= 1)'), ids_of(tok, HEAD + ")")
+    modulo, divide = ids_of(tok, HEAD + " % 2)"), ids_of(tok, HEAD + " / 2)")
+    assert len(route) == len(room) and len(modulo) == len(divide)  # the scripts align step by step
+    close = ids_of(tok, ")")[0]
+    rows = [
+        (valid, close),  # already valid: never touched
+        (route + [eos], room + [eos]),  # an entity outside the vocabulary, twice
+        (modulo + [eos], divide + [eos]),  # an operator the format forbids
+        (ids_of(tok, HEAD) + [eos], close),  # ends before the rule is closed
+    ]
+    test = pd.DataFrame({"clause_id": ["a", "b", "c", "d"], "clause": CLAUSES, "rule": [HEAD + ")"] * 4})
+    settings = {"max_new_tokens": 40, "batch_size": 4, "sort_by_length": False}
+    metrics = {"n_resamples": 100}
+
+    free, free_table, _ = evaluate_model(
+        ranked_model(rows), tok, test, generation_params=settings, metric_params=metrics, encoder=encoder
+    )
+    held, held_table, _ = evaluate_model(
+        ranked_model(rows),
+        tok,
+        test,
+        generation_params={**settings, "constrain": True},
+        metric_params=metrics,
+        encoder=encoder,
+    )
+    assert free["valid"].tolist() == [True, False, False, False]
+    assert (free["constrained_steps"] == 0).all()
+    assert held["generated_rule"].tolist() == [
+        HEAD + ")",
+        HEAD + ")",
+        HEAD + " / 2)",
+        HEAD + ")",
+    ]
+    assert held["valid"].all() and held["constrained_steps"].tolist()[0] == 0
+    assert held["constrained_steps"].tolist()[1] == 2 and (held["constrained_steps"].iloc[1:] > 0).all()
+    # one run gives both: valid and unchanged == valid without the constraint
+    unchanged = held["constrained_steps"] == 0
+    assert held.loc[unchanged, "generated_rule"].tolist() == free.loc[unchanged, "generated_rule"].tolist()
+    by_metric = held_table.set_index("metric")["mean"]
+    assert by_metric["valid"] == 1.0 and by_metric["constrained"] == 0.75
+    assert by_metric["valid_unconstrained"] == free_table.set_index("metric").loc["valid", "mean"] == 0.25
+
+
+def test_a_loop_is_left_where_the_rule_can_close(ranked_model, smol_tokenizer):
+    """The token that would fire the repetition stop (an invalid, cut rule) is replaced.
+
+    5-grams over a 4-token loop: the first to occur 3 times ends on the ' and' that starts the
+    fourth repeat, where ')' closes a valid rule.
+    """
+    tok = smol_tokenizer
+    loop = ids_of(tok, " and room.a")
+    assert len(loop) == 4
+    looping = ids_of(tok, HEAD) + loop * 40
+    close = ids_of(tok, ")")[0]
+    settings = {"max_new_tokens": 120, "batch_size": 1, "repetition_ngram": 5, "repetition_max_repeats": 3}
+    free = generate_rules(ranked_model([(looping, close)]), tok, CLAUSES[:1], params=settings).items[0]
+    held = generate_rules(
+        ranked_model([(looping, close)]), tok, CLAUSES[:1], params={**settings, "constrain": True}
+    ).items[0]
+    assert free.stop_reason == STOP_REPETITION and not is_valid_rule(free.text)
+    assert held.stop_reason == STOP_RULE and is_valid_rule(held.text) and held.constrained_steps == 1
+    assert held.text == HEAD + " and room.a" * 3 + ")"
+    assert held.token_ids[:-1] == free.token_ids[:-1]  # the same rule up to the step the loop would be cut
+
+
+def test_the_last_token_must_finish_a_valid_rule(ranked_model, smol_tokenizer):
+    tok = smol_tokenizer
+    head = ids_of(tok, HEAD)
+    close = ids_of(tok, ")")[0]
+    script = head + ids_of(tok, " and room.b >= 2)")
+    settings = {"max_new_tokens": len(head) + 1, "batch_size": 1}
+    free = generate_rules(ranked_model([(script, close)]), tok, CLAUSES[:1], params=settings).items[0]
+    held = generate_rules(
+        ranked_model([(script, close)]), tok, CLAUSES[:1], params={**settings, "constrain": True}
+    ).items[0]
+    assert not is_valid_rule(free.text)
+    assert held.text == HEAD + ")" and held.constrained_steps == 1
+
+
+def test_keeps_rule_possible_judges_each_way_a_row_can_end(smol_tokenizer):
+    tok = smol_tokenizer
+    eos = frozenset({tok.eos_token_id})
+    params = GenerationParams(constrain=True, max_new_tokens=64)
+
+    def decode(ids):
+        return tok.decode(list(ids), skip_special_tokens=True)
+
+    head = ids_of(tok, HEAD)
+    assert keeps_rule_possible(head, ids_of(tok, ")")[0], decode, eos, params)  # closes a valid rule
+    assert not keeps_rule_possible(head, tok.eos_token_id, decode, eos, params)  # eos with the rule open
+    assert keeps_rule_possible(head, ids_of(tok, " and")[0], decode, eos, params)  # goes on
+    assert not keeps_rule_possible(head, ids_of(tok, " %")[0], decode, eos, params)
+    assert not keeps_rule_possible(head, ids_of(tok, "\n")[0], decode, eos, params)  # the stop string cuts it
+    short = GenerationParams(constrain=True, max_new_tokens=len(head) + 1)
+    assert not keeps_rule_possible(head, ids_of(tok, " and")[0], decode, eos, short)  # no token left to close
+
+
+def test_the_constraint_needs_the_rule_format():
+    with pytest.raises(ValueError, match="rulelens rule format"):
+        GenerationParams.from_params({"constrain": True, "balanced_call": None})
+    with pytest.raises(ValueError, match="constraint_top_k"):
+        GenerationParams.from_params({"constrain": True, "constraint_top_k": 1})
+
+
+def test_a_special_token_is_never_the_replacement(ranked_model, smol_tokenizer):
+    """A special token decodes to nothing: taking it instead would stall the row, so the next is taken."""
+    tok = smol_tokenizer
+    special = next(i for i in tok.all_special_ids if i != tok.eos_token_id)
+    route, room = ids_of(tok, 'rule("X", route, require=route.a >= 1)'), ids_of(tok, HEAD + ")")
+    model = ranked_model([(route + [tok.eos_token_id], special, room + [tok.eos_token_id])])
+    item = generate_rules(model, tok, CLAUSES[:1], params={"max_new_tokens": 40, "constrain": True}).items[0]
+    assert item.text == HEAD + ")" and special not in item.token_ids and item.constrained_steps == 2
