@@ -97,6 +97,49 @@ def test_no_prefix_of_a_random_valid_rule_is_rejected():
     assert checked > 600  # the generator mostly writes valid rules, so the property is exercised
 
 
+def mutations(rule: str, rng: random.Random, n: int) -> list[str]:
+    """Character edits of a rule: most are invalid, the valid ones are what a model might stumble into."""
+    alphabet = list("abcdefgimnoqrstuwy_. ,()[]=<>!+-*/%:'\"0123456789\t") + [
+        " and ",
+        " or ",
+        " not ",
+        " in ",
+        "room",
+        "when=",
+        "require=",
+        ", require=room.a",
+        "any_of(",
+        "...",
+    ]
+    edits = []
+    for _ in range(n):
+        text = rule
+        for _ in range(rng.randint(1, 3)):
+            at = rng.randrange(len(text) + 1)
+            kind = rng.random()
+            if kind < 0.4:
+                text = text[:at] + rng.choice(alphabet) + text[at:]
+            elif kind < 0.7:
+                text = text[:at] + text[at + rng.randint(1, 4) :]
+            else:
+                text = text[:at] + rng.choice(alphabet) + text[at + 1 :]
+        edits.append(text)
+    return edits
+
+
+def test_no_prefix_of_a_valid_mutation_of_a_shipped_rule_is_rejected():
+    """Edits that stay valid (a repeated keyword does not: Python refuses to compile it) keep every prefix."""
+    rng = random.Random(11)
+    rules = pd.read_csv(SHIPPED_RULES)["rule"].tolist()
+    checked = 0
+    for rule in rng.sample(rules, 150):
+        for text in mutations(rule, rng, 20):
+            if is_valid_rule(text):
+                assert_every_prefix_passes(text)
+                checked += 1
+    assert checked > 300
+
+
 @pytest.mark.parametrize(
     "text, why",
     [

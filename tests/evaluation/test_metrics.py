@@ -100,6 +100,7 @@ def test_valid_rulelens_rules(text):
         'rule("BCA F4.4", room)',  # no require=
         'rule("BCA F4.4", spaceship, require=spaceship.speed > 1)',  # unknown entity
         'rule("BCA F4.4", room, require=room.height_m >= 2.4) extra',
+        'rule("BCA F4.4", room, require=room.a, require=room.b)',  # parses, but Python will not compile it
         "if(has(room,window)),then(obligation(x))",  # LRML is not the rulelens format
     ],
 )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import re
+import warnings
 from dataclasses import dataclass
 
 ENTITIES = frozenset(
@@ -82,9 +83,13 @@ class ParsedRule:
 def parse_rule(text: str) -> ParsedRule:
     """Parse and validate one rule; raise RuleSyntaxError naming the first problem."""
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        with warnings.catch_warnings():  # '1and', '2(x)': Python warns, the checks below decide
+            warnings.simplefilter("ignore", SyntaxWarning)
+            tree = ast.parse(text.strip(), mode="eval")
+            compile(tree, "<rule>", "eval")  # what only the compiler rejects: a keyword given twice
     except SyntaxError as error:
-        raise RuleSyntaxError(f"not a Python expression: {error.msg} at column {error.offset}") from None
+        where = f" at column {error.offset}" if error.offset else ""
+        raise RuleSyntaxError(f"not a Python expression: {error.msg}{where}") from None
     call = tree.body
     if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "rule"):
         raise RuleSyntaxError("a rule must be a single call to rule(...)")
