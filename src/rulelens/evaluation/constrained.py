@@ -20,16 +20,12 @@ from typing import Any, Callable, Sequence
 
 from rulelens.data.rule_format import is_valid_rule
 from rulelens.data.rule_prefix import prefix_problem
-from rulelens.evaluation.stopping import GenerationParams, clean_text, repetition_stop, text_stop_position
+from rulelens.evaluation.stopping import GenerationParams, clean_text, row_stops
 
 
 def ends_generation(ids: Sequence[int], text: str, params: GenerationParams) -> bool:
     """Whether a row whose new tokens are ``ids`` (decoded: ``text``) stops here, eos aside."""
-    if len(ids) >= params.max_new_tokens or text_stop_position(text, params) is not None:
-        return True
-    if not params.repetition_on:
-        return False
-    return repetition_stop(ids, params.repetition_ngram, params.repetition_max_repeats) is not None
+    return len(ids) >= params.max_new_tokens or row_stops(ids, text, params)
 
 
 def keeps_rule_possible(

@@ -45,6 +45,7 @@ from rulelens.evaluation.stopping import (  # noqa: F401 - re-exported: generati
     balanced_call_end,
     clean_text,
     repetition_stop,
+    row_stops,
     stop_length,
     stop_string_start,
     text_stop_position,
@@ -128,11 +129,9 @@ def model_device(model: Any) -> Any:
 
 
 def _stopping_criteria(tokenizer: Any, params: GenerationParams, prompt_width: int):
-    """A per-row stopping criterion for ``generate`` built on :func:`text_stop_position`."""
+    """A per-row stopping criterion for ``generate`` built on :func:`row_stops`."""
     import torch
     from transformers import StoppingCriteria, StoppingCriteriaList
-
-    text_rules = bool(params.balanced_call or params.stop_strings)
 
     class RuleComplete(StoppingCriteria):
         """Ends a row once its new text satisfies the stop rule or it loops (rows stop independently)."""
@@ -141,16 +140,10 @@ def _stopping_criteria(tokenizer: Any, params: GenerationParams, prompt_width: i
             done = []
             for row in input_ids:
                 new = row[prompt_width:].tolist()
-                stop = (
-                    text_rules
-                    and text_stop_position(tokenizer.decode(new, skip_special_tokens=True), params) is not None
-                )
-                if not stop and params.repetition_on:
-                    stop = repetition_stop(new, params.repetition_ngram, params.repetition_max_repeats) is not None
-                done.append(stop)
+                done.append(row_stops(new, tokenizer.decode(new, skip_special_tokens=True), params))
             return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
-    if not text_rules and not params.repetition_on:
+    if not (params.balanced_call or params.stop_strings or params.repetition_on):
         return StoppingCriteriaList()
     return StoppingCriteriaList([RuleComplete()])
 

@@ -136,6 +136,13 @@ def repetition_stop(token_ids: Sequence[int], ngram: int | None, max_repeats: in
     return None
 
 
+def row_stops(token_ids: Sequence[int], text: str, params: GenerationParams) -> bool:
+    """Whether a row with these new tokens (decoded: ``text``) has met the stop rule or the repetition stop."""
+    if text_stop_position(text, params) is not None:
+        return True
+    return repetition_stop(token_ids, params.repetition_ngram, params.repetition_max_repeats) is not None
+
+
 def stop_length(
     token_ids: Sequence[int],
     decode: Callable[[Sequence[int]], str],
