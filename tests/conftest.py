@@ -12,6 +12,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+# Under pytest-xdist (CI runs `pytest -n 2`) the workers share the machine's cores: each worker,
+# and the kedro runs it starts, gets its share of threads instead of every process spinning up one
+# thread per core (oversubscribed BLAS threads make every worker slower than running alone).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    _workers = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    _threads = str(max(1, (os.cpu_count() or 1) // _workers))
+    for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(_name, _threads)
+
 
 @pytest.fixture(scope="session")
 def smol_tokenizer(tmp_path_factory):

@@ -44,7 +44,7 @@ def test_check_block_names_missing_and_unknown_keys():
 def test_the_base_attribution_block_is_complete():
     settings = AttributionSettings.from_params(base_block("attribution"))
     assert settings.faithfulness == FaithfulnessSettings(
-        n_clauses=6, max_k=3, n_random=10, seed=0, lds=LDSSettings(n_masks=32, keep_prob=0.5, n_random=10)
+        n_clauses=8, max_k=3, n_random=3, seed=0, lds=LDSSettings(n_masks=16, keep_prob=0.5, n_permutations=200)
     )
     assert settings.engine_options() == {
         "operator": "delete",

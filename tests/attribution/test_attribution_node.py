@@ -45,28 +45,46 @@ def _settings(**faithfulness) -> AttributionSettings:
     return AttributionSettings.from_params(_params(**faithfulness))
 
 
-def test_base_parameters_ask_for_the_issue_defaults():
+def test_base_parameters_ask_for_the_powered_defaults():
+    """The sizes justified by the power simulation in docs/statistics.md (scripts/power_faithfulness.py)."""
     settings = _params()["faithfulness"]
-    assert settings["n_random"] >= 10 and settings["max_k"] == 3
-    assert settings["lds"] == {"n_masks": 32, "keep_prob": 0.5, "n_random": 10}
+    assert settings["n_clauses"] >= 8 and settings["max_k"] == 3 and settings["n_random"] >= 3
+    assert settings["lds"]["keep_prob"] == 0.5 and settings["lds"]["n_masks"] >= 16
+    assert settings["lds"]["n_permutations"] >= 100
     assert _params()["mask_text"] == "___"
 
 
 def test_node_writes_lds_scores_and_metrics(tiny_model, smol_tokenizer):
     checkpoint = SimpleNamespace(model=tiny_model, tokenizer=smol_tokenizer)
     selected = pd.DataFrame(CLAUSES, columns=["clause_id", "clause", "rule"])
-    params = _params(n_clauses=2, n_random=2, max_k=2, lds={"n_masks": 32, "n_random": 3})
+    params = _params(n_clauses=2, n_random=2, max_k=2, lds={"n_masks": 32, "n_permutations": 20})
     lora_s = Variant("lora", "s")
     table, metrics, curves, lds = attribute_variant(checkpoint, selected, params, conf_prompt(), variant=lora_s)
     assert list(lds.columns) == LDS_COLUMNS
-    assert list(lds["clause_id"]) == ["c1", "c2"] and set(lds["variant"]) == {"lora.s"}
+    assert len(lds) == 2 and set(lds["clause_id"]) <= {"c1", "c2", "c3"} and set(lds["variant"]) == {"lora.s"}
     assert (lds["n_masks"] == 32).all() and (lds["keep_prob"] == 0.5).all()
-    assert np.isfinite(lds[["lds", "lds_random", "full_score"]].to_numpy()).all()
+    assert np.isfinite(lds[["lds", "lds_permuted", "full_score"]].to_numpy()).all()
     assert metrics["faithfulness_lds"] == pytest.approx(lds["lds"].mean())
-    assert metrics["faithfulness_lds_random"] == pytest.approx(lds["lds_random"].mean())
-    assert set(curves["clause_id"]) == {"c1", "c2"}
+    assert metrics["faithfulness_lds_permuted"] == pytest.approx(lds["lds_permuted"].mean())
+    assert set(curves["clause_id"]) == set(lds["clause_id"])
     full = table.drop_duplicates("clause_id").set_index("clause_id")["full_score"]
-    np.testing.assert_allclose(lds.set_index("clause_id")["full_score"], full.loc[["c1", "c2"]], atol=1e-3)
+    np.testing.assert_allclose(lds.set_index("clause_id")["full_score"], full.loc[lds["clause_id"]], atol=1e-3)
+    # the cost is counted: some subsets were known from the attribution (single-word deletions)
+    assert metrics["faithfulness_clauses"] == 2
+    assert 0 < metrics["faithfulness_subsets_scored"] < metrics["faithfulness_subsets"]
+    assert metrics["faithfulness_tokens"] > 0 and metrics["attribution_tokens"] > 0
+
+
+def test_faithfulness_clauses_are_drawn_over_the_strata(tiny_model, smol_tokenizer):
+    """Not the first clauses by id: one clause of each stratum when n equals the number of strata."""
+    from rulelens.pipelines.attribution.nodes import faithfulness_results
+
+    selected = pd.DataFrame(CLAUSES, columns=["clause_id", "clause", "rule"]).assign(stratum=["a", "a", "b"])
+    results = [SimpleNamespace(clause_id=c) for c in selected["clause_id"]]
+    chosen = faithfulness_results(results, selected, _settings(n_clauses=2))
+    assert len(chosen) == 2 and "c3" in {r.clause_id for r in chosen}
+    again = faithfulness_results(results, selected, _settings(n_clauses=2))
+    assert [r.clause_id for r in again] == [r.clause_id for r in chosen]
 
 
 def test_a_clause_gets_the_same_randomness_whatever_else_is_selected(tiny_model, smol_tokenizer):
@@ -75,10 +93,10 @@ def test_a_clause_gets_the_same_randomness_whatever_else_is_selected(tiny_model,
     checkpoint = SimpleNamespace(model=tiny_model, tokenizer=smol_tokenizer)
     ids, clauses, rules = zip(*CLAUSES)
     results = attribute_clauses(tiny_model, smol_tokenizer, clauses, rules, clause_ids=ids, progress=False)
-    params = _params(n_clauses=3, n_random=3, max_k=2, lds={"n_masks": 8, "n_random": 2})
+    params = _params(n_clauses=3, n_random=3, max_k=2, lds={"n_masks": 8, "n_permutations": 20})
     settings = AttributionSettings.from_params(params)
-    curves_all, lds_all = faithfulness_outputs(checkpoint, results, settings, PromptStyle())
-    curves_one, lds_one = faithfulness_outputs(checkpoint, results[2:], settings, PromptStyle())
+    curves_all, lds_all, _ = faithfulness_outputs(checkpoint, results, settings, PromptStyle())
+    curves_one, lds_one, _ = faithfulness_outputs(checkpoint, results[2:], settings, PromptStyle())
     pd.testing.assert_frame_equal(
         lds_all[lds_all["clause_id"] == "c3"].reset_index(drop=True), lds_one.reset_index(drop=True)
     )
@@ -92,7 +110,7 @@ def test_lds_can_be_switched_off(tiny_model, smol_tokenizer):
 
     checkpoint = SimpleNamespace(model=tiny_model, tokenizer=smol_tokenizer)
     results = attribute_clauses(tiny_model, smol_tokenizer, [CLAUSES[0][1]], [CLAUSES[0][2]], progress=False)
-    curves, lds = faithfulness_outputs(checkpoint, results, _settings(n_random=1, max_k=1, lds=False), PromptStyle())
+    curves, lds, _ = faithfulness_outputs(checkpoint, results, _settings(n_random=1, max_k=1, lds=False), PromptStyle())
     assert lds.empty and not curves.empty
 
 

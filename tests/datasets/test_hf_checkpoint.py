@@ -78,7 +78,7 @@ def test_full_model_round_trip(tiny_llama, smol_tokenizer, ids, tmp_path):
 def test_adapter_round_trip(tiny_spec, ids, tmp_path, strategy):
     prepared = adapted(tiny_spec, strategy)
     expected = logits(prepared.model, ids)
-    dataset = HFCheckpointDataset(path=str(tmp_path / strategy))
+    dataset = HFCheckpointDataset(path=str(tmp_path / strategy), load_args={"merge_adapter": False})
     dataset.save(prepared)
     files = {p.name for p in (tmp_path / strategy).iterdir()}
     assert {"adapter_model.safetensors", "adapter_config.json"} <= files and "model.safetensors" not in files
@@ -94,6 +94,26 @@ def test_adapter_round_trip(tiny_spec, ids, tmp_path, strategy):
         q_proj = loaded.model.base_model.model.model.layers[0].self_attn.q_proj
         assert isinstance(q_proj.base_layer, bnb.nn.Linear4bit)
     assert torch.allclose(logits(loaded.model, ids), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("strategy", ["lora", "qlora"])
+def test_a_merged_adapter_is_the_trained_function(tiny_spec, ids, tmp_path, strategy):
+    """Merged for inference (the CPU default), a QLoRA adapter on its dequantized 4-bit base included:
+    a plain model without adapter or 4-bit layers whose log-probabilities equal the unmerged ones."""
+    prepared = adapted(tiny_spec, strategy)
+    for name, param in prepared.model.named_parameters():
+        if "lora_B" in name:  # a fresh adapter is the identity; make it change the function
+            torch.nn.init.normal_(param, std=0.05)
+    expected = torch.log_softmax(logits(prepared.model, ids), -1)
+    HFCheckpointDataset(path=str(tmp_path / strategy)).save(prepared)
+    merged = HFCheckpointDataset(path=str(tmp_path / strategy), load_args={"merge_adapter": True}).load().model
+    kinds = {type(m).__name__ for m in merged.modules()}
+    assert not type(merged).__name__.startswith("PeftModel") and "Linear4bit" not in kinds
+    assert not any("lora" in name for name, _ in merged.named_parameters())
+    assert merged.rulelens_merged_adapter["dequantized_4bit_base"] == (strategy == "qlora")
+    got = torch.log_softmax(logits(merged, ids), -1)
+    assert (got - expected).abs().max().item() < 1e-4
+    assert (got - expected).abs().max().item() > 0 or strategy == "lora"  # not trivially the same tensors
 
 
 def test_saving_over_a_completed_checkpoint_needs_overwrite(tiny_llama, smol_tokenizer, ids, tmp_path):

@@ -33,6 +33,15 @@ def test_auto_device_and_dtype_decisions():
     assert resolve_placement({"device": "cpu", "device_map": "auto"}, cuda=True).device_map is None  # one CPU
 
 
+def test_adapters_are_merged_for_inference_on_the_cpu_only_by_default():
+    assert resolve_placement({"device": "cpu"}).merge_adapters is True
+    assert resolve_placement({"device": "auto"}, cuda=True, bf16=True).merge_adapters is False
+    assert resolve_placement({"device": "auto", "merge_adapters": True}, cuda=True, bf16=True).merge_adapters
+    assert resolve_placement({"device": "cpu", "merge_adapters": False}).merge_adapters is False
+    with pytest.raises(ValueError, match="merge_adapters"):
+        resolve_placement({"merge_adapters": "yes"})
+
+
 def test_a_cuda_request_without_cuda_fails_fast_with_the_way_out():
     with pytest.raises(PlacementError, match="placement.device=cpu"):
         resolve_device("cuda", cuda=False)
@@ -101,14 +110,16 @@ def test_every_model_reaches_the_engine_on_the_configured_dtype(
             parts = lm_parts(model)
             assert parts.device == torch.device("cpu")
             assert parts.lm.get_input_embeddings().weight.dtype == getattr(torch, dtype), name
-            if name != "qlora":  # 4-bit packed weights are uint8; everything floating is on the configured dtype
-                assert {p.dtype for p in parts.body.parameters() if p.is_floating_point()} <= {
-                    getattr(torch, dtype),
-                    torch.float32,
-                }
+            # merged (dequantized) weights too: everything floating is on the configured dtype
+            assert {p.dtype for p in parts.body.parameters() if p.is_floating_point()} <= {
+                getattr(torch, dtype),
+                torch.float32,
+            }
             result = attribute_clause(model, tokenizer, clause_text, "rule(A.1.1, stair, require=has(handrail))")
             assert len(result.scores) == len(result.words) and all(s == s for s in result.scores), name
-        assert "Linear4bit" in {type(m).__name__ for m in models["qlora"].model.modules()}
+        # on the CPU the adapters are merged for inference; the 4-bit base was dequantized first
+        assert models["qlora"].model.rulelens_merged_adapter["dequantized_4bit_base"] is True
+        assert "Linear4bit" not in {type(m).__name__ for m in models["qlora"].model.modules()}
     finally:
         placement.reset_run_placement()
 

@@ -96,7 +96,7 @@ def test_reporting_answers_the_study_questions_for_the_run(project):
     assert len(joined) == len(VARIANTS) * 2  # attribution.faithfulness.n_clauses of the test profile
     assert (joined["comprehensiveness"] - joined["top_score"]).abs().max() < 1e-3
     lds = pd.read_parquet(tables / "lds_scores.parquet")
-    assert len(lds) == len(VARIANTS) * 2 and (lds["n_masks"] == 32).all() and lds["lds"].between(-1, 1).all()
+    assert len(lds) == len(VARIANTS) * 2 and (lds["n_masks"] == 16).all() and lds["lds"].between(-1, 1).all()
     lds_summary = pd.read_csv(tables / "lds_summary.csv")
     assert lds_summary.set_index("strategy").loc["all", "n_clauses"] == 2  # clauses, not variant x clause rows
     facts = json.loads((out / "run_facts.json").read_text())
@@ -165,7 +165,7 @@ def test_mlflow_has_one_parent_and_a_child_per_variant(project):
             "lds_scores.parquet",
         } <= artifacts
         assert math.isfinite(metrics["faithfulness_attribution_comprehensiveness"])
-        assert math.isfinite(metrics["faithfulness_lds"]) and math.isfinite(metrics["faithfulness_lds_random"])
+        assert math.isfinite(metrics["faithfulness_lds"]) and math.isfinite(metrics["faithfulness_lds_permuted"])
         history = client(uri).get_metric_history(child.info.run_id, "train_loss")
         assert len(history) >= 2 and len({h.step for h in history}) == len(history)
 

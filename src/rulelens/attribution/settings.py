@@ -46,7 +46,7 @@ class LDSSettings:
 
     n_masks: int
     keep_prob: float
-    n_random: int
+    n_permutations: int
 
     @classmethod
     def from_params(cls, params: Any) -> LDSSettings | None:
@@ -60,13 +60,15 @@ class LDSSettings:
             )
         check_block(params, where, _keys(cls), SOURCE)
         return cls(
-            n_masks=int(params["n_masks"]), keep_prob=float(params["keep_prob"]), n_random=int(params["n_random"])
+            n_masks=int(params["n_masks"]),
+            keep_prob=float(params["keep_prob"]),
+            n_permutations=int(params["n_permutations"]),
         )
 
 
 @dataclass(frozen=True)
 class FaithfulnessSettings:
-    """``attribution.faithfulness``: deletion curves and LDS of the first ``n_clauses`` attributed clauses."""
+    """``attribution.faithfulness``: deletion curves and LDS of ``n_clauses`` study clauses drawn over the strata."""
 
     n_clauses: int
     max_k: int | None

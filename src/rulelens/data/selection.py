@@ -201,6 +201,28 @@ def select_study_clauses(
     return selected[SELECTION_COLUMNS]
 
 
+def stratified_subsample(selected: pd.DataFrame, n: int, seed: int | None) -> pd.DataFrame:
+    """``n`` rows of a selection, spread over its ``stratum`` labels as the selection itself is.
+
+    The same procedure as the study's draw (largest-remainder allocation, at least one row per
+    stratum where ``n`` allows, a seeded sample within each stratum), so that a check run on a
+    subset of the study's clauses (the faithfulness curves and LDS) sees every stratum instead of
+    the first clauses by id. Rows keep the selection's order; ``n`` >= the selection: all of it.
+    """
+    if n >= len(selected):
+        return selected
+    labels = selected["stratum"].astype(str) if "stratum" in selected else pd.Series(ALL_STRATUM, index=selected.index)
+    sizes = labels.value_counts().sort_index().to_dict()
+    counts = allocate(sizes, n)
+    rng = np.random.default_rng(seed)
+    keep: list = []
+    for label in sorted(sizes):
+        members = selected.index[labels == label]
+        if counts[label]:
+            keep.extend(members[np.sort(rng.choice(len(members), size=counts[label], replace=False))])
+    return selected.loc[[i for i in selected.index if i in set(keep)]]
+
+
 def stratum_counts(selected: pd.DataFrame) -> pd.DataFrame:
     """Clauses per stratum of a selection (stratum, n), for the report."""
     counts = selected["stratum"].value_counts().sort_index()

@@ -51,7 +51,7 @@ LOAD_ARG_DEFAULTS: dict[str, Any] = {
     "base_model_path": None,  # override the base path the adapter recorded
     "quantize": True,  # reload a QLoRA base in 4-bit as it was trained (False: full precision)
     "is_trainable": False,  # adapters: load trainable (to continue training) or frozen
-    "merge_adapter": False,  # adapters: merge into the base (full-precision bases only)
+    "merge_adapter": None,  # adapters: merge into the (dequantized) base; None: the run's placement.merge_adapters
     "local_files_only": True,  # never download a base model at load time unless asked
 }
 
@@ -270,8 +270,6 @@ class HFCheckpointDataset(AbstractDataset[Any, ModelBundle]):
 
         args = self._load_args
         quantization = marker.get("quantization") if args["quantize"] else None
-        if quantization and args["merge_adapter"]:
-            raise DatasetError("merge_adapter needs a full-precision base; set load_args.quantize: false")
         return load_for_inference(
             self._base_location(marker),
             placement=self._placement(),
@@ -279,5 +277,5 @@ class HFCheckpointDataset(AbstractDataset[Any, ModelBundle]):
             quantization=quantization,
             local_files_only=args["local_files_only"],
             is_trainable=bool(args["is_trainable"]),
-            merge_adapter=bool(args["merge_adapter"]),
+            merge_adapter=None if args["merge_adapter"] is None else bool(args["merge_adapter"]),
         )

@@ -58,6 +58,9 @@ def throughput(generations: Generations) -> dict[str, float]:
         "rules_per_s": rules / seconds if seconds > 0 else float("nan"),
         "tokens_per_s": tokens / seconds if seconds > 0 else float("nan"),
         "batch_size": generations.batch_size,
+        # what the decoder computed (FLOPs ~ 2 x parameters x these tokens; scripts/bench_budget.py)
+        "prompt_tokens": int(generations.extra.get("prompt_tokens", 0)),
+        "decode_token_slots": int(generations.extra.get("decode_token_slots", 0)),
     }
 
 

@@ -221,14 +221,17 @@ def generate_rules(
     was_training = getattr(model, "training", False)
     model.eval()
     start = time.perf_counter()
+    decode_slots = 0  # token positions the decoder computed after the prompt: rows x steps of each batch
     try:
         for first in range(0, len(order), params.batch_size):
             chunk = order[first : first + params.batch_size]
             outputs, changed = generate_batch(model, tokenizer, [rows[i] for i in chunk], params, eos_ids)
+            decode_slots += len(chunk) * max((len(new_ids) for new_ids in outputs), default=0)
             for index, new_ids, steps in zip(chunk, outputs, changed):
                 results[index] = finish_row(new_ids, tokenizer, eos_ids, params, steps)
     finally:
         if was_training:
             model.train()
     seconds = time.perf_counter() - start
-    return Generations(items=list(results), seconds=seconds, batch_size=params.batch_size)
+    cost = {"prompt_tokens": sum(len(r) for r in rows), "decode_token_slots": decode_slots}
+    return Generations(items=list(results), seconds=seconds, batch_size=params.batch_size, extra=cost)

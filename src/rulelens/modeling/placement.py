@@ -8,6 +8,7 @@ Parameters (``training.placement`` in ``parameters_training.yml``; ``conf/gpu`` 
       dtype: auto        # auto (bf16 on GPUs that support it, fp32 on CPU) | float32 | bfloat16 | float16
       device_map: null   # null: the whole model on `device`; auto: spread over every visible GPU
                          # (models larger than one GPU; accelerate's big-model placement)
+      merge_adapters: auto  # inference on adapter checkpoints: auto (merge on CPU, not on GPUs) | true | false
 
 :func:`resolve_device` and :func:`resolve_dtype` are pure decisions (what is available is an
 argument, so they are tested without a GPU). :func:`configure_run` makes the decision once
@@ -33,7 +34,8 @@ logger = logging.getLogger(__name__)
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 DEVICE_MAPS = (None, "auto")
-DEFAULTS: dict[str, Any] = {"device": "auto", "dtype": "auto", "device_map": None}
+DEFAULTS: dict[str, Any] = {"device": "auto", "dtype": "auto", "device_map": None, "merge_adapters": "auto"}
+MERGE_CHOICES = ("auto", True, False)
 
 
 class PlacementError(RuntimeError):
@@ -47,6 +49,7 @@ class Placement:
     device: str = "cpu"
     dtype: str = "float32"
     device_map: str | None = None
+    merge_adapters: bool = False  # inference: adapters merged into their (dequantized) base weights
 
     @property
     def is_cuda(self) -> bool:
@@ -130,7 +133,28 @@ def resolve_placement(
     device = resolve_device(values["device"], cuda)
     dtype = resolve_dtype(values["dtype"], device, bf16)
     device_map = values["device_map"] if device.startswith("cuda") else None  # one CPU: nothing to spread
-    return Placement(device=device, dtype=dtype, device_map=device_map)
+    return Placement(
+        device=device,
+        dtype=dtype,
+        device_map=device_map,
+        merge_adapters=resolve_merge_adapters(values["merge_adapters"], device),
+    )
+
+
+def resolve_merge_adapters(requested: Any, device: str) -> bool:
+    """``auto`` -> merge on the CPU, not on a GPU.
+
+    An unmerged adapter adds two small matmuls (and, on a 4-bit base, a dequantization of every
+    weight) to each adapted layer of every forward pass: on a CPU that is 15-40% of inference time
+    (docs/performance.md). Merged weights are the same function up to float rounding (tested to
+    1e-4 nats), but a dequantized 4-bit base takes 4-8x the memory, which a large model on a GPU
+    may not have: there the adapters stay separate unless asked.
+    """
+    if requested not in MERGE_CHOICES:
+        raise ValueError(f"placement.merge_adapters must be auto, true or false, got {requested!r}")
+    if requested == "auto":
+        return not device.startswith("cuda")
+    return bool(requested)
 
 
 _RUN: Placement | None = None
@@ -141,10 +165,11 @@ def configure_run(params: Mapping[str, Any] | None) -> Placement:
     global _RUN
     _RUN = resolve_placement(params)
     logger.info(
-        "Placement for this run: device %s, dtype %s%s",
+        "Placement for this run: device %s, dtype %s%s%s",
         _RUN.device,
         _RUN.dtype,
         ", device_map auto (sharded over the visible GPUs)" if _RUN.device_map else "",
+        ", adapters merged for inference" if _RUN.merge_adapters else "",
     )
     return _RUN
 
@@ -204,7 +229,7 @@ def load_for_inference(
     local_files_only: bool = True,
     revision: str | None = None,
     is_trainable: bool = False,
-    merge_adapter: bool = False,
+    merge_adapter: bool | None = None,
     dtype: str | None = None,
 ):
     """A causal LM for inference, in eval mode, on the placement's device and dtype.
@@ -215,7 +240,10 @@ def load_for_inference(
     overrides the placement's dtype (e.g. a dataset's explicit ``load_args.dtype``).
     With ``placement.device_map == "auto"`` the weights are spread over every visible GPU
     (accelerate); inputs then go to the input embedding's device (the attribution engine and
-    generation do that).
+    generation do that). ``merge_adapter`` (None: the placement's ``merge_adapters``) folds a frozen
+    adapter into its base for faster inference; a 4-bit base is first dequantized to the weights
+    its own forward pass computes with (:func:`merge_frozen_adapter`), so the merged model is the
+    trained function up to float rounding.
     """
     from transformers import AutoModelForCausalLM
 
@@ -246,11 +274,11 @@ def load_for_inference(
     if adapter is not None:
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, adapter, is_trainable=bool(is_trainable))
-        if merge_adapter:
-            if quantized:
-                raise ValueError("merge_adapter needs a full-precision base (quantize: false)")
-            model = model.merge_and_unload()
+        merge = placement.merge_adapters if merge_adapter is None else bool(merge_adapter)
+        if merge and not is_trainable:
+            model = merge_frozen_adapter(model, adapter, quantized=quantized)
+        else:
+            model = PeftModel.from_pretrained(model, adapter, is_trainable=bool(is_trainable))
         if "device_map" not in kwargs:
             model = model.to(placement.device)  # adapter weights beside the base weights
     model.eval()
@@ -258,8 +286,27 @@ def load_for_inference(
         device=placement.device,
         dtype=dtype or placement.dtype,
         device_map=kwargs.get("device_map") if isinstance(kwargs.get("device_map"), str) else None,
+        merge_adapters=bool(getattr(model, "rulelens_merged_adapter", None)),
     )
     return model
+
+
+def merge_frozen_adapter(base: Any, adapter: str, *, quantized: bool) -> Any:
+    """The base with the peft adapter at ``adapter`` folded into its weights (a plain transformers model).
+
+    A 4-bit bitsandbytes base is dequantized first (transformers' ``dequantize``): each 4-bit
+    linear becomes a linear layer holding exactly the weights its forward pass dequantizes on every
+    call, so adding the adapter's ``scale x B A`` to them gives the trained function up to float
+    rounding (peft's own merge into a 4-bit layer would quantize the sum again, a different model).
+    ``model.rulelens_merged_adapter`` records it.
+    """
+    from peft import PeftModel
+
+    if quantized:
+        base = base.dequantize()
+    merged = PeftModel.from_pretrained(base, adapter, is_trainable=False).merge_and_unload()
+    merged.rulelens_merged_adapter = {"adapter": adapter, "dequantized_4bit_base": bool(quantized)}
+    return merged
 
 
 def model_placement(model: Any) -> dict[str, str]:

@@ -246,10 +246,11 @@ def faithfulness_finding(faithfulness: pd.DataFrame, lds: pd.DataFrame | None, a
 
     Two checks, both with the clause as the unit (variants averaged per clause first):
     comprehensiveness / sufficiency AOPC against random word orders, and the linear datamodeling
-    score (LDS) against random attributions. LDS is not true by construction, unlike
-    comprehensiveness at k = 1, so the verdict needs it where it was measured.
+    score (LDS) against the same attributions permuted over the clause's words (its chance level:
+    same values, wrong words; a paired t-test over clauses). LDS is not true by construction,
+    unlike comprehensiveness at k = 1, so the verdict needs it where it was measured.
     """
-    question = "Do the attributions mean something (deletion curves and LDS against random)?"
+    question = "Do the attributions mean something (deletion curves and LDS against chance)?"
     published = "(method check, not a published claim) top-attributed words should matter more than random words."
     pooled = faithfulness[faithfulness["strategy"] == "all"] if len(faithfulness) else faithfulness
     verdicts, details = [], []
@@ -268,9 +269,10 @@ def faithfulness_finding(faithfulness: pd.DataFrame, lds: pd.DataFrame | None, a
         direction = np.sign(row.effect_size) if np.isfinite(row.effect_size) else 0
         verdicts.append(_verdict(direction > 0, row.p_value < alpha) if np.isfinite(row.p_value) else NOT_TESTABLE)
         details.append(
-            f"LDS {row.lds_mean:.3f} [{row.lds_ci_low:.3f}, {row.lds_ci_high:.3f}] vs random attributions "
-            f"{row.random_mean:.3f}, Wilcoxon over n = {row.n_clauses} clauses, p = {_p(row.p_value)}, "
-            f"r = {row.effect_size:+.2f}"
+            f"LDS {row.lds_mean:.3f} [{row.lds_ci_low:.3f}, {row.lds_ci_high:.3f}] vs the same attributions "
+            f"permuted over the clause's words {row.permuted_mean:.3f} (difference {row.difference_mean:+.3f} "
+            f"[{row.difference_ci_low:+.3f}, {row.difference_ci_high:+.3f}]), paired t-test over "
+            f"n = {row.n_clauses} clauses, p = {_p(row.p_value)}, d_z = {row.effect_size:+.2f}"
         )
     verdict = FAITHFUL.get(_combine(verdicts), _combine(verdicts))
     observed = "; ".join(details) if details else "no deletion curves or LDS in this run"

@@ -286,11 +286,15 @@ def sections(tables: StudyTables, quality_metric: str, facts: dict | None = None
             [
                 "Comprehensiveness: how much log p(rule) drops when the top-k words are removed (higher is better). "
                 "Sufficiency: how much is lost keeping only the top-k words (lower is better). AOPC averages a curve "
-                "over k; the baseline is the same curve for random word orders (at least 10 per clause), paired by "
-                "clause. Comprehensiveness at k = 1 equals the top word's score by construction, so the linear "
+                "over k; the baseline is the same curve for random word orders (several per clause), paired by "
+                "clause; the clauses are a seeded draw from the study's clauses over its strata. Comprehensiveness "
+                "at k = 1 equals the top word's score by construction, so the linear "
                 "datamodeling score (LDS) is reported beside it: over random half-ablations of each clause, the rank "
-                "correlation of the kept words' summed attributions with the actual log p(rule), against the same "
-                "score for random attributions. The clause is the unit: each variant is tested over its clauses, "
+                "correlation of the kept words' summed attributions with the actual log p(rule). Its chance level "
+                "is not 0: attributions are mostly positive and a mask keeps a random number of words, so any "
+                "positive vector predicts part of the score by the kept count alone. The LDS is therefore compared "
+                "with the same attributions permuted over the clause's words (same values, wrong words), by a "
+                "paired t-test over clauses. The clause is the unit: each variant is tested over its clauses, "
                 "and the pooled row averages the variants per clause first."
             ],
             figures=["faithfulness"],

@@ -136,7 +136,9 @@ def combine_lds(variants: pd.DataFrame, tables: Sequence[pd.DataFrame]) -> pd.Da
     """Stack the per-variant LDS tables (one row per clause) with strategy, size and n_params (may be empty)."""
     frames = [t for t in tables if len(t)]
     if not frames:
-        return pd.DataFrame(columns=["variant", "strategy", "model_size", "n_params", "clause_id", "lds", "lds_random"])
+        return pd.DataFrame(
+            columns=["variant", "strategy", "model_size", "n_params", "clause_id", "lds", "lds_permuted"]
+        )
     return _with_sizes(_with_strategy_and_size(pd.concat(frames, ignore_index=True)), variants, "LDS scores")
 
 

@@ -164,14 +164,15 @@ def faithfulness_table(aopc: pd.DataFrame, *, n_resamples: int, seed: int) -> pd
 
 
 def lds_table(lds_scores: pd.DataFrame, *, n_resamples: int, seed: int) -> pd.DataFrame:
-    """LDS against random attributions per variant, and pooled per clause over variants (the clause is the unit)."""
+    """LDS against the same attributions permuted over the clause's words (the chance level), per variant and
+    pooled per clause over variants (the clause is the unit; n = clauses)."""
     from rulelens.statistics.lds import lds_summary
 
     if lds_scores.empty:
         return lds_summary(lds_scores, by=("strategy", "model_size"))
     per_variant = lds_summary(lds_scores, by=("strategy", "model_size"), n_resamples=n_resamples, seed=seed)
     per_clause = (
-        lds_scores.groupby("clause_id", sort=True)[["lds", "lds_random"]]
+        lds_scores.groupby("clause_id", sort=True)[["lds", "lds_permuted"]]
         .mean()
         .reset_index()
         .assign(strategy="all", model_size="all")

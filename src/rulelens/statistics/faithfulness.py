@@ -107,22 +107,36 @@ def _evaluate(subsets: list[tuple[int, ...]], score_fn: ScoreFn | None, batch_sc
     return {s: float(v) for s, v in zip(unique, values)}
 
 
-def deletion_curves(
-    scores,
-    score_fn: ScoreFn | None = None,
-    max_k: int | None = DEFAULT_MAX_K,
-    n_random: int = 10,
-    seed: int | None = 0,
-    rank_by: str = "score",
-    batch_score_fn: BatchScoreFn | None = None,
-) -> DeletionCurves:
-    """Comprehensiveness and sufficiency curves for k = 1..K, attribution order vs random orders.
+@dataclass(frozen=True, eq=False)
+class CurvePlan:
+    """Which word subsets one clause's deletion curves need, before anything is scored.
 
-    ``scores``: the clause's a_i in word order. K = min(max_k, N) (``max_k=None``: K = N).
-    Cost: 1 + 2K (attribution) + 2K R (random) model calls at most, fewer after de-duplication.
+    Separating the plan from the scoring lets a caller score the curves' subsets together with
+    other subsets of the same clause (the LDS masks) in one batched model call, and skip subsets
+    whose score it already knows (the full clause, single-word deletions).
     """
-    if score_fn is None and batch_score_fn is None:
-        raise ValueError("pass score_fn or batch_score_fn")
+
+    n_words: int
+    max_k: int
+    n_random: int
+    orders: tuple[tuple[str, np.ndarray], ...]  # ("attribution" | "random", word positions)
+    without: tuple[tuple[tuple[int, ...], ...], ...]  # per order: kept words after removing the top k
+    only: tuple[tuple[tuple[int, ...], ...], ...]  # per order: only the top k kept
+
+    @property
+    def full(self) -> tuple[int, ...]:
+        return tuple(range(self.n_words))
+
+    def subsets(self) -> list[tuple[int, ...]]:
+        """Every distinct kept-word tuple the curves need, the full clause first."""
+        needed = [self.full] + [s for without, only in zip(self.without, self.only) for s in (*without, *only)]
+        return list(dict.fromkeys(needed))
+
+
+def plan_deletion_curves(
+    scores, max_k: int | None = DEFAULT_MAX_K, n_random: int = 10, seed: int | None = 0, rank_by: str = "score"
+) -> CurvePlan:
+    """The attribution order and ``n_random`` seeded random orders, with their kept-word subsets."""
     if n_random < 0:
         raise ValueError(f"n_random must be >= 0, got {n_random}")
     a = np.asarray(scores, dtype=float).ravel()
@@ -133,16 +147,24 @@ def deletion_curves(
     rng = np.random.default_rng(seed)
     orders = [("attribution", attribution_order(a, rank_by))]
     orders += [("random", rng.permutation(n)) for _ in range(n_random)]
-    plans = [(name, *_subsets(order, n, k_max)) for name, order in orders]
-    full_key = tuple(range(n))
-    needed = [full_key] + [s for _, without, only in plans for s in (*without, *only)]
-    values = _evaluate(needed, score_fn, batch_score_fn)
-    full = values[full_key]
+    planned = [_subsets(order, n, k_max) for _, order in orders]
+    return CurvePlan(
+        n_words=n,
+        max_k=k_max,
+        n_random=n_random,
+        orders=tuple(orders),
+        without=tuple(tuple(w) for w, _ in planned),
+        only=tuple(tuple(o) for _, o in planned),
+    )
 
-    ks = np.arange(1, k_max + 1)
-    comp = {"attribution": [], "random": []}
-    suff = {"attribution": [], "random": []}
-    for name, without, only in plans:
+
+def curves_from_values(plan: CurvePlan, values: Mapping[tuple[int, ...], float]) -> DeletionCurves:
+    """The curves and AOPC numbers of ``plan`` from the scores of its subsets (kept tuple -> s)."""
+    full = float(values[plan.full])
+    ks = np.arange(1, plan.max_k + 1)
+    comp: dict[str, list] = {"attribution": [], "random": []}
+    suff: dict[str, list] = {"attribution": [], "random": []}
+    for (name, _), without, only in zip(plan.orders, plan.without, plan.only):
         comp[name].append([full - values[s] for s in without])
         suff[name].append([full - values[s] for s in only])
     rows = [
@@ -157,6 +179,7 @@ def deletion_curves(
             }
         )
     ]
+    n_random = plan.n_random
     if n_random:
         rc, rs = np.array(comp["random"]), np.array(suff["random"])
         rows.append(
@@ -178,7 +201,27 @@ def deletion_curves(
         "random_comprehensiveness": aopc(np.mean(comp["random"], axis=0)) if n_random else np.nan,
         "random_sufficiency": aopc(np.mean(suff["random"], axis=0)) if n_random else np.nan,
     }
-    return DeletionCurves(curve, summary, full, n, k_max, n_random)
+    return DeletionCurves(curve, summary, full, plan.n_words, plan.max_k, n_random)
+
+
+def deletion_curves(
+    scores,
+    score_fn: ScoreFn | None = None,
+    max_k: int | None = DEFAULT_MAX_K,
+    n_random: int = 10,
+    seed: int | None = 0,
+    rank_by: str = "score",
+    batch_score_fn: BatchScoreFn | None = None,
+) -> DeletionCurves:
+    """Comprehensiveness and sufficiency curves for k = 1..K, attribution order vs random orders.
+
+    ``scores``: the clause's a_i in word order. K = min(max_k, N) (``max_k=None``: K = N).
+    Cost: 1 + 2K (attribution) + 2K R (random) model calls at most, fewer after de-duplication.
+    """
+    if score_fn is None and batch_score_fn is None:
+        raise ValueError("pass score_fn or batch_score_fn")
+    plan = plan_deletion_curves(scores, max_k=max_k, n_random=n_random, seed=seed, rank_by=rank_by)
+    return curves_from_values(plan, _evaluate(plan.subsets(), score_fn, batch_score_fn))
 
 
 def curves_from_scores(full_score: float, without_top_k, only_top_k) -> dict:

@@ -12,7 +12,7 @@ from rulelens.variant_grid import Variant
 
 logger = logging.getLogger(__name__)
 
-LDS_COLUMNS = ["variant", "clause_id", "n_words", "n_masks", "keep_prob", "lds", "lds_random", "full_score"]
+LDS_COLUMNS = ["variant", "clause_id", "n_words", "n_masks", "keep_prob", "lds", "lds_permuted", "full_score"]
 
 
 def attribute_variant(
@@ -21,8 +21,8 @@ def attribute_variant(
     """Attribute each selected clause for one variant.
 
     Returns the word table, summary metrics (for MLflow), the deletion curves and the linear
-    datamodeling scores (one row per clause, columns ``LDS_COLUMNS``) of the first
-    ``faithfulness.n_clauses`` clauses (scored while the model is loaded; reporting tests them).
+    datamodeling scores (one row per clause, columns ``LDS_COLUMNS``) of ``faithfulness.n_clauses``
+    clauses drawn over the selection's strata (scored while the model is loaded; reporting tests them).
     ``attribution`` is the parameters block, read by :class:`AttributionSettings` (every key required).
     """
     from rulelens.attribution import attribute_clauses, attributions_frame
@@ -52,6 +52,9 @@ def attribute_variant(
         for name in ("normalised_entropy", "gini", "top_k_mass", "effective_words")
     }
     summary["attribution_clauses"] = float(len(results))
+    summary["attribution_tokens"] = float(sum(r.stats.get("tokens_processed", 0) for r in results))
+    summary["attribution_padded_tokens"] = float(sum(r.stats.get("padded_tokens", 0) for r in results))
+    summary["attribution_sequences"] = float(sum(r.stats.get("sequences", 0) for r in results))
     engine_dtype = results[0].stats.get("dtype", "float32") if results else "float32"
     summary.update(attribution_placement(checkpoint.model, results))
     logger.info(
@@ -61,7 +64,9 @@ def attribute_variant(
         summary["attribution_normalised_entropy"],
     )
     scoring_dtype = None if engine_dtype == "float32" else engine_dtype
-    curves, lds = faithfulness_outputs(checkpoint, results, settings, style, dtype=scoring_dtype)
+    chosen = faithfulness_results(results, selected, settings)
+    curves, lds, cost = faithfulness_outputs(checkpoint, chosen, settings, style, dtype=scoring_dtype)
+    summary.update(cost)
     curves.insert(0, "variant", variant.namespace)
     lds.insert(0, "variant", variant.namespace)
     summary.update(faithfulness_metrics(curves))
@@ -93,59 +98,79 @@ def attribution_placement(model: Any, results: list) -> dict[str, Any]:
     return out
 
 
+def faithfulness_results(results: list, selected: pd.DataFrame, settings: AttributionSettings) -> list:
+    """The attributed clauses that get deletion curves and LDS: ``faithfulness.n_clauses`` of them,
+    drawn over the study's strata with ``faithfulness.seed`` (:func:`rulelens.data.selection.stratified_subsample`).
+    """
+    from rulelens.data.selection import stratified_subsample
+
+    faithfulness = settings.faithfulness
+    if faithfulness.n_clauses <= 0:
+        return []
+    drawn = stratified_subsample(selected, faithfulness.n_clauses, faithfulness.seed)
+    wanted = set(drawn["clause_id"])
+    return [r for r in results if r.clause_id in wanted]
+
+
 def faithfulness_outputs(
-    checkpoint: Any, results: list, settings: AttributionSettings, style: Any, *, dtype: str | None = None
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Deletion curves and LDS rows (without ``variant``) for the first ``faithfulness.n_clauses`` results.
+    checkpoint: Any, chosen: list, settings: AttributionSettings, style: Any, *, dtype: str | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
+    """Deletion curves and LDS rows (without ``variant``) of the ``chosen`` attributions, and their cost.
 
     Scored in ``dtype`` (None: float32), the dtype the attributions ended up in. Each clause's
-    random orders and LDS masks are seeded by ``clause_seed(seed, clause_id)``, so a clause gets
-    the same randomness whatever else is selected. ``faithfulness.lds: false`` switches the LDS off.
+    curves and masks are scored in one engine call (:func:`rulelens.attribution.faithfulness.clause_faithfulness`);
+    its random orders and LDS masks are seeded by ``clause_seed(seed, clause_id)``, so a clause
+    gets the same randomness whatever else is selected. ``faithfulness.lds: false`` switches the LDS off.
+    The cost dict counts subsets needed and scored and the tokens the engine processed (MLflow metrics).
     """
     from tqdm.auto import tqdm
 
-    from rulelens.attribution.faithfulness import ClauseLDS, clause_deletion_curves, clause_lds, curves_frame, lds_frame
+    from rulelens.attribution.faithfulness import clause_faithfulness, curves_frame, lds_frame
     from rulelens.statistics.lds import clause_seed
 
     faithfulness = settings.faithfulness
     lds_settings = faithfulness.lds
-    chosen = results[: faithfulness.n_clauses]
     engine = settings.scoring_options(dtype)
-    placeholder, seed = settings.mask_text, faithfulness.seed
+    seed = faithfulness.seed
     curves: dict[Any, Any] = {}
-    lds: list[ClauseLDS] = []
+    lds: list = []
+    cost = {"faithfulness_subsets": 0.0, "faithfulness_subsets_scored": 0.0, "faithfulness_tokens": 0.0}
+    cost["faithfulness_padded_tokens"] = 0.0
     for result in tqdm(chosen, unit="clause", desc="faithfulness", disable=not settings.progress):
-        common = dict(style=style, mask_text=placeholder, **engine)
-        curves[result.clause_id] = clause_deletion_curves(
+        outcome = clause_faithfulness(
             checkpoint.model,
             checkpoint.tokenizer,
             result,
-            max_k=faithfulness.max_k,
+            style=style,
+            mask_text=settings.mask_text,
+            max_k=faithfulness.max_k if faithfulness.max_k is not None else len(result.words),
             n_random=faithfulness.n_random,
-            seed=clause_seed(seed, result.clause_id, "curves"),
-            **common,
+            curves_seed=clause_seed(seed, result.clause_id, "curves"),
+            n_masks=lds_settings.n_masks if lds_settings is not None else None,
+            keep_prob=lds_settings.keep_prob if lds_settings is not None else 0.5,
+            n_permutations=lds_settings.n_permutations if lds_settings is not None else 0,
+            lds_seed=clause_seed(seed, result.clause_id, "lds"),
+            **engine,
         )
-        if lds_settings is not None:
-            lds.append(
-                clause_lds(
-                    checkpoint.model,
-                    checkpoint.tokenizer,
-                    result,
-                    n_masks=lds_settings.n_masks,
-                    keep_prob=lds_settings.keep_prob,
-                    n_random=lds_settings.n_random,
-                    seed=clause_seed(seed, result.clause_id, "lds"),
-                    **common,
-                )
-            )
-    return curves_frame(curves), lds_frame(lds)
+        curves[result.clause_id] = outcome.curves
+        if outcome.lds is not None:
+            lds.append(outcome.lds)
+        cost["faithfulness_subsets"] += outcome.subsets_needed
+        cost["faithfulness_subsets_scored"] += outcome.subsets_scored
+        cost["faithfulness_tokens"] += outcome.stats.get("tokens_processed", 0)
+        cost["faithfulness_padded_tokens"] += outcome.stats.get("padded_tokens", 0)
+    cost["faithfulness_clauses"] = float(len(chosen))
+    return curves_frame(curves), lds_frame(lds), cost
 
 
 def lds_metrics(lds: pd.DataFrame) -> dict[str, float]:
-    """Mean LDS of the attributions and of random attributions (MLflow-ready; empty when none)."""
+    """Mean LDS of the attributions and of their permutation baseline (MLflow-ready; empty when none)."""
     if lds.empty:
         return {}
-    return {"faithfulness_lds": float(lds["lds"].mean()), "faithfulness_lds_random": float(lds["lds_random"].mean())}
+    return {
+        "faithfulness_lds": float(lds["lds"].mean()),
+        "faithfulness_lds_permuted": float(lds["lds_permuted"].mean()),
+    }
 
 
 def faithfulness_metrics(curves: pd.DataFrame) -> dict[str, float]:

@@ -148,7 +148,7 @@ def stack_lds(variants: pd.DataFrame, *tables: pd.DataFrame) -> pd.DataFrame:
 
 
 def check_lds(lds_scores: pd.DataFrame, reporting: dict[str, Any]) -> pd.DataFrame:
-    """LDS against random attributions per variant and pooled per clause."""
+    """LDS against the same attributions permuted over the clause's words, per variant and pooled per clause."""
     from rulelens.reporting import study_statistics
 
     return study_statistics.lds_table(lds_scores, **ReportingSettings.from_params(reporting).bootstrap())
