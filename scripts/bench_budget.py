@@ -18,7 +18,7 @@ peak then says how close that emulation comes to a real AVX2-only machine.
 
 Usage: .venv/bin/python scripts/bench_budget.py [--avx2] [--env ENV] [--warm] [--keep DIR]
        [--reference-gflops 150]
-       .venv/bin/python scripts/bench_budget.py --from-log RUN_LOG --outputs DIR   (an earlier run:
+       .venv/bin/python scripts/bench_budget.py --from-log RUN_LOG --outputs DIR [--peak GFLOPS] (an earlier run:
        RUN_LOG has one "<seconds since start> <line>" per logged line; DIR its data/07_model_output/<dataset>)
 Figures are recorded in docs/performance.md with the machine they ran on.
 """
@@ -134,16 +134,24 @@ def _json(path: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def _metric(metrics: dict, name: str) -> float:
+    """A metric as the node wrote it or with its stage prefix (``generation_prompt_tokens``)."""
+    return float(metrics.get(name, metrics.get(f"generation_{name}", 0)) or 0)
+
+
 def stage_flops(outputs: Path) -> dict[str, float]:
     """FLOPs per stage from what every variant (and zero-shot base) recorded under ``outputs``."""
     flops = dict.fromkeys(STAGES, 0.0)
-    for folder in sorted(p for p in outputs.glob("*/*") if p.is_dir()):
+    folders = sorted(p for p in outputs.glob("*/*") if p.is_dir())
+    base_params = {
+        folder.name: float(_json(folder / "base_model.json").get("n_params", 0) or 0)
+        for folder in folders
+        if (folder / "base_model.json").exists()
+    }
+    for folder in folders:
         strategy = folder.parent.name
         training = _json(folder / "training_metrics.json")
-        params = float(training.get("total_params") or _json(folder / "base_model.json").get("n_params") or 0)
-        evaluation = _json(folder / "evaluation_metrics.json")
-        if not params:
-            params = float(evaluation.get("n_params", 0) or 0)
+        params = float(training.get("total_params") or base_params.get(folder.name, 0))
         if training and params:
             factor = 4.0 if strategy in ADAPTER_STRATEGIES else 6.0
             steps = max(float(training.get("global_step", 0)), 1.0)
@@ -151,12 +159,15 @@ def stage_flops(outputs: Path) -> dict[str, float]:
             passes = len(str(training.get("val_curve", "")).split())
             eval_tokens = passes * float(training.get("validation_examples", 0)) * tokens_per_row
             flops["training"] += factor * params * float(training.get("train_tokens", 0)) + 2 * params * eval_tokens
+        evaluation = _json(folder / "evaluation_metrics.json")
         if evaluation and params:
-            tokens = float(evaluation.get("prompt_tokens", 0)) + float(evaluation.get("decode_token_slots", 0))
+            tokens = _metric(evaluation, "prompt_tokens") + _metric(evaluation, "decode_token_slots")
             flops["evaluation"] += 2 * params * tokens
         attribution = _json(folder / "attribution_metrics.json")
         if attribution and params:
-            tokens = float(attribution.get("attribution_tokens", 0)) + float(attribution.get("faithfulness_tokens", 0))
+            tokens = _metric(attribution, "attribution_padded_tokens") + _metric(
+                attribution, "faithfulness_padded_tokens"
+            )
             flops["attribution"] += 2 * params * tokens
     return flops
 
@@ -200,6 +211,7 @@ def main() -> None:
     parser.add_argument("--reference-gflops", type=float, default=150.0, help="another machine's fp32 matmul peak")
     parser.add_argument("--from-log", type=Path, default=None, help="report an earlier run's timestamped log")
     parser.add_argument("--outputs", type=Path, default=None, help="with --from-log: its data/07_model_output/<ds>")
+    parser.add_argument("--peak", type=float, default=None, help="the matmul peak measured with the run (GFLOP/s)")
     args = parser.parse_args()
     if args.avx2:
         os.environ.update(AVX2_ENV)
@@ -211,9 +223,13 @@ def main() -> None:
         COLUMNS="200",
     )
     print("machine:", machine())
-    peak, capability = matmul_peak_gflops()
-    emulated = ", emulated" if args.avx2 else ""
-    print(f"fp32 matmul peak: {peak:.0f} GFLOP/s (torch CPU capability {capability}{emulated})")
+    if args.peak:
+        peak = args.peak
+        print(f"fp32 matmul peak: {peak:.0f} GFLOP/s (given; measured with the run)")
+    else:
+        peak, capability = matmul_peak_gflops()
+        emulated = ", emulated" if args.avx2 else ""
+        print(f"fp32 matmul peak: {peak:.0f} GFLOP/s (torch CPU capability {capability}{emulated})")
     dataset = "test_profile" if args.env == "test" else "building_code_rules"
     folder = None
     if args.from_log:

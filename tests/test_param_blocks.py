@@ -104,8 +104,14 @@ def test_the_base_reporting_block_is_complete():
     settings = ReportingSettings.from_params(base_block("reporting"))
     assert settings.bootstrap() == {"n_resamples": 2000, "seed": 0}
     assert settings.quality_metric == "semantic_similarity" and settings.top_k == 3 and settings.alpha == 0.05
+    assert settings.focus_equivalence_margin == 0.02
     assert settings.plateau == PlateauSettings(
-        metric="semantic_similarity", models=("saturating", "hinge"), epsilon=0.02, min_n_params=7.0e9, n_resamples=200
+        metric="semantic_similarity",
+        models=("hinge", "saturating"),
+        epsilon=0.02,
+        min_n_params=7.0e9,
+        n_resamples=500,
+        flat_margin=0.02,
     )
 
 

@@ -39,6 +39,6 @@ def test_a_variant_is_attributed_checked_and_drawn(tiny_llama, smol_tokenizer):
     assert out["lora.tiny.attribution_metrics"]["attribution_normalised_entropy"] > 0
     curves, lds = out["lora.tiny.faithfulness_curves"], out["lora.tiny.lds_scores"]
     assert set(curves["variant"]) == set(lds["variant"]) == {"lora.tiny"}
-    assert set(lds["clause_id"]) == set(STUDY["clause_id"]) and (lds["n_masks"] == 32).all()
+    assert set(lds["clause_id"]) == set(STUDY["clause_id"]) and (lds["n_masks"] == 16).all()
     assert curves["k"].max() == 2
     assert sorted(out["attribution_heatmaps"]) == ["X.1.1.html", "X.1.2.html"]

@@ -20,6 +20,7 @@ PARAMS = {
     "dataset": "fixture",
     "environment": "base",
     "alpha": 0.05,
+    "focus_equivalence_margin": 0.02,
     "top_k": 3,
     "n_resamples": 300,
     "seed": 0,
@@ -30,6 +31,7 @@ PARAMS = {
         "epsilon": 0.05,
         "min_n_params": 7.0e9,
         "n_resamples": 100,
+        "flat_margin": 0.02,
     },
     "heatmap_examples": 2,
 }

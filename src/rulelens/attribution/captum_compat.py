@@ -1,8 +1,8 @@
 """The same attribution through captum: LLMAttribution + FeatureAblation + TextTemplateInput.
 
 Used to check the engine against an independent, widely used implementation (docs/attribution.md).
-The interpretable features are the engine's word features (:mod:`.segments`); the baseline is
-the empty string for ``delete`` (the word and the whitespace it takes, see :mod:`.segments`)
+The interpretable features are the engine's word features (:mod:`rulelens.words.perturb`); the baseline is
+the empty string for ``delete`` (the word and the whitespace it takes, see :mod:`rulelens.words.perturb`)
 and the plain-text mask placeholder for ``mask``. Two details
 keep the token sequences identical to the engine's:
 

@@ -133,6 +133,25 @@ def selection_facts(study_clauses: pd.DataFrame, selection: Mapping[str, Any]) -
     }
 
 
+def faithfulness_facts(aopc: pd.DataFrame | None, study_clauses: pd.DataFrame) -> dict[str, Any]:
+    """The clauses that got deletion curves and LDS, by stratum (a seeded draw over the study's strata)."""
+    if aopc is None or aopc.empty or "clause_id" not in aopc:
+        return {"n_clauses": 0, "strata": {}}
+    ids = set(aopc["clause_id"])
+    chosen = study_clauses[study_clauses["clause_id"].isin(ids)]
+    strata = chosen["stratum"].value_counts().sort_index().to_dict() if "stratum" in chosen else {}
+    return {"n_clauses": len(ids), "strata": {str(k): int(v) for k, v in strata.items()}}
+
+
+def seed_facts(training: Mapping[str, Any]) -> dict[str, Any]:
+    """Training runs per strategy x size cell: the seeds each variant was trained with (one run per seed)."""
+    trainer = training.get("trainer") or {}
+    seeds = training.get("seeds")
+    if seeds is None:
+        seeds = [trainer.get("seed", 0)]
+    return {"seeds": [int(s) for s in seeds], "runs_per_cell": len(list(seeds))}
+
+
 def stratified_by(strata: Mapping[str, int]) -> list[str]:
     """The columns the sample was really stratified by, read from its stratum labels ("agency=NCC | ...").
 
@@ -166,6 +185,7 @@ def run_facts(
     training: Mapping[str, Any],
     selection: Mapping[str, Any],
     reporting: ReportingSettings,
+    faithfulness_aopc: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Everything the report says about the run itself, as a JSON-ready dict."""
     sizes = size_facts(training, variants)
@@ -180,6 +200,8 @@ def run_facts(
         "training": training_facts(variants),
         "selection": selection_facts(study_clauses, selection),
         "power": power_facts(comparisons),
+        "faithfulness": faithfulness_facts(faithfulness_aopc, study_clauses),
+        "seeds": seed_facts(training),
     }
 
 
@@ -283,12 +305,33 @@ def caveats(facts: Mapping[str, Any]) -> list[str]:
             f"{selection['n_clauses']} clauses of the {selection['split']} split, a seeded random sample{by}, "
             f"were evaluated and attributed under every variant{short}."
         )
+    faithfulness = facts.get("faithfulness") or {}
+    if faithfulness.get("n_clauses"):
+        spread = faithfulness["strata"]
+        over = (
+            f", a seeded draw over the strata ({', '.join(f'{k}: {v}' for k, v in spread.items())})"
+            if len(spread) > 1
+            else ""
+        )
+        lines.append(
+            f"The faithfulness checks (deletion curves and LDS) ran on {faithfulness['n_clauses']} of the study "
+            f"clauses under every variant{over}; their verdicts speak for these clauses."
+        )
+    seeds = facts.get("seeds") or {}
+    if seeds.get("runs_per_cell") == 1 and len(facts.get("strategies", [])) > 1:
+        lines.append(
+            f"Every strategy x size cell is one training run (seed {seeds['seeds'][0]}): the strategy comparisons "
+            "test these particular checkpoints over clauses, and the variation between training runs, shared by "
+            "all clauses of a checkpoint, is not measured. The strategy verdicts are conditional on these "
+            "checkpoints; they do not generalise to the strategies."
+        )
     power = facts["power"]
     if power["n"] and power["mde"]:
         lines.append(
-            f"With {_span(power['n'])} clauses per paired strategy comparison, the smallest standardised "
-            f"effect the tests could detect (power 0.8, alpha 0.05, Holm family) is {power['mde_name'] or 'd'} "
-            f"= {_span(power['mde'], '{:.2f}')}; smaller differences could not have been seen."
+            f"Planning: with {_span(power['n'])} clauses per paired strategy comparison, an effect of "
+            f"{power['mde_name'] or 'd'} = {_span(power['mde'], '{:.2f}')} is detected with power 0.8 (alpha 0.05, "
+            "Holm family); smaller effects need more clauses. This is the design's sensitivity, not a reading "
+            "of the observed effects."
         )
     return lines
 

@@ -7,6 +7,10 @@ what this run measured (with n, test, p and effect size), and a verdict:
 - ``same direction, not significant``: the sign agrees but the test cannot reject (often n);
 - ``not reproduced``: the opposite direction, or a significant result against the claim;
 - ``not testable``: the run lacks what the test needs (no curves, a ladder below the published range);
+- the strategy-focus finding reads in three states per size and overall: ``reproduced``
+  (significant in the claimed direction), ``contradicted`` (significant against it, or a difference
+  whose CI lies inside the declared smallest effect of interest: equivalent to no effect), and
+  ``inconclusive`` (neither); overall it is reproduced only when every size reproduces it;
 - ``same direction, not testable for significance``: a trend read for its sign only (fewer than 4
   sizes: the size is the unit of replication, docs/statistics.md).
 """
@@ -29,6 +33,8 @@ OPPOSITE_ONLY = "opposite direction, not testable for significance"
 MIXED_ONLY = "mixed directions, not testable for significance"
 SCALE_CATEGORIES = ("numerical_constraint", "rule_identifier")
 UNTESTED_DIRECTIONS = (DIRECTION_ONLY, OPPOSITE_ONLY, MIXED_ONLY)
+CONTRADICTED = "contradicted"
+INCONCLUSIVE = "inconclusive"
 
 
 @dataclass(frozen=True)
@@ -134,48 +140,96 @@ def scale_finding(scale_trends: pd.DataFrame, alpha: float) -> Finding:
     return Finding("scale_categories", question, published, verdict, observed, details)
 
 
-def _power_note(row) -> str:
-    """Whether a non-significant comparison could have been seen at its n (MDE vs observed effect)."""
+def _planning_note(row) -> str:
+    """The design's sensitivity at this n (planning information, never a reading of the observed effect)."""
     mde = getattr(row, "mde", np.nan)
-    observed = getattr(row, "effect_d", np.nan)
     if not np.isfinite(mde):
         note = str(getattr(row, "note", "") or "")
         return "; " + (note if "not testable" in note else "no effect is detectable at this n")
-    text = f"; smallest detectable {getattr(row, 'mde_name', 'd')} = {mde:.2f}"
-    if np.isfinite(observed):
-        text += f", observed {observed:+.2f}"
-    return text
+    return f"; this n detects {getattr(row, 'mde_name', 'd')} = {mde:.2f} with power 0.8"
 
 
-def focus_finding(comparisons: pd.DataFrame, alpha: float, metric: str = "normalised_entropy") -> Finding:
-    """Are FFT attributions different from, and more focused than, LoRA and QLoRA (per size)?
+def oriented_pairs(rows: pd.DataFrame, full: list[str], adapters: list[str]) -> pd.DataFrame:
+    """Full-weight-vs-adapter comparison rows, every one read as full-weight minus adapter.
 
-    Direction and significance come from the same statistic: the sign of the matched-pairs
-    rank-biserial r of the Wilcoxon test (FFT minus adapter; negative entropy = FFT more focused).
+    A row whose groups are the other way round (an adapter strategy whose name sorts before the
+    full-weight one, e.g. ``dora`` vs ``fft``) is flipped: groups swapped, the effect size, its
+    direction and the mean difference negated and the CI mirrored, so no comparison drops out.
+    """
+    forward = rows[rows["group_a"].isin(full) & rows["group_b"].isin(adapters)]
+    backward = rows[rows["group_a"].isin(adapters) & rows["group_b"].isin(full)].copy()
+    if not backward.empty:
+        backward[["group_a", "group_b"]] = backward[["group_b", "group_a"]].to_numpy()
+        for column in ("effect_size", "mean_difference", "direction", "effect_d"):
+            if column in backward:
+                backward[column] = -backward[column]
+        if {"ci_low", "ci_high"} <= set(backward.columns):
+            backward[["ci_low", "ci_high"]] = -backward[["ci_high", "ci_low"]].to_numpy()
+    return pd.concat([forward, backward], ignore_index=True)
+
+
+def three_state(claimed: bool, significant: bool, ci: tuple[float, float], margin: float | None) -> str:
+    """reproduced / contradicted / inconclusive for one test whose claim is a direction.
+
+    Contradicted: significant against the claim, or (not significant) a CI inside +-``margin``,
+    the smallest effect of interest (two one-sided tests at alpha/2 each when ``ci`` is the 95% CI:
+    conservative for a TOST at alpha).
+    """
+    if significant:
+        return REPRODUCED if claimed else CONTRADICTED
+    low, high = ci
+    if margin is not None and np.isfinite(low) and np.isfinite(high) and -margin < low and high < margin:
+        return CONTRADICTED
+    return INCONCLUSIVE
+
+
+def overall_three_state(per_size: dict) -> str:
+    """Reproduced only when the claim holds at every size; contradicted when any size contradicts it."""
+    states = [v for v in per_size.values() if v != NOT_TESTABLE]
+    if not states:
+        return NOT_TESTABLE
+    if any(v == CONTRADICTED for v in states):
+        return CONTRADICTED
+    if all(v == REPRODUCED for v in states) and len(states) == len(per_size):
+        return REPRODUCED
+    return INCONCLUSIVE
+
+
+def focus_finding(
+    comparisons: pd.DataFrame, alpha: float, metric: str = "normalised_entropy", margin: float | None = None
+) -> Finding:
+    """Are FFT attributions different from, and more focused than, LoRA and QLoRA, at every size?
+
+    Per comparison (size, FFT vs one adapter strategy) the Holm-corrected Wilcoxon over clauses and
+    the sign of its matched-pairs rank-biserial r (FFT minus adapter; negative entropy = FFT more
+    focused) give a three-state verdict (:func:`three_state`; ``margin`` is the smallest effect of
+    interest on the mean difference). A size reproduces the claim when every adapter comparison
+    there does, contradicts it when any contradicts it; the overall verdict needs the claim at
+    every size (:func:`overall_three_state`), never a count of significant cells.
     """
     question = "Does the fine-tuning strategy change how focused the attributions are?"
     published = "FFT attributions are statistically different from LoRA/QLoRA and more focused."
     rows = comparisons[(comparisons["family"] == "focus") & (comparisons["metric"] == metric)]
     full = [name for name, spec in STRATEGIES.items() if not spec.adapters]  # every weight trains (FFT)
     adapters = [name for name, spec in STRATEGIES.items() if spec.adapters]  # LoRA, QLoRA, ...
-    pairs = rows[rows["group_a"].isin(full) & rows["group_b"].isin(adapters)]
-    verdicts, details = [], []
-    underpowered = 0
+    pairs = oriented_pairs(rows, full, adapters)
+    by_size: dict[str, list[str]] = {}
+    details = []
     for row in pairs.itertuples():
         direction = row.direction if hasattr(row, "direction") else np.sign(row.effect_size)
         if not np.isfinite(row.p_adjusted) or direction == 0:
-            verdicts.append(NOT_TESTABLE)
+            state = NOT_TESTABLE
         else:
-            verdicts.append(_verdict(direction < 0, row.p_adjusted < alpha))
-        mde = getattr(row, "mde", np.nan)
-        if row.p_adjusted >= alpha and (not np.isfinite(mde) or abs(getattr(row, "effect_d", 0.0)) < mde):
-            underpowered += 1
+            ci = (getattr(row, "ci_low", np.nan), getattr(row, "ci_high", np.nan))
+            state = three_state(direction < 0, row.p_adjusted < alpha, ci, margin)
+        by_size.setdefault(str(row.size), []).append(state)
         details.append(
-            f"size {row.size}, FFT vs {row.group_b}: rank-biserial r = {row.effect_size:+.2f} "
+            f"size {row.size}, FFT vs {row.group_b}: {state}; rank-biserial r = {row.effect_size:+.2f} "
             f"(negative: FFT more focused), {row.test} n = {row.n} clauses, Holm p = {_p(row.p_adjusted)}; "
             f"mean difference in {metric.replace('_', ' ')} {row.mean_difference:+.3f} "
-            f"[{row.ci_low:+.3f}, {row.ci_high:+.3f}]" + _power_note(row)
+            f"[{row.ci_low:+.3f}, {row.ci_high:+.3f}]" + _planning_note(row)
         )
+    per_size = {size: overall_three_state({i: s for i, s in enumerate(states)}) for size, states in by_size.items()}
     omnibus = rows[rows["group_a"].fillna("") == ""]
     for row in omnibus.itertuples():
         details.append(
@@ -183,29 +237,27 @@ def focus_finding(comparisons: pd.DataFrame, alpha: float, metric: str = "normal
             f"{row.effect_size_name} = {row.effect_size:.2f}"
         )
     if pairs.empty:
-        verdicts = [NOT_TESTABLE]
         details.append("FFT and at least one of LoRA/QLoRA are needed at the same size")
-    reproduced = sum(v == REPRODUCED for v in verdicts)
+        return Finding("strategy_focus", question, published, NOT_TESTABLE, "not testable in this run", details)
+    verdict = overall_three_state(per_size)
+    margin_text = f"; equivalence margin +-{margin:g} in mean {metric.replace('_', ' ')}" if margin else ""
     observed = (
-        f"FFT more focused (negative rank-biserial r on normalised entropy) and significant in {reproduced} of "
-        f"{len(pairs)} FFT-vs-adapter comparisons (Holm-corrected Wilcoxon over clauses, alpha = {alpha})"
+        "per size: "
+        + ", ".join(f"{size} {state}" for size, state in per_size.items())
+        + f" (FFT vs each adapter strategy, Holm-corrected Wilcoxon over clauses, alpha = {alpha}{margin_text}; "
+        "reproduced overall only when FFT is significantly more focused at every size)"
     )
-    if underpowered and len(pairs):
-        observed += (
-            f"; {underpowered} of the non-significant comparisons had an observed effect below the smallest "
-            "effect detectable at their n (could not have been seen)"
-        )
-    return Finding("strategy_focus", question, published, _combine(verdicts), observed, details)
-
-
-PLATEAU_TESTABLE_STATUSES = ("plateau", "not supported", "not reached")
+    return Finding("strategy_focus", question, published, verdict, observed, details)
 
 
 def plateau_finding(plateaus: pd.DataFrame, metric: str) -> Finding:
-    """Does rule quality stop improving beyond some size?
+    """Does rule quality stop improving beyond some size? (the size is the unit)
 
-    A plateau verdict needs >= 4 sizes, a ladder reaching the published range and a fit whose
-    support comes from a clause bootstrap; otherwise the status says why it is not testable.
+    The verdict is the hinge row's size-level test (:func:`rulelens.statistics.plateau.plateau_test`,
+    the curve model fixed in advance): reproduced when the hinge beats a straight line, quality
+    rises before the knee and the slope after it is shown flat; contradicted when quality is shown
+    still rising after the knee (the slope's CI above the margin); inconclusive otherwise. The
+    saturating fit is described, never counted. The knee is reported beside the published ~7B.
     """
     question = "Does rule quality plateau with model size?"
     published = "Rule quality (semantic similarity) plateaus beyond a certain size (about 7B parameters)."
@@ -214,23 +266,31 @@ def plateau_finding(plateaus: pd.DataFrame, metric: str) -> Finding:
     rows = plateaus[(plateaus["strategy"] == "all") & (plateaus["metric"] == metric)]
     details = []
     for row in rows.itertuples():
-        support = getattr(row, "bootstrap_support", np.nan)
-        support_text = f", bootstrap support {support:.0%}" if np.isfinite(support) else ""
-        where = (
-            f" at {row.plateau_size} ({row.plateau_n_params:,.0f} parameters)"
-            if row.status == "plateau"
-            else f" ({row.reason})"
-        )
-        details.append(f"{row.model} fit: {row.status}{where}{support_text}")
-    statuses = set(rows["status"])
-    if not len(rows) or not statuses & set(PLATEAU_TESTABLE_STATUSES):
-        verdict = NOT_TESTABLE
-    elif "plateau" in statuses:
+        if row.model != "hinge":
+            details.append(f"{row.model} fit (descriptive): {row.fit_status}")
+            continue
+        knee = getattr(row, "knee_n_params", np.nan)
+        knee_text = f", knee at {knee / 1e9:.2g}B parameters (published: about 7B)" if np.isfinite(knee) else ""
+        test = ""
+        if np.isfinite(getattr(row, "hinge_vs_line_p", np.nan)):
+            test = (
+                f"; hinge vs line over {row.n_sizes} sizes p = {_p(row.hinge_vs_line_p)}, rise before the knee "
+                f"one-sided p = {_p(row.rise_p)}, slope after it {row.flat_slope:+.3f} "
+                f"[{row.flat_ci_low:+.3f}, {row.flat_ci_high:+.3f}] per e-fold of parameters "
+                f"(flat within +-{row.margin:g})"
+            )
+        reason = f" ({row.reason})" if row.reason and row.status != "plateau" else ""
+        details.append(f"hinge: {row.status}{knee_text}{test}{reason}")
+    hinge = rows[rows["model"] == "hinge"]
+    status = str(hinge["status"].iloc[0]) if len(hinge) else ""
+    if status == "plateau":
         verdict = REPRODUCED
-    elif "not supported" in statuses:  # a fit finds one, but under 95% of clause resamples agree
-        verdict = SAME_DIRECTION
+    elif status in ("not supported", "not reached"):
+        row = hinge.iloc[0]
+        still_rising = np.isfinite(row.get("flat_ci_low", np.nan)) and row["flat_ci_low"] > row["margin"]
+        verdict = CONTRADICTED if still_rising and row.get("rise_p", 1.0) < 0.05 else INCONCLUSIVE
     else:
-        verdict = NOT_REPRODUCED
+        verdict = NOT_TESTABLE
     sizes = int(rows["n_sizes"].max()) if len(rows) else 0
     observed = (
         (f"pooled fine-tuned variants over {sizes} sizes: " + "; ".join(details)) if details else "no quality table"
@@ -287,10 +347,11 @@ def all_findings(
     lds: pd.DataFrame | None,
     alpha: float,
     quality_metric: str,
+    equivalence_margin: float | None = None,
 ) -> list[Finding]:
-    """The four answers; ``alpha`` and ``quality_metric`` come from ``parameters_reporting.yml``."""
+    """The four answers; ``alpha``, ``quality_metric`` and the margin come from ``parameters_reporting.yml``."""
     return [
-        focus_finding(comparisons, alpha),
+        focus_finding(comparisons, alpha, margin=equivalence_margin),
         scale_finding(scale_trends, alpha),
         plateau_finding(plateaus, quality_metric),
         faithfulness_finding(faithfulness, lds, alpha),

@@ -342,10 +342,18 @@ def study_report(
     alpha: float,
     quality_metric: str,
     title: str,
+    equivalence_margin: float | None = None,
 ) -> tuple[str, list[Finding]]:
     """(HTML page, findings) of one run; every sentence about the run itself comes from ``facts``."""
     findings = all_findings(
-        tables.scale_trends, tables.comparisons, tables.plateaus, tables.faithfulness, tables.lds, alpha, quality_metric
+        tables.scale_trends,
+        tables.comparisons,
+        tables.plateaus,
+        tables.faithfulness,
+        tables.lds,
+        alpha,
+        quality_metric,
+        equivalence_margin=equivalence_margin,
     )
     figures = draw_all(tables, quality_metric)
     captioned = {

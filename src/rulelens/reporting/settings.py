@@ -27,6 +27,7 @@ class PlateauSettings:
     epsilon: float
     min_n_params: float | None
     n_resamples: int
+    flat_margin: float
 
     @classmethod
     def from_params(cls, params: Any) -> PlateauSettings:
@@ -37,6 +38,7 @@ class PlateauSettings:
             epsilon=float(params["epsilon"]),
             min_n_params=None if params["min_n_params"] is None else float(params["min_n_params"]),
             n_resamples=int(params["n_resamples"]),
+            flat_margin=float(params["flat_margin"]),
         )
 
 
@@ -48,6 +50,7 @@ class ReportingSettings:
     dataset: str
     environment: str
     alpha: float
+    focus_equivalence_margin: float
     top_k: int
     n_resamples: int
     seed: int
@@ -63,6 +66,7 @@ class ReportingSettings:
             dataset="" if params["dataset"] is None else str(params["dataset"]),
             environment="" if params["environment"] is None else str(params["environment"]),
             alpha=float(params["alpha"]),
+            focus_equivalence_margin=float(params["focus_equivalence_margin"]),
             top_k=int(params["top_k"]),
             n_resamples=int(params["n_resamples"]),
             seed=int(params["seed"]),

@@ -107,10 +107,13 @@ def plateau_table(
     min_n_params: float | None,
     n_resamples: int,
     seed: int,
+    flat_margin: float = 0.02,
+    alpha: float = 0.05,
 ) -> pd.DataFrame:
     """Rule quality against size: plateau estimates per strategy; "all" pools the fine-tuned strategies only.
 
-    A plateau needs >= 4 sizes, a ladder reaching ``min_n_params`` and clause-bootstrap support.
+    A plateau needs >= 5 sizes, a ladder reaching ``min_n_params`` and the hinge's size-level test
+    (docs/statistics.md section 7); the saturating fit is descriptive.
     """
     options = dict(
         metrics=metrics,
@@ -119,6 +122,8 @@ def plateau_table(
         min_plateau_n_params=min_n_params,
         n_resamples=n_resamples,
         seed=seed,
+        flat_margin=flat_margin,
+        alpha=alpha,
     )
     tuned = st.quality_plateaus(fine_tuned(clause_quality), **options)
     base = clause_quality[clause_quality["strategy"] == ZERO_SHOT]
@@ -182,13 +187,16 @@ def lds_table(lds_scores: pd.DataFrame, *, n_resamples: int, seed: int) -> pd.Da
 
 
 def faithfulness_mean_curves(curves: pd.DataFrame) -> pd.DataFrame:
-    """Mean deletion curves per strategy, order and k (over sizes and clauses), for the figure."""
+    """Mean deletion curves per strategy, order and k (over sizes and clauses), for the figure.
+
+    ``n`` counts distinct clauses (the unit), not the size x clause rows averaged over.
+    """
     if curves.empty:
         return pd.DataFrame(columns=["strategy", "order", "k", "n", "comprehensiveness", "sufficiency"])
     return (
         curves.groupby(["strategy", "order", "k"], sort=True)
         .agg(
-            n=("clause_id", "size"),
+            n=("clause_id", "nunique"),
             comprehensiveness=("comprehensiveness", "mean"),
             sufficiency=("sufficiency", "mean"),
         )

@@ -1,8 +1,11 @@
-"""Could an effect have been seen at all? Minimum detectable effects (MDE) for the study's tests.
+"""How sensitive is the design? Minimum detectable effects (MDE) for the study's tests.
 
-A "not significant" verdict only means "not reproduced" when the run had the power to see the
-published effect; otherwise it means "could not have been seen". The MDE is the smallest
-standardized effect that a two-sided test at level alpha detects with probability ``power``:
+Planning information: the smallest standardized effect that a two-sided test at level alpha
+detects with probability ``power`` at a given n ("to detect d_z = 0.5 with 80% power you need n
+clauses"). It is never read against the observed effect of the same test (power computed from the
+observed effect is a function of its p-value and says nothing new: the observed-power fallacy);
+verdicts come from the test and, for "no effect", from an equivalence test against a declared
+smallest effect of interest (docs/reporting.md):
 
 - ``wilcoxon_paired`` / ``one_sample_wilcoxon``: d_z = mean(d) / sd(d) of the paired differences
   (Cohen 1988, ch. 2), from the one-sample t-test power (statsmodels ``TTestPower``) at an

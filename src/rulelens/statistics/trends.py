@@ -37,8 +37,6 @@ from rulelens.statistics.power import mde_slope, minimum_detectable_effect
 MIN_FIT_SIZES = 3  # three curve parameters
 MIN_SIZES = MIN_FIT_SIZES
 MIN_TREND_SIZES = 4  # the slope t-test has n_sizes - 2 df; with 3 sizes one df is all there is
-MIN_PLATEAU_SIZES = 4
-PLATEAU_SUPPORT = 0.95
 
 
 # ---------------------------------------------------------------------------------------------
@@ -423,62 +421,44 @@ def _plateau_fit(
     }
 
 
-def plateau_support(
-    values: np.ndarray, n_params: np.ndarray, model: str, epsilon: float, relative: bool, n_resamples: int, seed
-) -> float:
-    """Share of clause-bootstrap refits that find a plateau (with an observed size after its start).
-
-    ``values``: clause x size matrix (NaN where a clause lacks a size), sizes ascending. Each
-    replicate resamples clause ids once and uses them at every size, then refits the per-size means.
-    """
-    weights = clause_bootstrap_weights(values.shape[0], n_resamples, seed)
-    present = np.isfinite(values)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means = (weights @ np.where(present, values, 0.0)) / (weights @ present)
-    labels = n_params.astype(object)
-    found = [
-        bool(np.isfinite(row).all())
-        and _plateau_fit(n_params, row, labels, model, epsilon, relative)["status"] == "plateau"
-        for row in means
-    ]
-    return float(np.mean(found)) if found else np.nan
-
-
 def plateau_estimate(
     n_params,
     quality,
-    model: str = "saturating",
+    model: str = "hinge",
     epsilon: float = 0.02,
     relative: bool = True,
     size_labels: Sequence | None = None,
     *,
     clause_ids: Sequence | None = None,
-    n_resamples: int = 1000,
+    n_resamples: int = 500,
     seed: int | None = 0,
-    min_sizes: int = MIN_PLATEAU_SIZES,
     min_plateau_n_params: float | None = None,
-    support: float = PLATEAU_SUPPORT,
+    flat_margin: float = 0.02,
+    alpha: float = 0.05,
 ) -> dict:
-    """Fit a saturating or hinge curve of quality on ln(n_params), locate the plateau, and judge it.
+    """Fit a saturating or hinge curve of quality on ln(n_params) and, for the hinge, test the plateau.
 
     ``n_params``/``quality`` (and ``clause_ids``, aligned) are per clause rows; they are averaged
-    per clause and size, then per size. ``epsilon`` is a fraction of the range of the size means
-    (``relative=True``) or an absolute quality difference. ``fit_status`` is what the curve fit
-    alone says ("plateau" | "not reached" | "not estimable"); ``status`` is the verdict:
+    per clause and size, then per size: the size is the unit of replication. ``fit_status`` is what
+    the curve fit alone says ("plateau" | "not reached" | "not estimable"; ``epsilon`` is a fraction
+    of the range of the size means, or absolute). ``status`` is the verdict, and only the hinge,
+    the curve model fixed in advance, has one (:func:`rulelens.statistics.plateau.plateau_test`:
+    the hinge beats a straight line, a significant rise before the knee, and a slope after it inside
+    +-``flat_margin`` by TOST, all over sizes with ``n_resamples`` parametric-bootstrap replicates):
 
     - "not estimable": fewer than 3 sizes or the fit failed;
-    - "not testable": fewer than ``min_sizes`` (4) sizes, or no clause ids (variant means only),
-      so no clause bootstrap is possible;
+    - "descriptive": the saturating curve (reported beside the hinge, never a verdict);
+    - "not testable": fewer than 5 sizes;
     - "not testable on this ladder": the largest size is below ``min_plateau_n_params``;
-    - "plateau": the fit finds one AND at least ``support`` of the clause-bootstrap refits do;
-    - "not supported": the fit finds one but fewer bootstrap refits do (noise could make it);
-    - "not reached": the fit finds none.
+    - "plateau" / "not supported" (rise and bend, flatness not shown) / "not reached".
 
-    ``plateau_size``/``plateau_n_params`` are the fit's answer whatever the verdict (read them
-    only with status "plateau"). Also: reason, model, n_sizes, n_clauses, plateau_size, plateau_n_params, knee_n_params,
-    asymptote, epsilon (absolute), rmse, bootstrap_support, largest_n_params,
-    min_plateau_n_params, params.
+    Also: reason, model, n_sizes, n_clauses, plateau_size, plateau_n_params, knee_n_params (the
+    test's knee for the hinge), asymptote, epsilon (absolute), rmse, largest_n_params,
+    min_plateau_n_params, params and the test's rise_slope, rise_p, hinge_vs_line_p, flat_slope,
+    flat_ci_low, flat_ci_high, flat_sizes, margin.
     """
+    from rulelens.statistics.plateau import MIN_TEST_SIZES, plateau_test
+
     if model not in ("saturating", "hinge"):
         raise ValueError(f"model must be 'saturating' or 'hinge', got {model!r}")
     n = np.asarray(n_params, dtype=float)
@@ -505,17 +485,20 @@ def plateau_estimate(
         **fit,
         "fit_status": fit["status"],
         "n_clauses": 0 if matrix is None else int(matrix.shape[0]),
-        "bootstrap_support": np.nan,
         "largest_n_params": largest,
         "min_plateau_n_params": np.nan if min_plateau_n_params is None else float(min_plateau_n_params),
+        **{key: np.nan for key in PLATEAU_TEST_FIELDS if key != "knee_n_params"},
     }
     if fit["status"] == "not estimable":
         return result
-    if len(means) < min_sizes:
+    if model != "hinge":
+        return {**result, "status": "descriptive", "reason": "the verdict is the hinge's size-level test"}
+    if len(means) < MIN_TEST_SIZES:
         return {
             **result,
             "status": "not testable",
-            "reason": f"fewer than {min_sizes} sizes ({len(means)}): a plateau cannot be told from noise",
+            "reason": f"fewer than {MIN_TEST_SIZES} sizes ({len(means)}): a plateau cannot be told from noise "
+            "with the size as the unit",
         }
     if min_plateau_n_params is not None and largest < min_plateau_n_params:
         return {
@@ -524,24 +507,28 @@ def plateau_estimate(
             "reason": f"largest size has {largest:,.0f} parameters, below the {min_plateau_n_params:,.0f} "
             "where the plateau is expected",
         }
-    if matrix is None or matrix.shape[0] < 2:
-        return {
-            **result,
-            "status": "not testable",
-            "reason": "needs per-clause rows with clause ids for the clause bootstrap (only size means given)",
-        }
-    share = plateau_support(matrix.to_numpy(dtype=float), n_sizes_values, model, epsilon, relative, n_resamples, seed)
-    result["bootstrap_support"] = share
-    if fit["status"] != "plateau":
-        return result
-    if not share >= support:
-        return {
-            **result,
-            "status": "not supported",
-            "reason": f"only {share:.0%} of clause-bootstrap refits find a plateau (needs {support:.0%}); "
-            f"the fit alone puts it at {fit['plateau_size']}",
-        }
-    return result
+    test = plateau_test(n_sizes_values, means, margin=flat_margin, alpha=alpha, n_boot=n_resamples, seed=seed)
+    out = {**result, **{key: test[key] for key in PLATEAU_TEST_FIELDS}, "status": test["status"]}
+    out["reason"] = test["reason"]
+    if test["status"] == "plateau":  # the first observed size at or after the test's knee
+        at = int(np.searchsorted(n_sizes_values, test["knee_n_params"] * (1 - 1e-9)))
+        at = min(at, len(n_sizes_values) - 1)
+        out["plateau_size"] = size_labels_by_n.reindex(n_sizes_values).to_numpy(dtype=object)[at]
+        out["plateau_n_params"] = float(n_sizes_values[at])
+    return out
+
+
+PLATEAU_TEST_FIELDS = (
+    "knee_n_params",
+    "rise_slope",
+    "rise_p",
+    "hinge_vs_line_p",
+    "flat_slope",
+    "flat_ci_low",
+    "flat_ci_high",
+    "flat_sizes",
+    "margin",
+)
 
 
 def quality_plateaus(
@@ -555,17 +542,17 @@ def quality_plateaus(
     n_params_col: str = "n_params",
     *,
     clause_col: str | None = "clause_id",
-    n_resamples: int = 1000,
+    n_resamples: int = 500,
     seed: int | None = 0,
-    min_sizes: int = MIN_PLATEAU_SIZES,
     min_plateau_n_params: float | None = None,
-    support: float = PLATEAU_SUPPORT,
+    flat_margin: float = 0.02,
+    alpha: float = 0.05,
 ) -> pd.DataFrame:
     """Plateau estimates per strategy (and "all" strategies pooled), metric and curve model.
 
     Input: the evaluation's per-clause quality table (metric columns + strategy, model_size,
     n_params, clause_id). One row per (strategy, metric, model) with the fields of
-    :func:`plateau_estimate`; without ``clause_col`` in the table every verdict is "not testable".
+    :func:`plateau_estimate` (the verdict is the hinge row's; the saturating row is descriptive).
     """
     require(quality, [strategy_col, size_col, n_params_col, *metrics], "quality_plateaus")
     has_clauses = clause_col is not None and clause_col in quality.columns
@@ -574,9 +561,9 @@ def quality_plateaus(
         relative=relative,
         n_resamples=n_resamples,
         seed=seed,
-        min_sizes=min_sizes,
         min_plateau_n_params=min_plateau_n_params,
-        support=support,
+        flat_margin=flat_margin,
+        alpha=alpha,
     )
     rows = []
     strategies = [*sorted(quality[strategy_col].unique(), key=str), "all"]

@@ -127,6 +127,8 @@ def summarise_quality(quality: pd.DataFrame, reporting: dict[str, Any]) -> tuple
         min_n_params=plateau.min_n_params,
         n_resamples=plateau.n_resamples,
         seed=settings.seed,
+        flat_margin=plateau.flat_margin,
+        alpha=settings.alpha,
     )
     return by_variant, plateaus
 
@@ -161,8 +163,9 @@ def collect_run_facts(
     training: dict[str, Any],
     data_processing: dict[str, Any],
     reporting: dict[str, Any],
+    faithfulness_aopc: pd.DataFrame,
 ) -> dict[str, Any]:
-    """What this run was (environment, base models, training length, clauses, power): the report's prose reads it."""
+    """What this run was (environment, base models, training, clauses, seeds, power): the report's prose reads it."""
     from rulelens.reporting.facts import run_facts
 
     return run_facts(
@@ -172,6 +175,7 @@ def collect_run_facts(
         training,
         data_processing["selection"],
         ReportingSettings.from_params(reporting),
+        faithfulness_aopc,
     )
 
 
@@ -230,6 +234,7 @@ def write_report(
         alpha=settings.alpha,
         quality_metric=settings.quality_metric,
         title=settings.title,
+        equivalence_margin=settings.focus_equivalence_margin,
     )
     for finding in findings:
         logger.info("%s: %s", finding.key, finding.verdict)

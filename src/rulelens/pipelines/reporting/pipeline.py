@@ -118,6 +118,7 @@ def report_pipeline() -> Pipeline:
                     "params:training",
                     "params:data_processing",
                     PARAMS,
+                    "faithfulness_aopc",
                 ],
                 outputs="run_facts",
                 name="collect_run_facts",
