@@ -38,8 +38,20 @@ def _line_sse(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
     return float(((design @ coef - y) ** 2).sum()), coef
 
 
-def _hinge_design(x: np.ndarray, h: float) -> np.ndarray:
+def hinge_design(x: np.ndarray, h: float) -> np.ndarray:
+    """Columns of the hinge at knee ``h``: a level and min(x, h) - h (linear up to h, flat after)."""
     return np.column_stack([np.ones_like(x), np.minimum(x, h) - h])
+
+
+def hinge_sse_grid(x: np.ndarray, y: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """SSE of the hinge fit at every knee in ``grid`` at once (simple regression of y on min(x, h) - h)."""
+    z = np.minimum(x[None, :], grid[:, None]) - grid[:, None]
+    zc = z - z.mean(axis=1, keepdims=True)
+    yc = y - y.mean()
+    szz = (zc**2).sum(axis=1)
+    szy = zc @ yc
+    explained = np.divide(szy**2, szz, out=np.zeros_like(szz), where=szz > 1e-300)
+    return np.maximum(float(yc @ yc) - explained, 0.0)
 
 
 def knee_grid(x: np.ndarray, points: int = 60) -> np.ndarray:
@@ -50,16 +62,10 @@ def knee_grid(x: np.ndarray, points: int = 60) -> np.ndarray:
 
 def fit_hinge_on_grid(x: np.ndarray, y: np.ndarray, grid: np.ndarray) -> dict:
     """Least-squares hinge over the candidate knees (vectorised over the grid; the earliest best knee)."""
-    z = np.minimum(x[None, :], grid[:, None]) - grid[:, None]
-    zc = z - z.mean(axis=1, keepdims=True)
-    yc = y - y.mean()
-    szz = (zc**2).sum(axis=1)
-    szy = zc @ yc
-    explained = np.divide(szy**2, szz, out=np.zeros_like(szz), where=szz > 1e-300)
-    sses = np.maximum(float(yc @ yc) - explained, 0.0)
+    sses = hinge_sse_grid(x, y, grid)
     best = int(np.flatnonzero(sses <= sses.min() + 1e-12 * max(1.0, sses.min()))[0])
     h = float(grid[best])
-    design = _hinge_design(x, h)
+    design = hinge_design(x, h)
     coef, *_ = np.linalg.lstsq(design, y, rcond=None)
     return {"h": h, "level": float(coef[0]), "slope": float(coef[1]), "sse": float(sses[best]), "design": design}
 

@@ -32,6 +32,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from rulelens.statistics._frames import require
+from rulelens.statistics.plateau import MIN_TEST_SIZES, hinge_design, hinge_sse_grid, plateau_test
 from rulelens.statistics.power import mde_slope, minimum_detectable_effect
 
 MIN_FIT_SIZES = 3  # three curve parameters
@@ -294,24 +295,9 @@ def fit_saturating(x, y) -> dict:
     return dict(a=a, b=b, c=float(np.exp(best)), sse=sse)
 
 
-def _hinge_design(x, h):
-    return np.column_stack([np.ones_like(x), np.minimum(x, h) - h])
-
-
 def _hinge_sse(x, y, h) -> tuple[float, np.ndarray]:
-    coef, *_ = np.linalg.lstsq(_hinge_design(x, h), y, rcond=None)
-    return float(((_hinge_design(x, h) @ coef - y) ** 2).sum()), coef
-
-
-def _hinge_sse_grid(x, y, grid) -> np.ndarray:
-    """SSE of the hinge fit at every hinge in ``grid`` at once (simple regression of y on min(x, h) - h)."""
-    z = np.minimum(x[None, :], grid[:, None]) - grid[:, None]
-    zc = z - z.mean(axis=1, keepdims=True)
-    yc = y - y.mean()
-    szz = (zc**2).sum(axis=1)
-    szy = zc @ yc
-    explained = np.divide(szy**2, szz, out=np.zeros_like(szz), where=szz > 1e-300)
-    return np.maximum(float(yc @ yc) - explained, 0.0)
+    coef, *_ = np.linalg.lstsq(hinge_design(x, h), y, rcond=None)
+    return float(((hinge_design(x, h) @ coef - y) ** 2).sum()), coef
 
 
 def fit_hinge(x, y) -> dict:
@@ -324,7 +310,7 @@ def fit_hinge(x, y) -> dict:
     y = np.asarray(y, dtype=float)
     lo, hi = float(x.min()), float(x.max())
     grid = np.unique(np.concatenate([np.linspace(lo, hi, 201), x]))
-    sses = _hinge_sse_grid(x, y, grid)
+    sses = hinge_sse_grid(x, y, grid)
     i = int(np.argmin(sses))
     # Prefer the earliest hinge among (numerically) equal fits: a plateau starts where it starts.
     i = int(np.flatnonzero(sses <= sses[i] + 1e-12 * max(1.0, sses[i]))[0])
@@ -457,8 +443,6 @@ def plateau_estimate(
     min_plateau_n_params, params and the test's rise_slope, rise_p, hinge_vs_line_p, flat_slope,
     flat_ci_low, flat_ci_high, flat_sizes, margin.
     """
-    from rulelens.statistics.plateau import MIN_TEST_SIZES, plateau_test
-
     if model not in ("saturating", "hinge"):
         raise ValueError(f"model must be 'saturating' or 'hinge', got {model!r}")
     n = np.asarray(n_params, dtype=float)
