@@ -97,3 +97,15 @@ def test_no_pair_is_not_testable_and_the_text_never_reads_observed_power():
     finding = focus_finding(_table([("m", "lora", UNSURE), ("m", "qlora", UNSURE)]), 0.05, margin=0.02)
     text = finding.observed + " ".join(finding.details)
     assert "could not have been seen" not in text and "detects d_z = 0.70 with power 0.8" in text
+
+
+def test_every_finding_combines_its_parts_in_three_states():
+    from rulelens.reporting.findings import _combine, _verdict
+
+    # a non-significant estimate is inconclusive whatever its sign; significance against contradicts
+    assert _verdict(False, False) == _verdict(True, False) == INCONCLUSIVE
+    assert _verdict(False, True) == CONTRADICTED and _verdict(True, True) == REPRODUCED
+    assert _combine([REPRODUCED, REPRODUCED]) == REPRODUCED
+    assert _combine([REPRODUCED, INCONCLUSIVE]) == INCONCLUSIVE  # never "partly reproduced"
+    assert _combine([REPRODUCED, CONTRADICTED]) == CONTRADICTED
+    assert _combine([NOT_TESTABLE]) == NOT_TESTABLE

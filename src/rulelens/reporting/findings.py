@@ -4,13 +4,12 @@ Each function reads saved statistics tables and returns a :class:`Finding`: what
 what this run measured (with n, test, p and effect size), and a verdict:
 
 - ``reproduced``: same direction and significant at ``alpha``;
-- ``same direction, not significant``: the sign agrees but the test cannot reject (often n);
-- ``not reproduced``: the opposite direction, or a significant result against the claim;
+- ``contradicted``: significant against the claim (for the strategy focus also: equivalent to no
+  effect within a declared smallest effect of interest);
+- ``inconclusive``: neither (a non-significant result, whatever the sign of its estimate);
 - ``not testable``: the run lacks what the test needs (no curves, a ladder below the published range);
-- the strategy-focus finding reads in three states per size and overall: ``reproduced``
-  (significant in the claimed direction), ``contradicted`` (significant against it, or a difference
-  whose CI lies inside the declared smallest effect of interest: equivalent to no effect), and
-  ``inconclusive`` (neither); overall it is reproduced only when every size reproduces it;
+- a finding of several parts (sizes, categories, measures) is reproduced only when every part
+  is, contradicted when any part is, inconclusive otherwise: never a count of significant parts;
 - ``same direction, not testable for significance``: a trend read for its sign only (fewer than 4
   sizes: the size is the unit of replication, docs/statistics.md).
 """
@@ -25,8 +24,6 @@ import pandas as pd
 from rulelens.modeling.strategies import STRATEGIES
 
 REPRODUCED = "reproduced"
-SAME_DIRECTION = "same direction, not significant"
-NOT_REPRODUCED = "not reproduced"
 NOT_TESTABLE = "not testable"
 DIRECTION_ONLY = "same direction, not testable for significance"
 OPPOSITE_ONLY = "opposite direction, not testable for significance"
@@ -35,6 +32,7 @@ SCALE_CATEGORIES = ("numerical_constraint", "rule_identifier")
 UNTESTED_DIRECTIONS = (DIRECTION_ONLY, OPPOSITE_ONLY, MIXED_ONLY)
 CONTRADICTED = "contradicted"
 INCONCLUSIVE = "inconclusive"
+NOT_REPRODUCED = CONTRADICTED  # the one kind of "not reproduced" that is evidence against the claim
 
 
 @dataclass(frozen=True)
@@ -64,13 +62,14 @@ def _p(value: float) -> str:
 
 
 def _verdict(direction_agrees: bool, significant: bool) -> str:
-    if direction_agrees:
-        return REPRODUCED if significant else SAME_DIRECTION
-    return NOT_REPRODUCED
+    """Three honest states: significant for the claim, significant against it, or neither."""
+    if significant:
+        return REPRODUCED if direction_agrees else CONTRADICTED
+    return INCONCLUSIVE
 
 
 def _combine(verdicts: list[str]) -> str:
-    """One verdict from several parts: all reproduced, any against, else weak agreement.
+    """One verdict from several parts: all reproduced, any contradicted, else inconclusive.
 
     Parts that could only be read for their direction (too few sizes to test) cap the verdict at
     "not testable for significance", whatever the other parts say.
@@ -83,11 +82,9 @@ def _combine(verdicts: list[str]) -> str:
         return untested[0] if len(set(untested)) == 1 else MIXED_ONLY
     if all(v == REPRODUCED for v in real):
         return REPRODUCED
-    if all(v == NOT_REPRODUCED for v in real):
-        return NOT_REPRODUCED
-    if any(v == NOT_REPRODUCED for v in real):
-        return "partly reproduced" if any(v == REPRODUCED for v in real) else NOT_REPRODUCED
-    return SAME_DIRECTION if not any(v == REPRODUCED for v in real) else "partly reproduced"
+    if any(v == CONTRADICTED for v in real):
+        return CONTRADICTED
+    return INCONCLUSIVE
 
 
 def _truthy(value) -> bool:
@@ -298,7 +295,7 @@ def plateau_finding(plateaus: pd.DataFrame, metric: str) -> Finding:
     return Finding("quality_plateau", question, published, verdict, observed, details)
 
 
-FAITHFUL = {REPRODUCED: "faithful", NOT_REPRODUCED: "not faithful", SAME_DIRECTION: "weakly faithful"}
+FAITHFUL = {REPRODUCED: "faithful", CONTRADICTED: "not faithful", INCONCLUSIVE: "inconclusive"}
 
 
 def faithfulness_finding(faithfulness: pd.DataFrame, lds: pd.DataFrame | None, alpha: float) -> Finding:

@@ -15,12 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from rulelens.reporting.findings import CONTRADICTED, NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED, Finding
+from rulelens.reporting.findings import CONTRADICTED, NOT_TESTABLE, REPRODUCED, Finding
 
 VERDICT_CLASS = {
     REPRODUCED: "good",
     "faithful": "good",
-    NOT_REPRODUCED: "bad",
     CONTRADICTED: "bad",
     "not faithful": "bad",
     NOT_TESTABLE: "muted",

@@ -5,10 +5,13 @@
 - comparisons:   strategies compared per size (Friedman/Wilcoxon/Holm, Kruskal-Wallis/Mann-Whitney)
 - agreement:     do two variants pick the same words (Spearman, top-k overlap)
 - trends:        size trends (size = unit: OLS slope on ln(n_params), t-test, clause-blocked bootstrap);
-                 legacy Spearman trends; rule-quality plateau (fit + clause-bootstrap support)
+                 rule-quality curves (hinge and saturating fits)
+- plateau:       the plateau verdict, tested at the level of sizes (hinge vs line, rise, TOST flatness)
 - faithfulness:  deletion curves, comprehensiveness / sufficiency AOPC against random orders
                  (per variant, and pooled with the clause as the unit)
-- power:         minimum detectable effects of the study's tests
+- lds:           linear datamodeling score against its permutation baseline
+- faithfulness_power: how many clauses, random orders and LDS masks the faithfulness verdicts need
+- power:         minimum detectable effects of the study's tests (planning information)
 - bootstrap:     seeded percentile bootstrap CIs
 
 Formulas, tests, effect sizes and sources: docs/statistics.md.
