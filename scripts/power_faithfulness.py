@@ -97,7 +97,7 @@ def main() -> None:
                 print(f"{n:>8} {masks:>6} {target:>5.1f} {power:>6.2f} {null:>6.3f}")
     print("\nmodel calls per variant (K = 3; upper bound, before de-duplication):")
     for n, r, m in ((6, 10, 32), (8, 4, 16), (8, 3, 16), (8, 3, 12), (10, 3, 12)):
-        print(f"  {n} clauses x {r} orders x {m} masks: {n * faithfulness_prompts(27, 3, r, m):.0f}")
+        print(f"  {n} clauses x {r} orders x {m} masks: {n * faithfulness_prompts(3, r, m):.0f}")
 
 
 if __name__ == "__main__":

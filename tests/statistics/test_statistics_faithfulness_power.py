@@ -61,5 +61,5 @@ def test_lds_power_finds_true_attributions_and_not_permuted_ones():
 
 def test_prompt_count_follows_the_design():
     # per order: 3 'without' (k = 1 known) and 3 'only' subsets -> 5 model calls; plus the masks
-    assert faithfulness_prompts(27, 3, 4, 16) == 5 * 5 + 16
-    assert faithfulness_prompts(27, 3, 10, 32) == 11 * 5 + 32
+    assert faithfulness_prompts(3, 4, 16) == 5 * 5 + 16
+    assert faithfulness_prompts(3, 10, 32) == 11 * 5 + 32

@@ -175,16 +175,9 @@ def select_study_clauses(
             limit,
             len(frame),
         )
+    selected = stratified_subsample(frame, wanted, settings.seed).reset_index(drop=True)  # frame: by clause_id
     sizes = frame["stratum"].value_counts().sort_index().to_dict()
-    counts = allocate(sizes, wanted)
-    rng = np.random.default_rng(settings.seed)
-    chosen = []
-    for label in sorted(sizes):
-        members = frame[frame["stratum"] == label]  # already ordered by clause_id
-        if counts[label]:
-            picks = rng.choice(len(members), size=counts[label], replace=False)
-            chosen.append(members.iloc[np.sort(picks)])
-    selected = pd.concat(chosen).sort_values("clause_id", kind="stable").reset_index(drop=True)
+    counts = selected["stratum"].value_counts().to_dict()
     for optional in ("agency", "quantitative"):
         if optional not in selected:
             selected[optional] = None
@@ -196,18 +189,18 @@ def select_study_clauses(
         len(frame),
         settings.seed,
         columns or "none",
-        ", ".join(f"{label} {counts[label]}/{sizes[label]}" for label in sorted(sizes)),
+        ", ".join(f"{label} {counts.get(label, 0)}/{sizes[label]}" for label in sorted(sizes)),
     )
     return selected[SELECTION_COLUMNS]
 
 
 def stratified_subsample(selected: pd.DataFrame, n: int, seed: int | None) -> pd.DataFrame:
-    """``n`` rows of a selection, spread over its ``stratum`` labels as the selection itself is.
+    """``n`` rows spread over the ``stratum`` labels: the study's draw, and the faithfulness clauses' draw from it.
 
-    The same procedure as the study's draw (largest-remainder allocation, at least one row per
-    stratum where ``n`` allows, a seeded sample within each stratum), so that a check run on a
-    subset of the study's clauses (the faithfulness curves and LDS) sees every stratum instead of
-    the first clauses by id. Rows keep the selection's order; ``n`` >= the selection: all of it.
+    Largest-remainder allocation (:func:`allocate`: at least one row per stratum where ``n``
+    allows), then a seeded sample within each stratum, strata in sorted order, so that a check run
+    on a subset of the study's clauses (the faithfulness curves and LDS) sees every stratum instead
+    of the first clauses by id. Rows keep their order; ``n`` >= the rows: all of them.
     """
     if n >= len(selected):
         return selected
@@ -220,7 +213,8 @@ def stratified_subsample(selected: pd.DataFrame, n: int, seed: int | None) -> pd
         members = selected.index[labels == label]
         if counts[label]:
             keep.extend(members[np.sort(rng.choice(len(members), size=counts[label], replace=False))])
-    return selected.loc[[i for i in selected.index if i in set(keep)]]
+    kept = set(keep)
+    return selected.loc[[i for i in selected.index if i in kept]]
 
 
 def stratum_counts(selected: pd.DataFrame) -> pd.DataFrame:

@@ -144,12 +144,9 @@ def faithfulness_facts(aopc: pd.DataFrame | None, study_clauses: pd.DataFrame) -
 
 
 def seed_facts(training: Mapping[str, Any]) -> dict[str, Any]:
-    """Training runs per strategy x size cell: the seeds each variant was trained with (one run per seed)."""
+    """Training runs per strategy x size cell and the trainer seed: one run each (the grid has no seed dimension)."""
     trainer = training.get("trainer") or {}
-    seeds = training.get("seeds")
-    if seeds is None:
-        seeds = [trainer.get("seed", 0)]
-    return {"seeds": [int(s) for s in seeds], "runs_per_cell": len(list(seeds))}
+    return {"seeds": [int(trainer.get("seed", 0))], "runs_per_cell": 1}
 
 
 def stratified_by(strata: Mapping[str, int]) -> list[str]:

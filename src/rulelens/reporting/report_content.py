@@ -258,9 +258,10 @@ def sections(tables: StudyTables, quality_metric: str, facts: dict | None = None
             "Rule quality against size",
             [
                 f"Quality is {quality_metric.replace('_', ' ')} between the generated and the reference rule; the "
-                "other quality metrics are in the tables. The plateau fit is a saturating curve and a hinge on "
-                "ln(parameters); a plateau verdict needs at least 4 sizes, a ladder reaching the published range, an "
-                "observed size past the plateau's start and at least 95% of clause-bootstrap refits agreeing.",
+                "other quality metrics are in the tables. The plateau is tested with the model size as the unit: a "
+                "hinge on ln(parameters), fixed in advance, must fit better than a straight line, quality must rise "
+                "significantly before its knee and be shown flat after it (an equivalence test); that needs at least "
+                "5 sizes and a ladder reaching the published range. The saturating curve is shown for description.",
                 *filter(None, [constraint_sentence(tables.quality_by_variant)]),
             ],
             figures=["quality"],

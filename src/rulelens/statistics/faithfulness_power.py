@@ -31,14 +31,14 @@ import numpy as np
 from rulelens.statistics.comparisons import wilcoxon_signed_rank
 
 
-def faithfulness_prompts(n_words: float, max_k: int, n_random: int, n_masks: int) -> float:
+def faithfulness_prompts(max_k: int, n_random: int, n_masks: int) -> float:
     """Model calls per clause: curve subsets and masks, less those the attribution already holds.
 
     Per order, K 'without top-k' and K 'only top-k' subsets; k = 1 without is a single-word
     deletion (known from the attribution). Duplicates (the same single word kept by two orders) are
-    ignored here, so this is an upper bound.
+    ignored here, so this is an upper bound. The count does not depend on the clause's length (each
+    call's size does, for all calls alike).
     """
-    del n_words  # the count does not depend on the clause length (each call's size does, for all alike)
     return (n_random + 1) * (2 * max_k - 1) + n_masks
 
 
