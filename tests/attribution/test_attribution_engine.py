@@ -205,3 +205,52 @@ def test_captum_token_by_token_mode_runs_through_the_adapter(tiny_model, smol_to
     )
     assert result.method == "captum-tokens" and len(result.scores) == 4
     assert np.isfinite(result.scores).all()
+
+
+def _split_cost(widths, sizes, per_pass):
+    cost, start = 0.0, 0
+    for size in sizes:
+        cost += per_pass + size * widths[start]
+        start += size
+    return cost
+
+
+def _compositions(n):
+    if n == 0:
+        yield []
+        return
+    for first in range(1, n + 1):
+        for rest in _compositions(n - first):
+            yield [first, *rest]
+
+
+def test_planned_batches_are_the_cheapest_split_within_the_bounds():
+    from rulelens.attribution.engine import plan_batches
+
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        widths = sorted(rng.integers(1, 60, size=int(rng.integers(1, 9))).tolist(), reverse=True)
+        max_rows, max_tokens = int(rng.integers(1, 6)), int(rng.integers(40, 400))
+        sizes = plan_batches(widths, max_rows, max_tokens)
+        assert sum(sizes) == len(widths)
+
+        def allowed(split):
+            start = 0
+            for size in split:
+                if size > 1 and (size > max_rows or size * widths[start] > max_tokens):
+                    return False
+                start += size
+            return True
+
+        best = min(_split_cost(widths, s, max_tokens / 64) for s in _compositions(len(widths)) if allowed(s))
+        assert allowed(sizes) and _split_cost(widths, sizes, max_tokens / 64) == pytest.approx(best)
+
+
+def test_batches_split_where_padding_costs_more_than_a_pass():
+    from rulelens.attribution.engine import plan_batches
+
+    assert plan_batches([100, 100, 10, 10], 8, 6400) == [2, 2]  # one pass would pad two rows by 90
+    assert plan_batches([100, 99, 98, 97], 8, 6400) == [4]  # padding of 6 slots is cheaper than a pass
+    assert plan_batches([50] * 5, 8, 100) == [2, 2, 1]  # the token budget
+    assert plan_batches([500, 50], 8, 100) == [1, 1]  # a row wider than the budget goes alone
+    assert plan_batches([9, 5, 1, 1, 1], 2, None) == [2, 2, 1]  # no budget: fixed row count

@@ -224,6 +224,36 @@ def initial_batch_size(parts, prompts, cuts, target_len, memory_cap, act_bytes, 
     return int(max(1, min(len(prompts), size)))
 
 
+def plan_batches(widths: Sequence[int], max_rows: int, max_tokens: int | None) -> list[int]:
+    """Batch sizes for rows sorted longest first, each batch padded to its first row's width.
+
+    Without a token budget: ``max_rows`` rows per batch. With one, the split that computes the
+    fewest token slots (rows x width, padding included) plus a fixed cost per forward pass of
+    ``max_tokens / 64`` slots (smaller passes run GEMMs below peak; 64 measured best of 4-256), every batch within
+    ``max_rows`` and the budget (a row wider than the budget goes alone): exact dynamic
+    programming over the O(n^2) contiguous splits, n being a clause's perturbations.
+    """
+    n = len(widths)
+    if not max_tokens:
+        return [min(max_rows, n - start) for start in range(0, n, max_rows)]
+    per_pass = max_tokens / 64
+    best = [0.0] + [float("inf")] * n
+    size_ending = [0] * (n + 1)
+    for end in range(1, n + 1):
+        for start in range(end - 1, -1, -1):
+            rows = end - start
+            if rows > 1 and (rows > max_rows or rows * widths[start] > max_tokens):
+                break  # widths[start] only grows as start moves left
+            cost = best[start] + per_pass + rows * widths[start]
+            if cost < best[end]:
+                best[end], size_ending[end] = cost, rows
+    sizes, end = [], n
+    while end:
+        sizes.append(size_ending[end])
+        end -= size_ending[end]
+    return sizes[::-1]
+
+
 def score_rows(
     parts: LMParts,
     prompts: Sequence[Sequence[int]],
@@ -231,31 +261,37 @@ def score_rows(
     target: Sequence[int],
     source: KeyValues | None,
     batch_size: int,
+    max_tokens: int | None = None,
 ) -> tuple[list[list[float]], list[int], int]:
     """Score rows in batches (longest first, so padding is small and an OOM comes early).
 
-    An out-of-memory error halves the batch size and retries. Returns the rows in input
-    order, the batch sizes used and the number of padded token slots computed.
+    ``batch_size`` bounds the rows per batch; with ``max_tokens`` the batches are planned by
+    :func:`plan_batches`. An out-of-memory error halves the row bound and replans the rest.
+    Returns the rows in input order, the batch sizes used and the padded token slots computed.
     """
     order = sorted(range(len(prompts)), key=lambda k: len(prompts[k]) - cuts[k], reverse=True)
+    widths = [len(prompts[k]) - cuts[k] + len(target) - 1 for k in order]
     results: dict[int, list[float]] = {}
     used, padded, start = [], 0, 0
+    plan = plan_batches(widths, batch_size, max_tokens)
     while start < len(order):
-        chunk = order[start : start + batch_size]
+        chunk = order[start : start + plan[0]]
         try:
             scores, _ = score_batch(parts, [prompts[k] for k in chunk], [cuts[k] for k in chunk], target, source)
         except RuntimeError as error:
             if not is_out_of_memory(error) or batch_size == 1:
                 raise
-            batch_size = max(1, batch_size // 2)
+            batch_size = max(1, min(batch_size, len(chunk)) // 2)
+            plan = plan_batches(widths[start:], batch_size, max_tokens)
             if parts.device.type == "cuda":
                 torch.cuda.empty_cache()
             continue
         for k, row in zip(chunk, scores.double().tolist()):
             results[k] = row
         used.append(len(chunk))
-        padded += len(chunk) * (max(len(prompts[k]) - cuts[k] for k in chunk) + len(target) - 1)
+        padded += len(chunk) * widths[start]
         start += len(chunk)
+        plan = plan[1:]
     return [results[k] for k in range(len(prompts))], used, padded
 
 
@@ -284,10 +320,13 @@ def score_all(
         rest_prompts, rest_cuts = prompts[first:], cuts[first:]
         used, padded = [], 0
         if rest_prompts:
-            size = batch_size or initial_batch_size(
-                parts, rest_prompts, rest_cuts, len(target), memory_cap, act_bytes, max_batch_tokens
-            )
-            more, used, padded = score_rows(parts, rest_prompts, rest_cuts, target, source, size)
+            if batch_size:  # a fixed number of rows per batch, as the user asked
+                more, used, padded = score_rows(parts, rest_prompts, rest_cuts, target, source, batch_size)
+            else:
+                size = initial_batch_size(parts, rest_prompts, rest_cuts, len(target), memory_cap, act_bytes)
+                more, used, padded = score_rows(
+                    parts, rest_prompts, rest_cuts, target, source, size, max_tokens=max_batch_tokens
+                )
             rows.extend(more)
     real = extra + sum(len(p) - c + len(target) - 1 for p, c in zip(rest_prompts, rest_cuts))
     stats = {
