@@ -215,6 +215,15 @@ def _split_cost(widths, sizes, per_pass):
     return cost
 
 
+def _within_bounds(split, widths, max_rows, max_tokens):
+    start = 0
+    for size in split:
+        if size > 1 and (size > max_rows or size * widths[start] > max_tokens):
+            return False
+        start += size
+    return True
+
+
 def _compositions(n):
     if n == 0:
         yield []
@@ -234,16 +243,10 @@ def test_planned_batches_are_the_cheapest_split_within_the_bounds():
         sizes = plan_batches(widths, max_rows, max_tokens)
         assert sum(sizes) == len(widths)
 
-        def allowed(split):
-            start = 0
-            for size in split:
-                if size > 1 and (size > max_rows or size * widths[start] > max_tokens):
-                    return False
-                start += size
-            return True
-
-        best = min(_split_cost(widths, s, max_tokens / 64) for s in _compositions(len(widths)) if allowed(s))
-        assert allowed(sizes) and _split_cost(widths, sizes, max_tokens / 64) == pytest.approx(best)
+        bounds = (widths, max_rows, max_tokens)
+        splits = [s for s in _compositions(len(widths)) if _within_bounds(s, *bounds)]
+        best = min(_split_cost(widths, s, max_tokens / 64) for s in splits)
+        assert _within_bounds(sizes, *bounds) and _split_cost(widths, sizes, max_tokens / 64) == pytest.approx(best)
 
 
 def test_batches_split_where_padding_costs_more_than_a_pass():
