@@ -118,3 +118,40 @@ def test_environment_comes_from_kedro_env_or_the_command_line():
     assert env_from_command_line(["kedro", "run", "--env=nzbc"], {}) == "nzbc"
     assert env_from_command_line(["kedro", "run"], {"KEDRO_ENV": "test"}) == "test"
     assert env_from_command_line(["kedro", "run"], {}) is None
+
+
+def test_seed_replicates_are_branches_of_their_own():
+    from rulelens.variant_grid import Variant, parse_namespace, seeds_of
+
+    variants = parse_grid({"strategies": ["fft", "lora"], "sizes": ["m"], "seeds": [0, 2]}, "variants.yml")
+    assert [v.namespace for v in variants] == ["fft.m", "lora.m", "fft.m_seed2", "lora.m_seed2"]
+    assert seeds_of(variants) == [0, 2] and all(parse_namespace(v.namespace) == v for v in variants)
+    assert parse_namespace("lora.m") == Variant("lora", "m", 0)
+    for bad in ({"seeds": [0, 0]}, {"seeds": [-1]}, {"seeds": "0"}, {"seeds": [True]}, {"sizes": ["m_seed1"]}):
+        with pytest.raises(ValueError, match="seeds|size names"):
+            parse_grid({"strategies": ["fft"], "sizes": ["m"], **bad}, "variants.yml")
+    with pytest.raises(ValueError, match="not '<strategy>.<size>'"):
+        parse_namespace("fft")
+
+
+def test_a_seed_replicate_offsets_every_configured_seed():
+    from rulelens.variant_grid import Variant
+
+    params = config("local")["parameters"]
+    variant = load_grid(CONF, None)[1]  # lora: a strategy with an init seed
+    first = variant_settings(params, variant)
+    second = variant_settings(params, Variant(variant.strategy, variant.size, 2))
+    assert second["trainer"]["seed"] == first["trainer"]["seed"] + 2
+    assert second["strategy_params"]["seed"] == first["strategy_params"]["seed"] + 2
+    assert {k: v for k, v in second["trainer"].items() if k != "seed"} == {
+        k: v for k, v in first["trainer"].items() if k != "seed"
+    }
+
+
+def test_the_gpu_profiles_train_three_seeds_and_the_cpu_default_one():
+    from rulelens.variant_grid import seeds_of
+
+    assert seeds_of(load_grid(CONF, "base")) == [0]
+    assert seeds_of(load_grid(CONF, "gpu")) == seeds_of(load_grid(CONF, "nzbc_gpu")) == [0, 1, 2]
+    catalog = DataCatalog.from_config(config("local")["catalog"])
+    assert str(catalog.get("fft.m_seed1.checkpoint")._path).endswith("fft/m_seed1")

@@ -18,7 +18,7 @@ from kedro.framework.hooks import hook_impl
 from rulelens import tracking
 from rulelens.modeling import placement
 from rulelens.reporting import FIGURES
-from rulelens.variant_grid import Variant, load_grid
+from rulelens.variant_grid import Variant, load_grid, parse_namespace
 
 logger = logging.getLogger(__name__)
 DEFAULT_URI = "sqlite:///mlflow.db"
@@ -200,8 +200,7 @@ class VariantTrackingHook:
     def adopt(self, children: dict[str, str]) -> None:
         """Take over child runs made elsewhere (by workers), so that this side's end of run closes them."""
         for namespace, run_id in children.items():
-            strategy, size = namespace.split(".", 1)
-            self.children.setdefault(Variant(strategy, size), run_id)
+            self.children.setdefault(parse_namespace(namespace), run_id)
 
     @tolerant("list the variant runs under the parent run")
     def children_in_store(self) -> dict[str, str]:
@@ -230,6 +229,7 @@ class VariantTrackingHook:
                     "mlflow.parentRunId": self.parent_id,
                     "strategy": variant.strategy,
                     "model_size": variant.size,
+                    "seed": str(variant.seed),  # the seed replicate (0 without a seed dimension)
                     "rulelens.level": "variant",
                     "base_model": settings.get("base_model_name", ""),
                 },

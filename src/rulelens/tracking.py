@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from rulelens.modeling.strategies import STRATEGIES
-from rulelens.variant_grid import Variant
+from rulelens.variant_grid import Variant, parse_namespace
 
 MAX_PARAM_LENGTH = 6000
 
@@ -24,13 +24,14 @@ class TrackingStoreError(RuntimeError):
 
 
 def variant_of(namespace: str | None, sizes: set[str]) -> Variant | None:
-    """The variant a node belongs to, from its namespace (``lora.xs`` or deeper)."""
+    """The variant a node belongs to, from its namespace (``lora.xs``, ``lora.xs_seed1`` or deeper)."""
     if not namespace:
         return None
     parts = namespace.split(".")
-    if len(parts) >= 2 and parts[0] in STRATEGIES and parts[1] in sizes:
-        return Variant(parts[0], parts[1])
-    return None
+    if len(parts) < 2 or parts[0] not in STRATEGIES:
+        return None
+    variant = parse_namespace(".".join(parts[:2]))
+    return variant if variant.size in sizes else None
 
 
 def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:

@@ -16,6 +16,7 @@ across all variants and runs (docs/configuration.md).
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,23 +28,48 @@ import yaml
 from rulelens.modeling.strategies import STRATEGIES
 
 ZERO_SHOT = "zero_shot"  # the untuned base of a size: a reference row in evaluation and reporting, not a strategy
+SEED_MARK = "_seed"  # a seed replicate's namespace: <strategy>.<size>_seed<k> (replicate 0 keeps <strategy>.<size>)
+_REPLICATE = re.compile(rf"^(?P<size>.+?){SEED_MARK}(?P<seed>[1-9][0-9]*)$")
 
 
 @dataclass(frozen=True)
 class Variant:
-    """One fine-tuning strategy at one model size; its Kedro namespace is ``<strategy>.<size>``."""
+    """One fine-tuning strategy at one model size, trained as seed replicate ``seed``.
+
+    Its Kedro namespace is ``<strategy>.<size>`` for replicate 0 (every run without a seed
+    dimension) and ``<strategy>.<size>_seed<k>`` for replicate k, so every replicate is a branch
+    of its own (checkpoint, fingerprint, MLflow child run) and replicate 0 keeps its names.
+    """
 
     strategy: str
     size: str
+    seed: int = 0
 
     @property
     def namespace(self) -> str:
-        return f"{self.strategy}.{self.size}"
+        suffix = f"{SEED_MARK}{self.seed}" if self.seed else ""
+        return f"{self.strategy}.{self.size}{suffix}"
+
+
+def parse_namespace(name: str) -> Variant:
+    """``"lora.m"`` -> Variant("lora", "m"); ``"lora.m_seed2"`` -> Variant("lora", "m", 2); a clear error otherwise."""
+    strategy, dot, rest = str(name).partition(".")
+    if not dot or not strategy or not rest or "." in rest:
+        raise ValueError(f"variant name {name!r} is not '<strategy>.<size>' or '<strategy>.<size>{SEED_MARK}<k>'")
+    replicate = _REPLICATE.match(rest)
+    if replicate:
+        return Variant(strategy, replicate["size"], int(replicate["seed"]))
+    return Variant(strategy, rest)
 
 
 def sizes_of(variants: list[Variant]) -> list[str]:
     """The grid's sizes, in grid order."""
     return list(dict.fromkeys(v.size for v in variants))
+
+
+def seeds_of(variants: list[Variant]) -> list[int]:
+    """The grid's seed replicates, in grid order ([0] without a seed dimension)."""
+    return list(dict.fromkeys(v.seed for v in variants))
 
 
 def evaluated_namespaces(variants: list[Variant]) -> list[str]:
@@ -76,16 +102,30 @@ def grid_file(conf_root: Path, env: str | None) -> Path:
 
 
 def parse_grid(content: dict, source: str) -> list[Variant]:
-    """Variants from ``{strategies: [...], sizes: [...]}``; names must be valid namespace parts."""
+    """Variants from ``{strategies: [...], sizes: [...], seeds: [...]}``; names must be valid namespace parts.
+
+    ``seeds`` (default ``[0]``): training replicates; replicate k trains with every configured seed
+    plus k (trainer seed: data order, dropout; the strategy's init seed), see :func:`variant_settings`.
+    """
     strategies = list(content.get("strategies") or [])
     sizes = [str(size) for size in content.get("sizes") or []]
+    seeds = content.get("seeds", [0])
+    if (
+        not isinstance(seeds, list)
+        or not seeds
+        or any(isinstance(x, bool) or not isinstance(x, int) or x < 0 for x in seeds)
+        or len(set(seeds)) != len(seeds)
+    ):
+        raise ValueError(f"{source}: seeds must be a list of distinct integers >= 0, got {seeds!r}")
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown or not strategies or not sizes:
         raise ValueError(f"{source}: need strategies from {tuple(STRATEGIES)} and at least one size; got {content}")
-    bad = [s for s in sizes if not s.isidentifier()]
+    bad = [s for s in sizes if not s.isidentifier() or _REPLICATE.match(s)]
     if bad:
-        raise ValueError(f"{source}: size names must be identifiers (used in namespaces), got {bad}")
-    return [Variant(strategy, size) for strategy in strategies for size in sizes]
+        raise ValueError(
+            f"{source}: size names must be identifiers (used in namespaces) not ending in {SEED_MARK}<k>, got {bad}"
+        )
+    return [Variant(strategy, size, seed) for seed in seeds for strategy in strategies for size in sizes]
 
 
 def load_grid(conf_root: Path | None = None, env: str | None = None) -> list[Variant]:
@@ -124,13 +164,19 @@ def variant_settings(params: Mapping[str, Any], variant: Variant) -> dict[str, A
         )
     strategy = _section(training, "strategies", variant.strategy)
     trainer = {**_section(training, "trainer"), **_section(strategy, "trainer")}
+    strategy_params = _section(strategy, "settings")
+    if variant.seed:  # replicate k: every configured seed + k (replicate 0 is the configuration as written)
+        trainer["seed"] = int(trainer.get("seed", 0)) + variant.seed
+        if "seed" in strategy_params:
+            strategy_params["seed"] = int(strategy_params["seed"]) + variant.seed
     base_model = {**_section(training, "base_model_defaults"), **dict(size["base_model"])}
     return {
         "strategy": variant.strategy,
         "model_size": variant.size,
+        "seed_replicate": variant.seed,
         "base_model": base_model,
         "base_model_name": base_model_name(base_model),
-        "strategy_params": _section(strategy, "settings"),
+        "strategy_params": strategy_params,
         "trainer": trainer,
         "prompt": _section(params, "prompt"),
     }

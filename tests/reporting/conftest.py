@@ -12,7 +12,7 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
 from rulelens.pipelines.reporting.pipeline import create_pipeline
-from rulelens.variant_grid import Variant, evaluated_namespaces
+from rulelens.variant_grid import evaluated_namespaces, parse_namespace
 from tests.reporting.study_fixtures import study_inputs
 
 PARAMS = {
@@ -46,7 +46,7 @@ class KeptDataset(MemoryDataset):
 
 def catalog_inputs(inputs: dict, params: dict) -> dict:
     """Catalog name -> data for everything the reporting pipeline reads."""
-    variants = [Variant(*name.split(".")) for name in inputs["names"]]
+    variants = [parse_namespace(name) for name in inputs["names"]]
     data = {
         "study_clauses": inputs["study_clauses"],
         "params:reporting": params,
@@ -75,7 +75,7 @@ def catalog_inputs(inputs: dict, params: dict) -> dict:
 
 def run_reporting(inputs: dict, params: dict = PARAMS) -> dict:
     """Every reporting output, computed by the reporting pipeline exactly as ``kedro run`` wires it."""
-    pipeline = create_pipeline(variants=[Variant(*name.split(".")) for name in inputs["names"]])
+    pipeline = create_pipeline(variants=[parse_namespace(name) for name in inputs["names"]])
     data = catalog_inputs(inputs, params)
     missing = sorted(pipeline.inputs() - set(data))
     assert not missing, f"the fixture lacks pipeline inputs {missing}"

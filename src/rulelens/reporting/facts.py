@@ -143,10 +143,12 @@ def faithfulness_facts(aopc: pd.DataFrame | None, study_clauses: pd.DataFrame) -
     return {"n_clauses": len(ids), "strata": {str(k): int(v) for k, v in strata.items()}}
 
 
-def seed_facts(training: Mapping[str, Any]) -> dict[str, Any]:
-    """Training runs per strategy x size cell and the trainer seed: one run each (the grid has no seed dimension)."""
-    trainer = training.get("trainer") or {}
-    return {"seeds": [int(trainer.get("seed", 0))], "runs_per_cell": 1}
+def seed_facts(training: Mapping[str, Any], variants: pd.DataFrame) -> dict[str, Any]:
+    """Training runs per strategy x size cell (the fewest of any cell) and the trainer seeds they used."""
+    trainer_seed = int((training.get("trainer") or {}).get("seed", 0))
+    replicates = sorted(int(s) for s in variants["seed"].unique()) if "seed" in variants else [0]
+    runs = int(variants.groupby(["strategy", "model_size"])["seed"].nunique().min()) if "seed" in variants else 1
+    return {"seeds": [trainer_seed + k for k in replicates], "runs_per_cell": runs}
 
 
 def stratified_by(strata: Mapping[str, int]) -> list[str]:
@@ -198,7 +200,7 @@ def run_facts(
         "selection": selection_facts(study_clauses, selection),
         "power": power_facts(comparisons),
         "faithfulness": faithfulness_facts(faithfulness_aopc, study_clauses),
-        "seeds": seed_facts(training),
+        "seeds": seed_facts(training, variants),
     }
 
 
@@ -321,6 +323,12 @@ def caveats(facts: Mapping[str, Any]) -> list[str]:
             "test these particular checkpoints over clauses, and the variation between training runs, shared by "
             "all clauses of a checkpoint, is not measured. The strategy verdicts are conditional on these "
             "checkpoints; they do not generalise to the strategies."
+        )
+    elif seeds.get("runs_per_cell", 1) > 1:
+        lines.append(
+            f"Every strategy x size cell was trained {seeds['runs_per_cell']} times (trainer seeds "
+            f"{', '.join(map(str, seeds['seeds']))}): the strategy comparisons take the training run as the unit "
+            "(Welch t-tests over run means, docs/statistics.md), and the clause-level tables average the runs."
         )
     power = facts["power"]
     if power["n"] and power["mde"]:

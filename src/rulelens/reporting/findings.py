@@ -220,9 +220,12 @@ def focus_finding(
             ci = (getattr(row, "ci_low", np.nan), getattr(row, "ci_high", np.nan))
             state = three_state(direction < 0, row.p_adjusted < alpha, ci, margin)
         by_size.setdefault(str(row.size), []).append(state)
+        over_runs = "training runs" in str(row.test)
+        effect = "Hedges' g" if over_runs else "rank-biserial r"
         details.append(
-            f"size {row.size}, FFT vs {row.group_b}: {state}; rank-biserial r = {row.effect_size:+.2f} "
-            f"(negative: FFT more focused), {row.test} n = {row.n} clauses, Holm p = {_p(row.p_adjusted)}; "
+            f"size {row.size}, FFT vs {row.group_b}: {state}; {effect} = {row.effect_size:+.2f} "
+            f"(negative: FFT more focused), {row.test} n = {row.n} {'training runs' if over_runs else 'clauses'}, "
+            f"Holm p = {_p(row.p_adjusted)}; "
             f"mean difference in {metric.replace('_', ' ')} {row.mean_difference:+.3f} "
             f"[{row.ci_low:+.3f}, {row.ci_high:+.3f}]" + _planning_note(row)
         )
@@ -237,11 +240,13 @@ def focus_finding(
         details.append("FFT and at least one of LoRA/QLoRA are needed at the same size")
         return Finding("strategy_focus", question, published, NOT_TESTABLE, "not testable in this run", details)
     verdict = overall_three_state(per_size)
+    runs = pairs["test"].astype(str).str.contains("training runs").any()
+    unit_text = "Holm-corrected Welch t over training runs" if runs else "Holm-corrected Wilcoxon over clauses"
     margin_text = f"; equivalence margin +-{margin:g} in mean {metric.replace('_', ' ')}" if margin else ""
     observed = (
         "per size: "
         + ", ".join(f"{size} {state}" for size, state in per_size.items())
-        + f" (FFT vs each adapter strategy, Holm-corrected Wilcoxon over clauses, alpha = {alpha}{margin_text}; "
+        + f" (FFT vs each adapter strategy, {unit_text}, alpha = {alpha}{margin_text}; "
         "reproduced overall only when FFT is significantly more focused at every size)"
     )
     return Finding("strategy_focus", question, published, verdict, observed, details)

@@ -13,9 +13,12 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from rulelens.variant_grid import parse_namespace
+
 VARIANT_TABLE_COLUMNS = [
     "strategy",
     "model_size",
+    "seed",
     "n_params",
     "total_params",
     "trainable_params",
@@ -40,19 +43,17 @@ VARIANT_TABLE_COLUMNS = [
 QUALITY_METRICS = ("semantic_similarity", "chrf", "rouge_l", "exact_match", "valid", "valid_unconstrained")
 
 
-def split_namespace(name: str) -> tuple[str, str]:
-    """``"lora.m"`` -> ``("lora", "m")``; a clear error for anything else."""
-    strategy, dot, size = str(name).partition(".")
-    if not dot or not strategy or not size:
-        raise ValueError(f"variant name {name!r} is not '<strategy>.<size>'")
-    return strategy, size
+def split_namespace(name: str) -> tuple[str, str, int]:
+    """``"lora.m"`` -> ``("lora", "m", 0)``, ``"lora.m_seed2"`` -> ``("lora", "m", 2)``; a clear error otherwise."""
+    variant = parse_namespace(name)
+    return variant.strategy, variant.size, variant.seed
 
 
 def variant_table(training_metrics: Mapping[str, Mapping]) -> pd.DataFrame:
     """One row per trained variant from its training metrics (``base_params`` is the size axis)."""
     rows = []
     for name, metrics in training_metrics.items():
-        strategy, size = split_namespace(name)
+        strategy, size, seed = split_namespace(name)
         base = metrics.get("base_params") or metrics.get("total_params")
         if base is None:
             raise ValueError(f"training metrics of {name} carry neither base_params nor total_params")
@@ -60,8 +61,9 @@ def variant_table(training_metrics: Mapping[str, Mapping]) -> pd.DataFrame:
             {
                 "strategy": strategy,
                 "model_size": size,
+                "seed": seed,
                 "n_params": int(base),
-                **{key: metrics.get(key, np.nan) for key in VARIANT_TABLE_COLUMNS[3:]},
+                **{key: metrics.get(key, np.nan) for key in VARIANT_TABLE_COLUMNS[4:]},
             }
         )
     return pd.DataFrame(rows, columns=VARIANT_TABLE_COLUMNS)
@@ -85,10 +87,11 @@ def _with_sizes(frame: pd.DataFrame, variants: pd.DataFrame, what: str) -> pd.Da
 
 
 def _with_strategy_and_size(table: pd.DataFrame) -> pd.DataFrame:
-    """``strategy`` and ``model_size`` columns after ``variant`` (the namespace), split once."""
+    """``strategy``, ``model_size`` and ``seed`` columns after ``variant`` (the namespace), split once."""
     parts = table["variant"].map(split_namespace)
     table.insert(1, "strategy", parts.str[0])
     table.insert(2, "model_size", parts.str[1])
+    table.insert(3, "seed", parts.str[2].astype("int64"))
     return table
 
 
@@ -121,6 +124,7 @@ def combine_curves(variants: pd.DataFrame, tables: Sequence[pd.DataFrame]) -> pd
                 "variant",
                 "strategy",
                 "model_size",
+                "seed",
                 "n_params",
                 "clause_id",
                 "k",
@@ -137,7 +141,7 @@ def combine_lds(variants: pd.DataFrame, tables: Sequence[pd.DataFrame]) -> pd.Da
     frames = [t for t in tables if len(t)]
     if not frames:
         return pd.DataFrame(
-            columns=["variant", "strategy", "model_size", "n_params", "clause_id", "lds", "lds_permuted"]
+            columns=["variant", "strategy", "model_size", "seed", "n_params", "clause_id", "lds", "lds_permuted"]
         )
     return _with_sizes(_with_strategy_and_size(pd.concat(frames, ignore_index=True)), variants, "LDS scores")
 
@@ -148,7 +152,7 @@ def aopc_from_curves(curves: pd.DataFrame) -> pd.DataFrame:
     The random curve is already the mean over the random orders, so its mean over k equals the
     mean of the per-order AOPCs (the same number ``deletion_curves`` reports).
     """
-    keys = ["strategy", "model_size", "n_params", "clause_id"]
+    keys = ["strategy", "model_size", "seed", "n_params", "clause_id"]
     columns = [
         *keys,
         "n_words",

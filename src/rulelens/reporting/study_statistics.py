@@ -12,10 +12,17 @@ from collections.abc import Sequence
 import pandas as pd
 
 from rulelens import statistics as st
+from rulelens.statistics.seeds import compare_strategies_over_runs, has_seed_replicates, over_seeds
 from rulelens.variant_grid import ZERO_SHOT
 
 FOCUS_METRICS = ("normalised_entropy", "gini", "top_k_mass", "effective_words")
 CATEGORY_METRICS = ("mass_share", "enrichment")
+CLAUSE_KEYS = ("strategy", "model_size", "n_params", "category", "clause_id")  # a clause once per variant
+
+
+def per_clause(table: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
+    """The clause-level table with seed replicates averaged (:func:`rulelens.statistics.seeds.over_seeds`)."""
+    return over_seeds(table, metrics, CLAUSE_KEYS)
 
 
 def fine_tuned(table: pd.DataFrame) -> pd.DataFrame:
@@ -46,9 +53,23 @@ def strategy_comparisons(
 ) -> pd.DataFrame:
     """Strategies compared per size on focus, category mass share / enrichment and rule quality.
 
-    One table, column ``family`` (focus | category | quality); paired tests over the clauses
-    every strategy saw (Friedman then Holm-corrected Wilcoxon), unpaired otherwise.
+    One table, column ``family`` (focus | category | quality). One training run per variant: paired
+    tests over the clauses every strategy saw (Friedman then Holm-corrected Wilcoxon), unpaired
+    otherwise. Several seed replicates: the training run is the unit (run means over the clauses,
+    ANOVA then Holm-corrected Welch t-tests; :mod:`rulelens.statistics.seeds`).
     """
+    if has_seed_replicates(clause_focus):
+        parts = [
+            compare_strategies_over_runs(clause_focus, FOCUS_METRICS).assign(family="focus", category=""),
+            compare_strategies_over_runs(clause_categories, CATEGORY_METRICS, by=["category"]).assign(
+                family="category"
+            ),
+            compare_strategies_over_runs(fine_tuned(clause_quality), list(quality_metrics)).assign(
+                family="quality", category=""
+            ),
+        ]
+        table = pd.concat(parts, ignore_index=True)
+        return table[["family", "category", *[c for c in table.columns if c not in ("family", "category")]]]
     options = dict(n_resamples=n_resamples, seed=seed)
     parts = [
         st.compare_strategies(clause_focus, FOCUS_METRICS, **options).assign(family="focus", category=""),
@@ -87,10 +108,15 @@ def scale_trend_table(
     with a clause-blocked bootstrap CI; per strategy and pooled over strategies ("all").
     """
     options = dict(n_resamples=n_resamples, seed=seed, alpha=alpha)
+    quality = list(quality_metrics)
     parts = [
-        st.size_trends(clause_focus, FOCUS_METRICS, **options).assign(family="focus", category=""),
-        st.size_trends(clause_categories, CATEGORY_METRICS, by=["category"], **options).assign(family="category"),
-        st.size_trends(fine_tuned(clause_quality), list(quality_metrics), **options).assign(
+        st.size_trends(per_clause(clause_focus, FOCUS_METRICS), FOCUS_METRICS, **options).assign(
+            family="focus", category=""
+        ),
+        st.size_trends(
+            per_clause(clause_categories, CATEGORY_METRICS), CATEGORY_METRICS, by=["category"], **options
+        ).assign(family="category"),
+        st.size_trends(per_clause(fine_tuned(clause_quality), quality), quality, **options).assign(
             family="quality", category=""
         ),
     ]
@@ -125,6 +151,7 @@ def plateau_table(
         flat_margin=flat_margin,
         alpha=alpha,
     )
+    clause_quality = per_clause(clause_quality, metrics)
     tuned = st.quality_plateaus(fine_tuned(clause_quality), **options)
     base = clause_quality[clause_quality["strategy"] == ZERO_SHOT]
     parts = [tuned]
@@ -154,6 +181,8 @@ def faithfulness_table(aopc: pd.DataFrame, *, n_resamples: int, seed: int) -> pd
                 "effect_size",
             ]
         )
+    measures = ["comprehensiveness", "sufficiency", "random_comprehensiveness", "random_sufficiency"]
+    aopc = per_clause(aopc, [m for m in measures if m in aopc.columns])
     rows = []
     for (strategy, size), block in aopc.groupby(columns, sort=True):
         rows.append(
@@ -175,14 +204,15 @@ def lds_table(lds_scores: pd.DataFrame, *, n_resamples: int, seed: int) -> pd.Da
 
     if lds_scores.empty:
         return lds_summary(lds_scores, by=("strategy", "model_size"))
+    lds_scores = per_clause(lds_scores, ["lds", "lds_permuted"])
     per_variant = lds_summary(lds_scores, by=("strategy", "model_size"), n_resamples=n_resamples, seed=seed)
-    per_clause = (
+    clause_means = (
         lds_scores.groupby("clause_id", sort=True)[["lds", "lds_permuted"]]
         .mean()
         .reset_index()
         .assign(strategy="all", model_size="all")
     )
-    pooled = lds_summary(per_clause, by=("strategy", "model_size"), n_resamples=n_resamples, seed=seed)
+    pooled = lds_summary(clause_means, by=("strategy", "model_size"), n_resamples=n_resamples, seed=seed)
     return pd.concat([per_variant, pooled], ignore_index=True)
 
 
@@ -207,7 +237,9 @@ def faithfulness_mean_curves(curves: pd.DataFrame) -> pd.DataFrame:
 def quality_summary_by_variant(
     clause_quality: pd.DataFrame, metrics: Sequence[str], *, n_resamples: int, seed: int
 ) -> pd.DataFrame:
-    """Mean rule quality per (strategy, size) with bootstrap CIs, zero-shot included."""
+    """Mean rule quality per (strategy, size) with bootstrap CIs over clauses (seed replicates averaged), zero-shot
+    included."""
+    means = per_clause(clause_quality, list(metrics))
     return st.bootstrap_summary(
-        clause_quality, list(metrics), by=["strategy", "model_size", "n_params"], n_resamples=n_resamples, seed=seed
+        means, list(metrics), by=["strategy", "model_size", "n_params"], n_resamples=n_resamples, seed=seed
     )

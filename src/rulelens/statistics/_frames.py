@@ -1,7 +1,8 @@
 """Column conventions shared by the statistics modules.
 
 The reporting stage concatenates per-variant tables and adds ``strategy``, ``model_size`` and
-``n_params``. A *variant* is one (strategy, size) pair; when a table mixes several target modes
+``n_params`` (and ``seed``, the training replicate). A *variant* is one (strategy, size) pair, trained
+once per seed replicate; when a table mixes several target modes
 or perturbation operators, those are part of the variant key too, so that numbers computed under
 different definitions of a_i are never pooled.
 """
@@ -12,7 +13,7 @@ from collections.abc import Iterable, Sequence
 
 import pandas as pd
 
-VARIANT_COLUMNS = ("strategy", "model_size", "n_params", "target_mode", "operator")
+VARIANT_COLUMNS = ("strategy", "model_size", "seed", "n_params", "target_mode", "operator")
 CLAUSE = "clause_id"
 
 

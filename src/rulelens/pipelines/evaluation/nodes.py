@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from rulelens.variant_grid import ZERO_SHOT, Variant, variant_settings
+from rulelens.variant_grid import ZERO_SHOT, Variant, parse_namespace, variant_settings
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def evaluate_variant(
     per_clause, metrics = _evaluate(
         checkpoint.model, checkpoint.tokenizer, selected, evaluation, prompt, variant.namespace
     )
-    return per_clause.assign(strategy=variant.strategy, model_size=variant.size), metrics
+    return per_clause.assign(strategy=variant.strategy, model_size=variant.size, seed=variant.seed), metrics
 
 
 def evaluate_zero_shot(
@@ -58,7 +58,7 @@ def evaluate_zero_shot(
     settings = variant_settings({"training": training}, Variant("fft", size))
     model, tokenizer = load_base_for_inference({**settings["base_model"], "size_name": size})
     per_clause, metrics = _evaluate(model, tokenizer, selected, evaluation, prompt, f"{ZERO_SHOT}.{size}")
-    return per_clause.assign(strategy=ZERO_SHOT, model_size=size), metrics
+    return per_clause.assign(strategy=ZERO_SHOT, model_size=size, seed=0), metrics  # no training seed
 
 
 def placement_tags(model: Any) -> dict[str, str]:
@@ -84,14 +84,15 @@ def quality_table(*named_metrics: tuple[str, dict[str, float]]) -> pd.DataFrame:
     """Cross-variant table: one row per (strategy, size, metric) with mean and 95% CI."""
     rows = []
     for name, metrics in named_metrics:
-        strategy, size = name.split(".", 1)
+        variant = parse_namespace(name)
         for key, value in metrics.items():
             if key.endswith(("_ci_low", "_ci_high", "_n")) or key.startswith("generation_") or isinstance(value, str):
                 continue  # strings (device, dtype) are tags, not quality metrics
             rows.append(
                 {
-                    "strategy": strategy,
-                    "model_size": size,
+                    "strategy": variant.strategy,
+                    "model_size": variant.size,
+                    "seed": variant.seed,
                     "metric": key,
                     "mean": value,
                     "ci_low": metrics.get(f"{key}_ci_low"),
@@ -99,4 +100,4 @@ def quality_table(*named_metrics: tuple[str, dict[str, float]]) -> pd.DataFrame:
                     "n": metrics.get(f"{key}_n"),
                 }
             )
-    return pd.DataFrame(rows, columns=["strategy", "model_size", "metric", "mean", "ci_low", "ci_high", "n"])
+    return pd.DataFrame(rows, columns=["strategy", "model_size", "seed", "metric", "mean", "ci_low", "ci_high", "n"])

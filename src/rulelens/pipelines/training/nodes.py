@@ -98,7 +98,7 @@ def train_variant(
         )
         return _reuse(completed)
     spec = {**settings["base_model"], "size_name": variant.size}
-    work_dir = Path(training["work_dir"]) / variant.strategy / variant.size
+    work_dir = Path(training["work_dir"]) / Path(*variant.namespace.split("."))  # one per seed replicate
     memory = check_memory_plan(variant, base_model, settings, training.get("memory_plan"))  # before any loading
     prepare_work_dir(work_dir, fingerprint, fresh=retrain)
     prepared = prepare_for_strategy(spec, variant.strategy, settings["strategy_params"])
@@ -112,6 +112,7 @@ def train_variant(
         "base_params": base_model["n_params"],
         "strategy": variant.strategy,
         "model_size": variant.size,
+        "seed": variant.seed,
         "fingerprint": fingerprint,
         **memory,
     }
