@@ -7,10 +7,12 @@ it, and every output stays readable afterwards.
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
+from rulelens.evaluation.execution import SUITE_SUMMARY_COLUMNS
 from rulelens.pipelines.reporting.pipeline import create_pipeline
 from rulelens.variant_grid import evaluated_namespaces, parse_namespace
 from tests.reporting.study_fixtures import study_inputs
@@ -52,6 +54,7 @@ def catalog_inputs(inputs: dict, params: dict) -> dict:
         "params:reporting": params,
         "params:training": inputs["training"],
         "params:data_processing": inputs["data_processing"],
+        "rule_suite_summary": inputs.get("rule_suite_summary", pd.DataFrame(columns=SUITE_SUMMARY_COLUMNS)),
     }
     for name, metrics, attributions, curves, lds in zip(
         inputs["names"],

@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from rulelens.evaluation.execution import EXECUTION_COLUMNS, EXECUTION_METRICS, execution_indicators, score_execution
 from rulelens.evaluation.generation import STOP_REPETITION, GenerationParams, Generations, generate_rules
 from rulelens.evaluation.metrics import (
     DIAGNOSTICS,
@@ -39,8 +40,12 @@ PER_CLAUSE_COLUMNS = [
 ]
 
 
-def per_clause_columns(rule_format: str = "rulelens") -> list[str]:
-    """The per-clause table's columns: PER_CLAUSE_COLUMNS, plus the LRML score after ``valid`` for LRML."""
+def per_clause_columns(rule_format: str = "rulelens", executed: bool = False) -> list[str]:
+    """The per-clause table's columns: PER_CLAUSE_COLUMNS, plus the LRML score after ``valid`` for LRML,
+    and the execution columns (rulelens.evaluation.execution) first among the scores when rules were run."""
+    if executed:
+        at = PER_CLAUSE_COLUMNS.index("reference_rule") + 1
+        return [*PER_CLAUSE_COLUMNS[:at], *EXECUTION_COLUMNS, *per_clause_columns(rule_format)[at:]]
     if rule_format != "lrml":
         return list(PER_CLAUSE_COLUMNS)
     at = PER_CLAUSE_COLUMNS.index("valid") + 1
@@ -82,6 +87,8 @@ def evaluate_model(
     metric_params: MetricParams | dict[str, Any] | None = None,
     rule_format: str = "rulelens",
     encoder: Any = None,
+    suites: pd.DataFrame | None = None,
+    smt_timeout_ms: int = 2000,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
     """(per-clause scores, aggregate with bootstrap CIs, throughput) for one model.
 
@@ -96,6 +103,9 @@ def evaluate_model(
 
     ``test_frame`` needs ``clause`` and ``rule`` columns; ``clause_id`` is optional (the
     index is used otherwise). ``encoder`` overrides the embedding model of ``metric_params``.
+    With ``suites`` (:func:`rulelens.evaluation.execution.build_suites`) every rule is also run on
+    its clause's scenes: the execution columns and the aggregate ``exec_match``,
+    ``exec_agreement``, ``proved_equivalent``, ``proved_different``, ``undecided``.
     """
     if not isinstance(style, PromptStyle):
         style = PromptStyle.from_params(style)
@@ -129,5 +139,13 @@ def evaluate_model(
         valid_unconstrained=per_clause["valid_unconstrained"].astype(float),
     )
     quality = (*METRICS, *LRML_METRICS) if rule_format == "lrml" else METRICS
+    speed = throughput(generations)
+    executed = suites is not None
+    if executed:
+        columns, seconds = score_execution(per_clause, suites, smt_timeout_ms)
+        per_clause = pd.concat([per_clause, columns], axis=1)
+        diagnostics = pd.concat([diagnostics, execution_indicators(columns)], axis=1)
+        quality = (*EXECUTION_METRICS, *quality)
+        speed["execution_seconds"] = seconds
     metrics_frame = aggregate(diagnostics, metrics=(*quality, *DIAGNOSTICS), params=metric_params)
-    return per_clause[per_clause_columns(rule_format)], metrics_frame, throughput(generations)
+    return per_clause[per_clause_columns(rule_format, executed)], metrics_frame, speed

@@ -40,7 +40,16 @@ VARIANT_TABLE_COLUMNS = [
     "dropped_validation_examples",
     "val_curve",
 ]
-QUALITY_METRICS = ("semantic_similarity", "chrf", "rouge_l", "exact_match", "valid", "valid_unconstrained")
+QUALITY_METRICS = (
+    "exec_match",
+    "exec_agreement",
+    "semantic_similarity",
+    "chrf",
+    "rouge_l",
+    "exact_match",
+    "valid",
+    "valid_unconstrained",
+)
 
 
 def split_namespace(name: str) -> tuple[str, str, int]:

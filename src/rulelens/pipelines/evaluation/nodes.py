@@ -12,8 +12,40 @@ from rulelens.variant_grid import ZERO_SHOT, Variant, parse_namespace, variant_s
 logger = logging.getLogger(__name__)
 
 
+def executes_rules(evaluation: dict[str, Any]) -> bool:
+    """Rules are run on test suites when execution is on and the format is the project's own."""
+    return bool(evaluation["execution"]["enabled"]) and evaluation["rule_format"] == "rulelens"
+
+
+def build_rule_suites(selected: pd.DataFrame, evaluation: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One distilled test suite per study clause, shared by every model (docs/evaluation.md)."""
+    from rulelens.evaluation.execution import SUITE_COLUMNS, SUITE_SUMMARY_COLUMNS, build_suites
+
+    if not executes_rules(evaluation):
+        return pd.DataFrame(columns=SUITE_COLUMNS), pd.DataFrame(columns=SUITE_SUMMARY_COLUMNS)
+    settings = evaluation["execution"]
+    suites, summary = build_suites(
+        selected, seed=settings["seed"], n_random=settings["n_random"], n_check=settings["n_check"]
+    )
+    logger.info(
+        "rule suites: %d scenes for %d clauses; they tell apart %d of %d neighbours the check pool can (%.1f%%)",
+        len(suites),
+        len(summary),
+        int(summary["n_killed"].sum()),
+        int(summary["n_distinguishable"].sum()),
+        100 * summary["n_killed"].sum() / max(summary["n_distinguishable"].sum(), 1),
+    )
+    return suites, summary
+
+
 def _evaluate(
-    model: Any, tokenizer: Any, selected: pd.DataFrame, evaluation: dict[str, Any], prompt: dict[str, Any], label: str
+    model: Any,
+    tokenizer: Any,
+    selected: pd.DataFrame,
+    evaluation: dict[str, Any],
+    prompt: dict[str, Any],
+    label: str,
+    suites: pd.DataFrame,
 ):
     from rulelens.evaluation import evaluate_model
 
@@ -25,6 +57,8 @@ def _evaluate(
         generation_params=evaluation["generation"],
         metric_params=evaluation["metrics"],
         rule_format=evaluation["rule_format"],
+        suites=suites if executes_rules(evaluation) else None,
+        smt_timeout_ms=evaluation["execution"]["smt_timeout_ms"],
     )
     metrics = flat_metrics(aggregate, speed)
     metrics.update(placement_tags(model))  # string values: MLflow tags (device, dtype), not metrics
@@ -40,24 +74,36 @@ def _evaluate(
 
 
 def evaluate_variant(
-    checkpoint: Any, selected: pd.DataFrame, evaluation: dict[str, Any], prompt: dict[str, Any], *, variant: Variant
+    checkpoint: Any,
+    selected: pd.DataFrame,
+    suites: pd.DataFrame,
+    evaluation: dict[str, Any],
+    prompt: dict[str, Any],
+    *,
+    variant: Variant,
 ):
     """Rules from one fine-tuned variant with their per-clause metrics, plus aggregated metrics."""
     per_clause, metrics = _evaluate(
-        checkpoint.model, checkpoint.tokenizer, selected, evaluation, prompt, variant.namespace
+        checkpoint.model, checkpoint.tokenizer, selected, evaluation, prompt, variant.namespace, suites
     )
     return per_clause.assign(strategy=variant.strategy, model_size=variant.size, seed=variant.seed), metrics
 
 
 def evaluate_zero_shot(
-    selected: pd.DataFrame, evaluation: dict[str, Any], prompt: dict[str, Any], training: dict[str, Any], *, size: str
+    selected: pd.DataFrame,
+    suites: pd.DataFrame,
+    evaluation: dict[str, Any],
+    prompt: dict[str, Any],
+    training: dict[str, Any],
+    *,
+    size: str,
 ):
     """The untuned base model of ``size`` with the same prompt: the reference row for each size."""
     from rulelens.modeling.placement import load_base_for_inference
 
     settings = variant_settings({"training": training}, Variant("fft", size))
     model, tokenizer = load_base_for_inference({**settings["base_model"], "size_name": size})
-    per_clause, metrics = _evaluate(model, tokenizer, selected, evaluation, prompt, f"{ZERO_SHOT}.{size}")
+    per_clause, metrics = _evaluate(model, tokenizer, selected, evaluation, prompt, f"{ZERO_SHOT}.{size}", suites)
     return per_clause.assign(strategy=ZERO_SHOT, model_size=size, seed=0), metrics  # no training seed
 
 

@@ -12,7 +12,7 @@ from rulelens.pipelines.wiring import (
 )
 from rulelens.variant_grid import ZERO_SHOT, Variant, evaluated_namespaces, load_grid, sizes_of
 
-from .nodes import evaluate_variant, evaluate_zero_shot, quality_table
+from .nodes import build_rule_suites, evaluate_variant, evaluate_zero_shot, quality_table
 
 
 def variant_pipeline(variant: Variant) -> Pipeline:
@@ -20,7 +20,7 @@ def variant_pipeline(variant: Variant) -> Pipeline:
         [
             Node(
                 func=bind(evaluate_variant, variant),
-                inputs=["checkpoint", "study_clauses", "params:evaluation", "params:prompt"],
+                inputs=["checkpoint", "study_clauses", "rule_suites", "params:evaluation", "params:prompt"],
                 outputs=["generated_rules", "evaluation_metrics"],
                 name="evaluate_variant",
             )
@@ -30,7 +30,7 @@ def variant_pipeline(variant: Variant) -> Pipeline:
         template,
         variant,
         stage="evaluation",
-        shared_inputs={"study_clauses"},
+        shared_inputs={"study_clauses", "rule_suites"},
         parameters={"params:evaluation", "params:prompt"},
     )
 
@@ -41,7 +41,7 @@ def zero_shot_pipeline(size: str) -> Pipeline:
         [
             Node(
                 func=with_fixed(evaluate_zero_shot, size=size),
-                inputs=["study_clauses", "params:evaluation", "params:prompt", "params:training"],
+                inputs=["study_clauses", "rule_suites", "params:evaluation", "params:prompt", "params:training"],
                 outputs=["generated_rules", "evaluation_metrics"],
                 name="evaluate_zero_shot",
             )
@@ -50,9 +50,24 @@ def zero_shot_pipeline(size: str) -> Pipeline:
     return Pipeline(
         template,
         namespace=f"{ZERO_SHOT}.{size}",
-        inputs={"study_clauses"},
+        inputs={"study_clauses", "rule_suites"},
         parameters={"params:evaluation", "params:prompt", "params:training"},
         tags={"evaluation", ZERO_SHOT, size},
+    )
+
+
+def suite_pipeline() -> Pipeline:
+    """One distilled test suite per study clause, built once and read by every model's evaluation."""
+    return Pipeline(
+        [
+            Node(
+                func=build_rule_suites,
+                inputs=["study_clauses", "params:evaluation"],
+                outputs=["rule_suites", "rule_suite_summary"],
+                name="build_rule_suites",
+            )
+        ],
+        tags={"evaluation"},
     )
 
 
@@ -75,7 +90,8 @@ def quality_pipeline(namespaces: list[str]) -> Pipeline:
 def create_pipeline(**kwargs) -> Pipeline:
     variants = kwargs.get("variants") or load_grid()
     return (
-        quality_pipeline(evaluated_namespaces(variants))
+        suite_pipeline()
+        + quality_pipeline(evaluated_namespaces(variants))
         + variant_branches(variant_pipeline, variants)
         + sum((zero_shot_pipeline(size) for size in sizes_of(variants)), Pipeline([]))
     )

@@ -32,6 +32,8 @@ REPORT_INPUTS = {
     "faithfulness": "faithfulness_summary",
     "faithfulness_curves": "faithfulness_mean_curves",
     "lds": "lds_summary",
+    "execution_mismatches": "execution_mismatches",
+    "suite_summary": "rule_suite_summary",
 }
 
 
@@ -109,6 +111,13 @@ def trend_with_scale(
     return study_statistics.scale_trend_table(
         clause_focus, clause_categories, quality, settings.quality_metrics, alpha=settings.alpha, **settings.bootstrap()
     )
+
+
+def tabulate_mismatches(quality: pd.DataFrame) -> pd.DataFrame:
+    """Why generated rules decide differently from the reference: diagnoses counted per model."""
+    from rulelens.evaluation.execution import mismatch_table
+
+    return mismatch_table([quality])
 
 
 def summarise_quality(quality: pd.DataFrame, reporting: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -90,6 +90,12 @@ def statistics_pipeline() -> Pipeline:
                 name="summarise_quality_by_size",
             ),
             Node(
+                func=nodes.tabulate_mismatches,
+                inputs="report_quality",
+                outputs="execution_mismatches",
+                name="tabulate_execution_mismatches",
+            ),
+            Node(
                 func=nodes.check_faithfulness,
                 inputs=["report_faithfulness_curves", "faithfulness_aopc", PARAMS],
                 outputs=["faithfulness_summary", "faithfulness_mean_curves"],
