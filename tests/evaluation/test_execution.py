@@ -150,3 +150,13 @@ def test_the_mismatch_table_counts_each_diagnosis_per_model():
     counts = mismatch_table([table]).set_index(["strategy", "diagnosis"])["rules"]
     assert counts[("fft", "wrong constant")] == 2 and counts[("fft", "wrong comparison")] == 1
     assert ("lora", "") not in counts.index
+
+
+def test_constants_and_conditions_right_are_scored_apart(suite):
+    assert scored(SAME["unit change"], suite)["constants_right"] == 1.0
+    assert scored(DIFFERENT["moved constant"], suite)["constants_right"] == 0.0
+    assert scored(DIFFERENT["dropped conjunct"], suite)["constants_right"] == 0.0
+    strict = scored(DIFFERENT["strict comparison"], suite)
+    assert strict["constants_right"] == 1.0 and strict["conditions_right"] == 0.0  # right numbers, wrong test
+    assert scored(DIFFERENT["moved constant"], suite)["conditions_right"] == 1.0
+    assert scored("rule(room)", suite)["constants_right"] == 0.0

@@ -41,7 +41,16 @@ SUITE_SUMMARY_COLUMNS = [
     "kill_rate",
     "note",
 ]
-EXECUTION_COLUMNS = ["exec_match", "exec_agreement", "equivalence", "counterexample", "diagnosis"]
+EXECUTION_COLUMNS = [
+    "exec_match",
+    "exec_agreement",
+    "equivalence",
+    "counterexample",
+    "diagnosis",
+    "constants_right",
+    "conditions_right",
+]
+CONDITION_PROBLEMS = {"missing condition", "extra condition", "wrong comparison", "when/require confused"}
 EXECUTION_METRICS = ("exec_match", "exec_agreement", PROVED_EQUIVALENT, PROVED_DIFFERENT, UNDECIDED)
 
 
@@ -118,6 +127,21 @@ def _is_boolean_fact(node: ast.AST) -> bool:
     return isinstance(node, ast.Attribute) and attribute_unit(node.attr).dimension == "boolean"
 
 
+def constants_right(generated: str, reference: str) -> float:
+    """1.0 when the generated rule states every constant the reference compares with (in SI, so units
+    may differ), 0.0 when not or when it does not parse; NaN when the reference compares with none."""
+    ref = compile_rule(reference)
+    wanted = _constants(ref.when) + _constants(ref.require)
+    if not wanted:
+        return np.nan
+    try:
+        gen = compile_rule(generated)
+    except RuleSyntaxError:
+        return 0.0
+    stated = _constants(gen.when) + _constants(gen.require)
+    return float(all(any(np.isclose(w, s, rtol=1e-9, atol=1e-12) for s in stated) for w in wanted))
+
+
 def diagnose(generated: str, reference: str) -> list[str]:
     """Why a generated rule may decide differently from the reference (empty when nothing differs).
 
@@ -165,6 +189,8 @@ def score_rule(generated: str, suite: pd.DataFrame, reference: str, smt_timeout_
             "equivalence": INVALID,
             "counterexample": "",
             "diagnosis": "invalid rule",
+            "constants_right": _safe_constants_right(generated, reference),
+            "conditions_right": 0.0,
         }
     if suite.empty:
         return {
@@ -173,6 +199,8 @@ def score_rule(generated: str, suite: pd.DataFrame, reference: str, smt_timeout_
             "equivalence": UNDECIDED,
             "counterexample": "",
             "diagnosis": "no suite",
+            "constants_right": np.nan,
+            "conditions_right": np.nan,
         }
     got = [evaluate_instance(rule, json.loads(scene)) for scene in suite["scene"]]
     agree = [a == b for a, b in zip(got, suite["reference_verdict"])]
@@ -185,13 +213,23 @@ def score_rule(generated: str, suite: pd.DataFrame, reference: str, smt_timeout_
         diagnosis = "; ".join(reasons) if (not match or proof.status == PROVED_DIFFERENT) and reasons else ""
         if not diagnosis and (not match or proof.status == PROVED_DIFFERENT):
             diagnosis = "differs in structure"
+    problems = set(diagnose(generated, reference))
     return {
         "exec_match": bool(match),
         "exec_agreement": float(np.mean(agree)),
         "equivalence": proof.status,
         "counterexample": scene_json(proof.counterexample) if proof.counterexample is not None else "",
         "diagnosis": diagnosis,
+        "constants_right": _safe_constants_right(generated, reference),
+        "conditions_right": float(proof.status == PROVED_EQUIVALENT or not problems & CONDITION_PROBLEMS),
     }
+
+
+def _safe_constants_right(generated: str, reference: str) -> float:
+    try:
+        return constants_right(generated, reference)
+    except RuleSyntaxError:
+        return np.nan  # the reference itself does not parse
 
 
 def score_execution(

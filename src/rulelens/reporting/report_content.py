@@ -55,6 +55,7 @@ class StudyTables:
     lds: pd.DataFrame
     execution_mismatches: pd.DataFrame = field(default_factory=pd.DataFrame)
     suite_summary: pd.DataFrame = field(default_factory=pd.DataFrame)
+    attribution_correctness: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def draw_all(tables: StudyTables, quality_metric: str) -> dict[str, object]:
@@ -157,7 +158,8 @@ def execution_sections(tables: StudyTables) -> list[Section]:
         f"{distinguishable} neighbours that an independent pool of {_check_size(summary)} random scenes per clause "
         "can tell apart" + (f" ({killed / distinguishable:.1%})." if distinguishable else "."),
     ]
-    return [
+    link = tables.attribution_correctness
+    sections = [
         Section(
             "Rule quality by execution",
             text,
@@ -168,6 +170,36 @@ def execution_sections(tables: StudyTables) -> list[Section]:
             ],
         )
     ]
+    if len(link):
+        sections.append(
+            Section(
+                "Where the model looks and whether it translated right",
+                [
+                    "Per fine-tuned model and clause: the attribution share on numerical-constraint words against "
+                    "whether the rule states every constant of the reference (in SI, so units may differ), and the "
+                    "share on domain entities against whether its conditions are right (the same comparisons and "
+                    "number of conditions, when and require not confused). GEE logistic regression with the clause "
+                    "as the cluster (exchangeable working correlation, robust standard errors): the same clause "
+                    "under every model is one cluster, not independent rows. Odds ratios per 0.1 of the share.",
+                    html.escape(_link_sentence(link)),
+                ],
+                tables=[("Attribution share and correctness (GEE, clause clusters)", link)],
+            )
+        )
+    return sections
+
+
+def _link_sentence(link: pd.DataFrame) -> str:
+    parts = []
+    for row in link.itertuples():
+        if row.note:
+            parts.append(f"{row.predictor} vs {row.outcome}: {row.note} ({row.share_right:.0%} right)")
+        else:
+            parts.append(
+                f"{row.predictor} vs {row.outcome}: odds ratio {row.odds_ratio_per_0_1:.2f} per 0.1 "
+                f"[{row.ci_low:.2f}, {row.ci_high:.2f}], p = {row.p_value:.3g}, {row.n_clauses} clauses"
+            )
+    return "; ".join(parts) + "."
 
 
 def _check_size(summary: pd.DataFrame) -> str:

@@ -43,6 +43,8 @@ VARIANT_TABLE_COLUMNS = [
 QUALITY_METRICS = (
     "exec_match",
     "exec_agreement",
+    "constants_right",
+    "conditions_right",
     "semantic_similarity",
     "chrf",
     "rouge_l",

@@ -34,6 +34,7 @@ REPORT_INPUTS = {
     "lds": "lds_summary",
     "execution_mismatches": "execution_mismatches",
     "suite_summary": "rule_suite_summary",
+    "attribution_correctness": "attribution_correctness",
 }
 
 
@@ -118,6 +119,13 @@ def tabulate_mismatches(quality: pd.DataFrame) -> pd.DataFrame:
     from rulelens.evaluation.execution import mismatch_table
 
     return mismatch_table([quality])
+
+
+def link_attribution_to_correctness(clause_categories: pd.DataFrame, quality: pd.DataFrame) -> pd.DataFrame:
+    """Does attention on numbers (entities) predict getting the constants (conditions) right? GEE, clause clusters."""
+    from rulelens.statistics.correctness_link import attribution_correctness
+
+    return attribution_correctness(clause_categories, quality)
 
 
 def summarise_quality(quality: pd.DataFrame, reporting: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:

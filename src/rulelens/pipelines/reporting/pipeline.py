@@ -96,6 +96,12 @@ def statistics_pipeline() -> Pipeline:
                 name="tabulate_execution_mismatches",
             ),
             Node(
+                func=nodes.link_attribution_to_correctness,
+                inputs=["clause_categories", "report_quality"],
+                outputs="attribution_correctness",
+                name="link_attribution_to_correctness",
+            ),
+            Node(
                 func=nodes.check_faithfulness,
                 inputs=["report_faithfulness_curves", "faithfulness_aopc", PARAMS],
                 outputs=["faithfulness_summary", "faithfulness_mean_curves"],
