@@ -12,7 +12,7 @@ question "does the strategy change the attributions?" has the training run as it
    eta-squared.
 3. Pairs: Welch's t-test on the run means (scipy ``ttest_ind(equal_var=False)``; unequal
    run-to-run spread between strategies is expected: LoRA's adapters vary less than full
-   weights, or more), Holm-adjusted over the pairs of one size (statsmodels ``multipletests``),
+   weights, or more), Holm-adjusted over the pairs of one size (``holm_adjust``, as every family of the report),
    effect size Hedges' g (its sign is the direction: a minus b), the mean difference with the
    Welch 95% confidence interval.
 
@@ -32,17 +32,20 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 from scipy import stats
-from statsmodels.stats.multitest import multipletests
-
 from rulelens.statistics._frames import CLAUSE, require
+from rulelens.statistics.comparisons import holm_adjust
 
 RUN_TEST = "welch_t over training runs"
 
 
 def run_means(table: pd.DataFrame, metric: str, group_col: str = "strategy", seed_col: str = "seed") -> pd.Series:
     """Mean of ``metric`` per (group, seed) over the clauses that every run in ``table`` has (complete cases)."""
-    wide = table.pivot_table(index=CLAUSE, columns=[group_col, seed_col], values=metric, aggfunc="mean")
-    return wide.dropna().mean(axis=0)
+    run = table[group_col].astype(str) + "\x00" + table[seed_col].astype(str)
+    known = table[table[metric].notna()]
+    runs_per_clause = run[known.index].groupby(known[CLAUSE]).nunique()
+    complete = runs_per_clause.index[runs_per_clause == run.nunique()]
+    kept = known[known[CLAUSE].isin(complete)]
+    return kept.groupby([group_col, seed_col])[metric].mean()
 
 
 def hedges_g(a: np.ndarray, b: np.ndarray) -> float:
@@ -137,12 +140,8 @@ def run_family(samples: dict, confidence: float = 0.95) -> list[dict]:
                 **res,
             )
         )
-    finite = [i for i, row in enumerate(pairs) if np.isfinite(row["p_value"])]
-    adjusted = multipletests([pairs[i]["p_value"] for i in finite], method="holm")[1] if finite else []
-    for row in pairs:
-        row["p_adjusted"] = np.nan
-    for i, p in zip(finite, adjusted):
-        pairs[i]["p_adjusted"] = float(p)
+    for row, adjusted in zip(pairs, holm_adjust([row["p_value"] for row in pairs])):
+        row["p_adjusted"] = float(adjusted)
     return [omnibus, *pairs]
 
 
