@@ -32,6 +32,7 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 from scipy import stats
+
 from rulelens.statistics._frames import CLAUSE, require
 from rulelens.statistics.comparisons import holm_adjust
 
