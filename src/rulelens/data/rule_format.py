@@ -80,8 +80,12 @@ class ParsedRule:
     numbers: tuple[float, ...]
 
 
-def parse_rule(text: str) -> ParsedRule:
-    """Parse and validate one rule; raise RuleSyntaxError naming the first problem."""
+def parse_rule(text: str, vocabulary: bool = True) -> ParsedRule:
+    """Parse and validate one rule; raise RuleSyntaxError naming the first problem.
+
+    ``vocabulary=False`` checks the grammar only (entities and helpers of another notation, e.g.
+    LRML rules translated for execution); the allowed syntax is the same whitelist.
+    """
     try:
         with warnings.catch_warnings():  # '1and', '2(x)': Python warns, the checks below decide
             warnings.simplefilter("ignore", SyntaxWarning)
@@ -94,7 +98,7 @@ def parse_rule(text: str) -> ParsedRule:
     if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "rule"):
         raise RuleSyntaxError("a rule must be a single call to rule(...)")
     _check_nodes(tree)
-    identifier, subject = _positional_parts(call)
+    identifier, subject = _positional_parts(call, vocabulary)
     keywords = {kw.arg: kw.value for kw in call.keywords}
     unknown = set(keywords) - {"when", "require"}
     if unknown:
@@ -102,7 +106,7 @@ def parse_rule(text: str) -> ParsedRule:
     if "require" not in keywords:
         raise RuleSyntaxError("rule(...) needs a require= expression")
     for expression in keywords.values():
-        _check_vocabulary(expression)
+        _check_vocabulary(expression, vocabulary)
     when = keywords.get("when")
     return ParsedRule(
         identifier=identifier,
@@ -129,21 +133,23 @@ def _check_nodes(tree: ast.AST) -> None:
             raise RuleSyntaxError(f"{type(node).__name__} is not allowed in a rule")
 
 
-def _positional_parts(call: ast.Call) -> tuple[str, str]:
+def _positional_parts(call: ast.Call, vocabulary: bool = True) -> tuple[str, str]:
     """The identifier string and subject entity that every rule starts with."""
     if len(call.args) != 2:
         raise RuleSyntaxError("rule(...) takes exactly two positional arguments: identifier, subject")
     identifier, subject = call.args
     if not (isinstance(identifier, ast.Constant) and isinstance(identifier.value, str) and identifier.value.strip()):
         raise RuleSyntaxError("the first argument must be the clause identifier as a string")
-    if not isinstance(subject, ast.Name) or subject.id not in ENTITIES:
+    if not isinstance(subject, ast.Name) or (vocabulary and subject.id not in ENTITIES):
         name = getattr(subject, "id", ast.unparse(subject))
         raise RuleSyntaxError(f"subject {name!r} is not an entity of the vocabulary")
     return identifier.value, subject.id
 
 
-def _check_vocabulary(expression: ast.AST) -> None:
-    """Entities, attributes and helper calls must come from the documented vocabulary."""
+def _check_vocabulary(expression: ast.AST, vocabulary: bool = True) -> None:
+    """Entities, attributes and helper calls must come from the documented vocabulary (entities: any
+    name when ``vocabulary`` is off; helpers always, since only they can be run)."""
+    entities = ENTITIES if vocabulary else _AnyName()
     for node in ast.walk(expression):
         if isinstance(node, ast.Call):
             if not isinstance(node.func, ast.Name) or node.func.id not in HELPERS:
@@ -151,11 +157,18 @@ def _check_vocabulary(expression: ast.AST) -> None:
         elif isinstance(node, ast.Attribute):
             if not _ATTRIBUTE_RE.match(node.attr):
                 raise RuleSyntaxError(f"attribute {node.attr!r} is not lower_snake_case")
-            if not (isinstance(node.value, ast.Name) and node.value.id in ENTITIES):
+            if not (isinstance(node.value, ast.Name) and node.value.id in entities):
                 raise RuleSyntaxError(f"attribute {ast.unparse(node)!r} must be entity.attribute")
-        elif isinstance(node, ast.Name) and node.id not in ENTITIES and node.id not in HELPERS:
+        elif isinstance(node, ast.Name) and node.id not in entities and node.id not in HELPERS:
             if node.id not in ("True", "False"):
                 raise RuleSyntaxError(f"name {node.id!r} is not an entity of the vocabulary")
+
+
+class _AnyName:
+    """Every name is an entity (grammar-only checking)."""
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name not in HELPERS and name not in ("True", "False")
 
 
 def _numbers(tree: ast.AST) -> list[float]:

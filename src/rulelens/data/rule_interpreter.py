@@ -328,9 +328,10 @@ class CompiledRule:
     require: ast.AST
 
 
-def compile_rule(text: str) -> CompiledRule:
-    """Parse and validate ``text`` (RuleSyntaxError when it is not a rule of the format)."""
-    parse_rule(text)
+def compile_rule(text: str, vocabulary: bool = True) -> CompiledRule:
+    """Parse and validate ``text`` (RuleSyntaxError when it is not a rule of the format; ``vocabulary=False``
+    accepts any entity name, for rules translated from another notation)."""
+    parse_rule(text, vocabulary=vocabulary)
     call = ast.parse(text.strip(), mode="eval").body
     keywords = {kw.arg: kw.value for kw in call.keywords}
     return CompiledRule(text=text, subject=call.args[1].id, when=keywords.get("when"), require=keywords["require"])

@@ -198,12 +198,12 @@ def _scene_from_model(z3, model, variables: dict) -> dict:
     return scene
 
 
-def equivalence(generated: str, reference: str, timeout_ms: int = 2000) -> Equivalence:
+def equivalence(generated: str, reference: str, timeout_ms: int = 2000, vocabulary: bool = True) -> Equivalence:
     """Decide whether ``generated`` and ``reference`` give the same verdict on every complete set of facts."""
     import z3
 
     try:
-        a, b = compile_rule(generated), compile_rule(reference)
+        a, b = compile_rule(generated, vocabulary=vocabulary), compile_rule(reference, vocabulary=vocabulary)
     except ValueError as error:
         return Equivalence(UNDECIDED, reason=f"not a rule: {error}")
     translate = _Translator(z3)

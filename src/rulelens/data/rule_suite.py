@@ -318,13 +318,16 @@ def clause_seed(seed: int, clause_id: str) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}:{clause_id}".encode()).digest()[:8], "little")
 
 
-def build_suite(reference: str, seed: int = 0, n_random: int = 24, n_check: int = 400) -> Suite:
-    """The distilled suite of one reference rule, with its kill rate on an independent pool of scenes."""
-    rule = compile_rule(reference)
+def build_suite(
+    reference: str, seed: int = 0, n_random: int = 24, n_check: int = 400, vocabulary: bool = True
+) -> Suite:
+    """The distilled suite of one reference rule, with its kill rate on an independent pool of scenes
+    (``vocabulary=False``: entity names outside the rule format's vocabulary, e.g. translated LRML)."""
+    rule = compile_rule(reference, vocabulary=vocabulary)
     atoms = rule_atoms(rule)
     rng = np.random.default_rng(seed)
     candidates = candidate_scenes(atoms, rng, n_random)
-    neighbours = [compile_rule(text) for _, text in neighbour_rules(reference)]
+    neighbours = [compile_rule(text, vocabulary=vocabulary) for _, text in neighbour_rules(reference)]
     chosen = distil(rule, candidates, neighbours)
     scenes = [candidates[i] for i in chosen]
     check = random_scenes(atoms, np.random.default_rng([seed, 1]), n_check) if atoms else [{}]

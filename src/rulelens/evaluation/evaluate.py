@@ -142,7 +142,7 @@ def evaluate_model(
     speed = throughput(generations)
     executed = suites is not None
     if executed:
-        columns, seconds = score_execution(per_clause, suites, smt_timeout_ms)
+        columns, seconds = score_execution(per_clause, suites, smt_timeout_ms, notation=rule_format)
         per_clause = pd.concat([per_clause, columns], axis=1)
         diagnostics = pd.concat([diagnostics, execution_indicators(columns)], axis=1)
         quality = (*EXECUTION_METRICS, *quality)

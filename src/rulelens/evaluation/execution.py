@@ -54,17 +54,44 @@ CONDITION_PROBLEMS = {"missing condition", "extra condition", "wrong comparison"
 EXECUTION_METRICS = ("exec_match", "exec_agreement", PROVED_EQUIVALENT, PROVED_DIFFERENT, UNDECIDED)
 
 
+NOTATIONS = ("rulelens", "lrml")
+
+
+def executable_rule(text: str, notation: str = "rulelens") -> str:
+    """The rule-format text the interpreter runs: the rule itself, or an LRML rule translated
+    (:func:`rulelens.evaluation.lrml_exec.lrml_to_rule`); RuleSyntaxError when it cannot be run."""
+    if notation == "rulelens":
+        compile_rule(text)
+        return text
+    if notation != "lrml":
+        raise ValueError(f"unknown notation {notation!r}; expected one of {NOTATIONS}")
+    from rulelens.evaluation.lrml import LRMLSyntaxError
+    from rulelens.evaluation.lrml_exec import NotExecutable, lrml_to_rule
+
+    try:
+        rule = lrml_to_rule(text)
+        compile_rule(rule, vocabulary=False)
+    except (NotExecutable, LRMLSyntaxError, KeyError, IndexError) as error:
+        raise RuleSyntaxError(f"LRML not executable: {error}") from None
+    return rule
+
+
 def build_suites(
-    clauses: pd.DataFrame, seed: int = 0, n_random: int = 24, n_check: int = 400
+    clauses: pd.DataFrame, seed: int = 0, n_random: int = 24, n_check: int = 400, notation: str = "rulelens"
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(suite table: one row per clause and scene, summary: one row per clause with its kill rate).
 
-    A reference rule that does not run (invalid in the format) gets no scenes and a note.
+    A reference rule that does not run (invalid in the format, or LRML outside the executable part)
+    gets no scenes and a note. ``notation="lrml"`` translates LRML references first.
     """
     rows, summary = [], []
+    vocabulary = notation == "rulelens"
     for clause_id, reference in zip(clauses["clause_id"].astype(str), clauses["rule"].astype(str)):
         try:
-            suite = build_suite(reference, seed=clause_seed(seed, clause_id), n_random=n_random, n_check=n_check)
+            runnable = executable_rule(reference, notation)
+            suite = build_suite(
+                runnable, seed=clause_seed(seed, clause_id), n_random=n_random, n_check=n_check, vocabulary=vocabulary
+            )
         except RuleSyntaxError as error:
             summary.append([clause_id, 0, 0, n_check, 0, 0, np.nan, f"reference rule not executable: {error}"])
             continue
@@ -127,22 +154,22 @@ def _is_boolean_fact(node: ast.AST) -> bool:
     return isinstance(node, ast.Attribute) and attribute_unit(node.attr).dimension == "boolean"
 
 
-def constants_right(generated: str, reference: str) -> float:
+def constants_right(generated: str, reference: str, vocabulary: bool = True) -> float:
     """1.0 when the generated rule states every constant the reference compares with (in SI, so units
     may differ), 0.0 when not or when it does not parse; NaN when the reference compares with none."""
-    ref = compile_rule(reference)
+    ref = compile_rule(reference, vocabulary=vocabulary)
     wanted = _constants(ref.when) + _constants(ref.require)
     if not wanted:
         return np.nan
     try:
-        gen = compile_rule(generated)
+        gen = compile_rule(generated, vocabulary=vocabulary)
     except RuleSyntaxError:
         return 0.0
     stated = _constants(gen.when) + _constants(gen.require)
     return float(all(any(np.isclose(w, s, rtol=1e-9, atol=1e-12) for s in stated) for w in wanted))
 
 
-def diagnose(generated: str, reference: str) -> list[str]:
+def diagnose(generated: str, reference: str, vocabulary: bool = True) -> list[str]:
     """Why a generated rule may decide differently from the reference (empty when nothing differs).
 
     Read on the parsed rules: other entity (same attribute on another entity), other attribute,
@@ -150,7 +177,7 @@ def diagnose(generated: str, reference: str) -> list[str]:
     when/require confused.
     """
     try:
-        gen, ref = compile_rule(generated), compile_rule(reference)
+        gen, ref = compile_rule(generated, vocabulary=vocabulary), compile_rule(reference, vocabulary=vocabulary)
     except RuleSyntaxError:
         return ["invalid rule"]
     out = []
@@ -178,21 +205,29 @@ def diagnose(generated: str, reference: str) -> list[str]:
 
 
 # ------------------------------------------------------------------ scoring
-def score_rule(generated: str, suite: pd.DataFrame, reference: str, smt_timeout_ms: int = 2000) -> dict:
-    """The execution columns of one generated rule against its clause's suite rows."""
+def score_rule(
+    generated: str, suite: pd.DataFrame, reference: str, smt_timeout_ms: int = 2000, notation: str = "rulelens"
+) -> dict:
+    """The execution columns of one generated rule against its clause's suite rows (both rules in ``notation``)."""
+    vocabulary = notation == "rulelens"
     try:
-        rule = compile_rule(generated)
+        reference = executable_rule(reference, notation)
+    except RuleSyntaxError:
+        reference = None
+    try:
+        generated = executable_rule(generated, notation)
+        rule = compile_rule(generated, vocabulary=vocabulary)
     except RuleSyntaxError:
         return {
-            "exec_match": False,
-            "exec_agreement": 0.0,
+            "exec_match": False if reference is not None else np.nan,
+            "exec_agreement": 0.0 if reference is not None else np.nan,
             "equivalence": INVALID,
             "counterexample": "",
             "diagnosis": "invalid rule",
-            "constants_right": _safe_constants_right(generated, reference),
-            "conditions_right": 0.0,
+            "constants_right": _safe_constants_right(generated, reference, vocabulary),
+            "conditions_right": 0.0 if reference is not None else np.nan,
         }
-    if suite.empty:
+    if suite.empty or reference is None:
         return {
             "exec_match": np.nan,
             "exec_agreement": np.nan,
@@ -204,36 +239,34 @@ def score_rule(generated: str, suite: pd.DataFrame, reference: str, smt_timeout_
         }
     got = [evaluate_instance(rule, json.loads(scene)) for scene in suite["scene"]]
     agree = [a == b for a, b in zip(got, suite["reference_verdict"])]
-    proof = equivalence(generated, reference, timeout_ms=smt_timeout_ms)
+    proof = equivalence(generated, reference, timeout_ms=smt_timeout_ms, vocabulary=vocabulary)
     match = all(agree)
-    if proof.status == PROVED_EQUIVALENT:
-        diagnosis = ""
-    else:
-        reasons = diagnose(generated, reference)
-        diagnosis = "; ".join(reasons) if (not match or proof.status == PROVED_DIFFERENT) and reasons else ""
-        if not diagnosis and (not match or proof.status == PROVED_DIFFERENT):
-            diagnosis = "differs in structure"
-    problems = set(diagnose(generated, reference))
+    problems = diagnose(generated, reference, vocabulary)
+    differs = not match or proof.status == PROVED_DIFFERENT
+    explained = "; ".join(problems) or "differs in structure"
+    diagnosis = "" if proof.status == PROVED_EQUIVALENT or not differs else explained
     return {
         "exec_match": bool(match),
         "exec_agreement": float(np.mean(agree)),
         "equivalence": proof.status,
         "counterexample": scene_json(proof.counterexample) if proof.counterexample is not None else "",
         "diagnosis": diagnosis,
-        "constants_right": _safe_constants_right(generated, reference),
-        "conditions_right": float(proof.status == PROVED_EQUIVALENT or not problems & CONDITION_PROBLEMS),
+        "constants_right": _safe_constants_right(generated, reference, vocabulary),
+        "conditions_right": float(proof.status == PROVED_EQUIVALENT or not set(problems) & CONDITION_PROBLEMS),
     }
 
 
-def _safe_constants_right(generated: str, reference: str) -> float:
+def _safe_constants_right(generated: str, reference: str | None, vocabulary: bool) -> float:
+    if reference is None:
+        return np.nan  # the reference itself does not run
     try:
-        return constants_right(generated, reference)
+        return constants_right(generated, reference, vocabulary)
     except RuleSyntaxError:
-        return np.nan  # the reference itself does not parse
+        return np.nan
 
 
 def score_execution(
-    per_clause: pd.DataFrame, suites: pd.DataFrame, smt_timeout_ms: int = 2000
+    per_clause: pd.DataFrame, suites: pd.DataFrame, smt_timeout_ms: int = 2000, notation: str = "rulelens"
 ) -> tuple[pd.DataFrame, float]:
     """The execution columns for every generated rule (columns clause_id, generated_rule, reference_rule),
     and the seconds it took."""
@@ -241,7 +274,7 @@ def score_execution(
     by_clause = {str(k): v for k, v in suites.groupby("clause_id")} if len(suites) else {}
     empty = pd.DataFrame(columns=SUITE_COLUMNS)
     rows = [
-        score_rule(str(g), by_clause.get(str(c), empty), str(r), smt_timeout_ms)
+        score_rule(str(g), by_clause.get(str(c), empty), str(r), smt_timeout_ms, notation)
         for c, g, r in zip(per_clause["clause_id"], per_clause["generated_rule"], per_clause["reference_rule"])
     ]
     return pd.DataFrame(rows, columns=EXECUTION_COLUMNS, index=per_clause.index), time.perf_counter() - started

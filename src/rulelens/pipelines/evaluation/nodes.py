@@ -13,8 +13,8 @@ logger = logging.getLogger(__name__)
 
 
 def executes_rules(evaluation: dict[str, Any]) -> bool:
-    """Rules are run on test suites when execution is on and the format is the project's own."""
-    return bool(evaluation["execution"]["enabled"]) and evaluation["rule_format"] == "rulelens"
+    """Rules are run on test suites when execution is on (the rule format, or LRML translated where it can be)."""
+    return bool(evaluation["execution"]["enabled"]) and evaluation["rule_format"] in ("rulelens", "lrml")
 
 
 def build_rule_suites(selected: pd.DataFrame, evaluation: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -25,7 +25,11 @@ def build_rule_suites(selected: pd.DataFrame, evaluation: dict[str, Any]) -> tup
         return pd.DataFrame(columns=SUITE_COLUMNS), pd.DataFrame(columns=SUITE_SUMMARY_COLUMNS)
     settings = evaluation["execution"]
     suites, summary = build_suites(
-        selected, seed=settings["seed"], n_random=settings["n_random"], n_check=settings["n_check"]
+        selected,
+        seed=settings["seed"],
+        n_random=settings["n_random"],
+        n_check=settings["n_check"],
+        notation=evaluation["rule_format"],
     )
     logger.info(
         "rule suites: %d scenes for %d clauses; they tell apart %d of %d neighbours the check pool can (%.1f%%)",
