@@ -138,7 +138,9 @@ def execution_sections(tables: StudyTables) -> list[Section]:
     if rows.empty:
         return []
     summary = tables.suite_summary
-    executable = summary[summary["n_cases"] > 0] if len(summary) else summary
+    if summary.empty or "n_cases" not in summary:
+        summary = pd.DataFrame({"n_cases": [], "n_killed": [], "n_distinguishable": [], "n_check": []})
+    executable = summary[summary["n_cases"] > 0]
     killed, distinguishable = int(executable["n_killed"].sum()), int(executable["n_distinguishable"].sum())
     ranked = rows.sort_values("mean", ascending=False)
     best = ", ".join(
