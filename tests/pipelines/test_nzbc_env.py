@@ -124,3 +124,18 @@ def test_quality_summary_report_and_mlflow_carry_the_lrml_score(nzbc_run):
     assert len(children) == 4
     for child in children:
         assert set(LRML_METRICS) <= set(child.data.metrics), child.info.run_name
+
+
+def test_lrml_rules_are_run_where_the_reference_executes(nzbc_run):
+    """The suites are built from the translatable references; the others are named, not dropped."""
+    from rulelens.evaluation.lrml_exec import executable
+
+    root, _ = nzbc_run
+    summary = pd.read_csv(root / "data" / "08_reporting" / DATASET / "rule_suite_summary.csv")
+    study = pd.read_parquet(root / "data" / "05_model_input" / DATASET / "study_clauses.parquet")
+    runs = study["rule"].map(executable)
+    assert list(summary["n_cases"] > 0) == list(runs)
+    assert summary.loc[~runs.to_numpy(), "note"].fillna("").astype(str).str.contains("not executable").all()
+    rules = pd.read_parquet(root / "data" / "07_model_output" / DATASET / "fft" / "tiny" / "generated_rules.parquet")
+    assert {"exec_match", "equivalence", "diagnosis"} <= set(rules.columns)
+    assert rules.loc[~runs.to_numpy(), "exec_match"].isna().all()
