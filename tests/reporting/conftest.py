@@ -14,6 +14,7 @@ from kedro.runner import SequentialRunner
 
 from rulelens.evaluation.execution import SUITE_SUMMARY_COLUMNS
 from rulelens.pipelines.reporting.pipeline import create_pipeline
+from rulelens.reporting import FIGURES
 from rulelens.variant_grid import evaluated_namespaces, parse_namespace
 from tests.reporting.study_fixtures import study_inputs
 
@@ -87,10 +88,7 @@ def run_reporting(inputs: dict, params: dict = PARAMS) -> dict:
         catalog[name] = KeptDataset(copy_mode="assign")
     SequentialRunner().run(pipeline, catalog)
     out = {name: catalog.load(name) for name in pipeline.all_outputs()}
-    out["figures"] = [
-        out[f"figure_{name}"]
-        for name in ("training", "focus", "category_share", "quality", "agreement", "faithfulness", "clause_heatmap")
-    ]
+    out["figures"] = [out[f"figure_{name}"] for name in FIGURES]
     out["params"] = params
     return out
 

@@ -118,8 +118,30 @@ def generated_rules(strategy: str, size: str, planted: bool = True, seed: int = 
             "generated_tokens": 20,
             "strategy": strategy,
             "model_size": size,
+            **execution_columns(rng, similarity),
         }
     )
+
+
+def execution_columns(rng, similarity: np.ndarray) -> dict:
+    """Rule quality by execution, as the evaluation stage writes it: better-looking rules run right more often."""
+    match = rng.random(similarity.size) < similarity - 0.3
+    return {
+        "exec_match": match,
+        "exec_agreement": np.where(match, 1.0, rng.uniform(0, 0.9, similarity.size)),
+        "equivalence": np.where(match, "proved_equivalent", "proved_different"),
+        "counterexample": "",
+        "diagnosis": np.where(match, "", "wrong constant"),
+        "constants_right": (rng.random(similarity.size) < similarity).astype(float),
+        "conditions_right": (rng.random(similarity.size) < 0.5).astype(float),
+    }
+
+
+def suite_summary() -> pd.DataFrame:
+    """rule_suite_summary of the evaluation stage: every clause's suite tells apart 18 of 18 neighbours."""
+    from rulelens.evaluation.execution import SUITE_SUMMARY_COLUMNS
+
+    return pd.DataFrame([[c, 5, 20, 400, 18, 18, 1.0, ""] for c in clause_ids()], columns=SUITE_SUMMARY_COLUMNS)
 
 
 def faithfulness_curves(strategy: str, size: str, planted: bool = True, seed: int = 0, max_k: int = 4) -> pd.DataFrame:
@@ -262,6 +284,7 @@ def study_inputs(planted: bool = True, seed: int = 0, sizes: dict = SIZES) -> di
         "faithfulness_curves": [faithfulness_curves(s, z, planted, seed) for s, z in split],
         "lds_scores": [lds_scores(s, z, planted, seed) for s, z in split],
         "study_clauses": study_clauses(),
+        "rule_suite_summary": suite_summary(),
         "training": cpu_ladder_training(sizes),
         "data_processing": SELECTION,
     }

@@ -13,4 +13,13 @@ Light to import (nothing below is imported here): the pipeline registry and the 
 :data:`FIGURES` at start-up.
 """
 
-FIGURES = ("training", "focus", "category_share", "quality", "agreement", "faithfulness", "clause_heatmap")
+FIGURES = (
+    "training",
+    "focus",
+    "category_share",
+    "quality",
+    "correctness_link",
+    "agreement",
+    "faithfulness",
+    "clause_heatmap",
+)

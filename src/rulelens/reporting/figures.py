@@ -173,6 +173,29 @@ def quality_figure(quality_summary: pd.DataFrame, metric: str):
     return fig
 
 
+def correctness_link_figure(link: pd.DataFrame):
+    """Odds ratios of getting a rule part right per 0.1 of attribution share (GEE, clause clusters), with 95% CIs."""
+    rows = link.dropna(subset=["odds_ratio_per_0_1"]) if len(link) else link
+    if rows.empty:
+        return _empty("Attribution and correctness", "not testable in this run (see the table)")
+    fig, ax = _subplots(figsize=(6.5, 1.2 + 0.6 * len(rows)))
+    labels = [f"{r.predictor.replace('_', ' ')} -> {r.outcome.replace('_', ' ')}" for r in rows.itertuples()]
+    y = list(range(len(rows)))
+    ax.errorbar(
+        rows["odds_ratio_per_0_1"],
+        y,
+        xerr=[rows["odds_ratio_per_0_1"] - rows["ci_low"], rows["ci_high"] - rows["odds_ratio_per_0_1"]],
+        fmt="o",
+        capsize=3,
+    )
+    ax.axvline(1.0, linestyle=":", color="grey")
+    ax.set_xscale("log")
+    ax.set_yticks(y, labels)
+    ax.set_xlabel("odds ratio per 0.1 of attribution share (log scale)")
+    ax.set_title("Where the model looks and whether it translated right")
+    return fig
+
+
 def agreement_figure(matrix: pd.DataFrame):
     """Variant x variant mean Spearman agreement of word attributions (same clauses)."""
     if matrix.empty:

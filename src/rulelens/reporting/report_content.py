@@ -28,6 +28,8 @@ FIGURE_CAPTIONS = {
     "count (log scale), with 95% bootstrap CIs over clauses.",
     "quality": "Mean {metric} of generated against reference rules by parameter count, fine-tuned "
     "strategies and the untuned base (dashed), 95% bootstrap CIs.",
+    "correctness_link": "Odds ratio (per 0.1 of attribution share) of translating the matching part right, GEE "
+    "with clause clusters, 95% CI; 1 (dotted) = no link.",
     "agreement": "Mean Spearman correlation of two variants' word attributions on the same clause.",
     "faithfulness": "Deletion curves: removing the top-k attributed words (solid) against removing k random words "
     "(dashed, mean of the random orders).",
@@ -65,6 +67,7 @@ def draw_all(tables: StudyTables, quality_metric: str) -> dict[str, object]:
         "focus": fg.focus_figure(tables.clause_focus),
         "category_share": fg.category_share_figure(tables.category_summary),
         "quality": fg.quality_figure(tables.quality_by_variant, quality_metric),
+        "correctness_link": fg.correctness_link_figure(tables.attribution_correctness),
         "agreement": fg.agreement_figure(tables.agreement_matrix),
         "faithfulness": fg.faithfulness_figure(tables.faithfulness_curves),
         "clause_heatmap": fg.clause_heatmap_figure(tables.attributions),
@@ -136,7 +139,7 @@ def execution_sections(tables: StudyTables) -> list[Section]:
     quality = tables.quality_by_variant
     rows = quality[quality["metric"] == "exec_match"] if len(quality) else quality
     if rows.empty:
-        return []
+        return [link_section(tables.attribution_correctness)]
     summary = tables.suite_summary
     if summary.empty or "n_cases" not in summary:
         summary = pd.DataFrame({"n_cases": [], "n_killed": [], "n_distinguishable": [], "n_check": []})
@@ -172,23 +175,29 @@ def execution_sections(tables: StudyTables) -> list[Section]:
             ],
         )
     ]
-    if len(link):
-        sections.append(
-            Section(
-                "Where the model looks and whether it translated right",
-                [
-                    "Per fine-tuned model and clause: the attribution share on numerical-constraint words against "
-                    "whether the rule states every constant of the reference (in SI, so units may differ), and the "
-                    "share on domain entities against whether its conditions are right (the same comparisons and "
-                    "number of conditions, when and require not confused). GEE logistic regression with the clause "
-                    "as the cluster (exchangeable working correlation, robust standard errors): the same clause "
-                    "under every model is one cluster, not independent rows. Odds ratios per 0.1 of the share.",
-                    html.escape(_link_sentence(link)),
-                ],
-                tables=[("Attribution share and correctness (GEE, clause clusters)", link)],
-            )
-        )
+    sections.append(link_section(link))
     return sections
+
+
+def link_section(link: pd.DataFrame) -> Section:
+    """Attribution share against correctness (always present, with the reason when it cannot be tested)."""
+    return Section(
+        "Where the model looks and whether it translated right",
+        [
+            "Per fine-tuned model and clause: the attribution share on numerical-constraint words against "
+            "whether the rule states every constant of the reference (in SI, so units may differ), and the "
+            "share on domain entities against whether its conditions are right (the same comparisons and "
+            "number of conditions, when and require not confused). GEE logistic regression with the clause "
+            "as the cluster (exchangeable working correlation, robust standard errors): the same clause "
+            "under every model is one cluster, not independent rows. Odds ratios per 0.1 of the share.",
+            html.escape(_link_sentence(link))
+            if len(link)
+            else "Not testable in this run: its rules were not run (rule quality by execution is off, or "
+            "the rule format has no executable rules).",
+        ],
+        figures=["correctness_link"],
+        tables=[("Attribution share and correctness (GEE, clause clusters)", link)],
+    )
 
 
 def _link_sentence(link: pd.DataFrame) -> str:
