@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from rulelens.attribution.result import FRAME_COLUMNS
+from rulelens.reporting import FIGURES
 from tests.project_copy import PROJECT, copy_project, kedro
 
 VARIANTS = [f"{s}.{z}" for s in ("fft", "lora", "qlora") for z in ("tiny", "tiny2")]
@@ -108,15 +109,14 @@ def test_reporting_answers_the_study_questions_for_the_run(project):
     assert findings.set_index("key").loc["quality_plateau", "verdict"] == "not testable"
     page = (out / "study_report.html").read_text(encoding="utf-8")
     assert page.count("<svg") >= 5 and "fft.tiny2" in page
-    assert {p.name for p in (out / "figures").iterdir()} == {
-        "training.png",
-        "focus.png",
-        "category_share.png",
-        "quality.png",
-        "agreement.png",
-        "faithfulness.png",
-        "clause_heatmap.png",
-    }
+    assert {p.name for p in (out / "figures").iterdir()} == {f"{name}.png" for name in FIGURES}
+    # rule quality by execution: every model's rules were run on the shared suites
+    quality = pd.read_csv(out / "quality_summary.csv")
+    executed = quality[quality["metric"] == "exec_match"]
+    assert len(executed) == len(VARIANTS) + 2 and executed["mean"].between(0, 1).all()  # + the zero-shot bases
+    suites = pd.read_csv(out / "rule_suite_summary.csv")
+    assert len(suites) == 3 and (suites["n_cases"] > 0).all()
+    assert "Rule quality by execution" in page
 
 
 def test_mlflow_has_one_parent_and_a_child_per_variant(project):
