@@ -42,7 +42,12 @@ def project(tmp_path_factory):
         {
             "training": {
                 "placement": {"device": "cpu"},
-                "trainer": {
+                "trainer": {  # a few steps reach every code path (bf16 autocast, checkpointing, evaluation,
+                    # the best checkpoint); the profile's 600-step cap would train for minutes on CPUs
+                    # without bf16 instructions (AVX2-only), where bf16 matmuls run in software
+                    "max_steps": 6,
+                    "eval_steps": 3,
+                    "warmup_steps": 1,
                     "max_length": 160,
                     "epochs": 1,
                     "batch_size": 4,
