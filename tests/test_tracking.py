@@ -11,6 +11,8 @@ def test_variant_of_reads_nested_namespaces():
     sizes = {"xs", "m"}
     assert tracking.variant_of("lora.xs", sizes) == Variant("lora", "xs")
     assert tracking.variant_of("qlora.m.eval", sizes) == Variant("qlora", "m")
+    assert tracking.variant_of("lora.xs_seed2.train", sizes) == Variant("lora", "xs", 2)  # a seed replicate
+    assert tracking.variant_of("lora.xl_seed2", sizes) is None  # not a size of the grid
     assert tracking.variant_of("lora.xl", sizes) is None
     assert tracking.variant_of("reporting", sizes) is None
     assert tracking.variant_of(None, sizes) is None
