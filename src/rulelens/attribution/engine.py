@@ -214,13 +214,11 @@ def score_batch(
     return scores, (cache_key_values(new_cache) if keep_cache else None)
 
 
-def initial_batch_size(parts, prompts, cuts, target_len, memory_cap, act_bytes, max_tokens=None) -> int:
-    """As many rows as fit the memory cap (and the token budget per batch, if any); at least 1."""
+def initial_batch_size(parts, prompts, cuts, target_len, memory_cap, act_bytes) -> int:
+    """As many rows as fit the memory cap (the token budget is :func:`plan_batches`' business); at least 1."""
     rest = max(len(p) - c for p, c in zip(prompts, cuts)) + target_len - 1
     per_sequence = estimate_sequence_bytes(parts.config, max(cuts), rest, target_len, act_bytes)
     size = memory_cap // max(per_sequence, 1)
-    if max_tokens:
-        size = min(size, max_tokens // max(rest, 1))
     return int(max(1, min(len(prompts), size)))
 
 

@@ -113,7 +113,7 @@ def parse_rule(text: str, vocabulary: bool = True) -> ParsedRule:
         subject=subject,
         when=ast.unparse(when) if when is not None else None,
         require=ast.unparse(keywords["require"]),
-        numbers=tuple(_numbers(tree)),
+        numbers=tuple(numeric_constants(tree)),
     )
 
 
@@ -171,18 +171,19 @@ class _AnyName:
         return isinstance(name, str) and name not in HELPERS and name not in ("True", "False")
 
 
-def _numbers(tree: ast.AST) -> list[float]:
-    """Numeric constants of the rule, signs applied, in source order."""
+def numeric_constants(tree: ast.AST) -> list[float]:
+    """Numeric constants of a rule or expression tree, signs applied, in source order."""
     values = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and _is_number(node.operand):
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and is_number(node.operand):
             values.append(-float(node.operand.value))
-        elif _is_number(node):
+        elif is_number(node):
             values.append(float(node.value))
     return values
 
 
-def _is_number(node: ast.AST) -> bool:
+def is_number(node: ast.AST) -> bool:
+    """A numeric literal (not a boolean)."""
     return isinstance(node, ast.Constant) and type(node.value) in (int, float)
 
 

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from rulelens.data.rule_interpreter import (
-    CompiledRule,
     attribute_unit,
     compile_rule,
     evaluate_instance,
@@ -226,10 +225,6 @@ def equivalence(generated: str, reference: str, timeout_ms: int = 2000, vocabula
     if answer == z3.unknown:
         return Equivalence(UNDECIDED, reason=f"z3: {solver.reason_unknown()}")
     scene = _scene_from_model(z3, solver.model(), translate.variables)
-    if _verdict(a, scene) == _verdict(b, scene):  # z3's x / 0 or rounding: not a real counterexample
+    if evaluate_instance(a, scene) == evaluate_instance(b, scene):  # z3's x / 0 or rounding: not a real counterexample
         return Equivalence(UNDECIDED, reason="the model found does not separate the rules when run")
     return Equivalence(PROVED_DIFFERENT, counterexample=scene)
-
-
-def _verdict(rule: CompiledRule, scene: dict) -> str:
-    return evaluate_instance(rule, scene)

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rulelens.data.rule_format import is_number, numeric_constants
 from rulelens.data.rule_interpreter import (
     CompiledRule,
     attribute_unit,
@@ -52,21 +53,6 @@ class Atom:
     entity: str
     stem: str
     values: list = field(default_factory=list)  # candidate values (SI for numbers)
-
-
-def is_number(node: ast.AST) -> bool:
-    """A numeric literal (not a boolean)."""
-    return isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool)
-
-
-def _number_constants(tree: ast.AST) -> list[float]:
-    values = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and is_number(node.operand):
-            values.append(-float(node.operand.value))
-        elif is_number(node):
-            values.append(float(node.value))
-    return values
 
 
 def _around(constant: float) -> list[float]:
@@ -90,7 +76,7 @@ def _string_constants(node: ast.AST) -> list[str]:
 def rule_atoms(rule: CompiledRule) -> list[Atom]:
     """Every fact ``rule`` reads, with the values worth trying for it."""
     trees = [t for t in (rule.when, rule.require) if t is not None]
-    constants = sorted(set(c for tree in trees for c in _number_constants(tree)))
+    constants = sorted(set(c for tree in trees for c in numeric_constants(tree)))
     atoms: dict[tuple[str, str, str], Atom] = {}
     compared_with_strings: dict[tuple[str, str], list[str]] = {}
     for tree in trees:

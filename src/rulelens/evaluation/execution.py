@@ -24,10 +24,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from rulelens.data.rule_format import RuleSyntaxError
+from rulelens.data.rule_format import RuleSyntaxError, is_number
 from rulelens.data.rule_interpreter import attribute_unit, compile_rule, evaluate_instance
 from rulelens.data.rule_smt import PROVED_DIFFERENT, PROVED_EQUIVALENT, UNDECIDED, equivalence
-from rulelens.data.rule_suite import build_suite, clause_seed, is_number, scene_json
+from rulelens.data.rule_suite import build_suite, clause_seed, scene_json
 
 INVALID = "invalid"
 SUITE_COLUMNS = ["clause_id", "case", "scene", "reference_verdict"]
