@@ -325,3 +325,56 @@ def _pipeline_label(names: Any) -> str:
     if isinstance(names, (list, tuple)):
         return "+".join(str(n) for n in names) or "__default__"
     return str(names)
+
+
+class RunLockHook:
+    """One ``kedro run`` per project data folder (:mod:`rulelens.run_lock`): the lock is taken
+    before any other hook or node starts and dropped after every other hook has finished."""
+
+    def __init__(self) -> None:
+        self.project_path: Path | None = None
+        self.dataset = "default"
+        self.env: str | None = None
+        self.lock = None
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        self.project_path = Path(context.project_path)
+        self.env = context.env
+        try:
+            self.dataset = str(context.config_loader["globals"].get("dataset") or "default")
+        except Exception:  # no globals in this environment
+            self.dataset = "default"
+
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
+        import atexit
+
+        from rulelens import run_lock
+
+        if self.project_path is None:
+            return
+        path = run_lock.lock_path(self.project_path, self.dataset)
+        record = run_lock.holder_record(env=run_params.get("env") or self.env)
+        self.lock = run_lock.acquire(
+            path,
+            record,
+            how_to_run_elsewhere=(
+                f"an environment whose globals name another dataset (this one writes data/*/{self.dataset}), "
+                "or another copy of the project"
+            ),
+        )
+        atexit.register(self.lock.release)  # a hook that fails before the run starts still lets go
+
+    @hook_impl(trylast=True)
+    def after_pipeline_run(self) -> None:
+        self._release()
+
+    @hook_impl(trylast=True)
+    def on_pipeline_error(self) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None

@@ -3,9 +3,10 @@
 from kedro.config import OmegaConfigLoader
 from omegaconf.resolvers import oc
 
-from rulelens.hooks import VariantTrackingHook
+from rulelens.hooks import RunLockHook, VariantTrackingHook
 
-HOOKS = (VariantTrackingHook(),)
+# RunLockHook first: one run per data folder, taken before the tracking hook opens MLflow runs.
+HOOKS = (RunLockHook(), VariantTrackingHook())
 # rulelens owns the MLflow runs (a parent per kedro run, a child per variant); kedro-mlflow's
 # one-run-per-kedro-run hooks would compete with it. Its mlflow.yml and CLI stay in use.
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow", "kedro-mlflow")  # its wheel names itself kedro_mlflow
