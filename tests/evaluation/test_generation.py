@@ -249,3 +249,25 @@ def test_a_looping_model_stops_early_through_generate(scripted_model, smol_token
         model, tok, CLAUSES[:1], params={**params, "repetition_ngram": None, "max_new_tokens": 60}
     ).items[0]
     assert item.stop_reason == STOP_LENGTH and item.n_tokens == 60
+
+
+def test_a_resumed_generation_reads_finished_batches_back(tiny_llama, smol_tokenizer, tmp_path, monkeypatch):
+    """Batches kept in a stage store are read back, not generated again: the same rules, no model call."""
+    from rulelens.evaluation.generation import generate_rules
+    from rulelens.stage_store import StageStore
+
+    clauses = ["Stairs shall have a handrail.", "Doors shall be 810 mm wide.", "Rooms need windows."]
+    params = {"max_new_tokens": 6, "batch_size": 2, "constrain": False}
+    model = tiny_llama(seed=0)
+    store = StageStore(tmp_path / "g").open({"run": 1})
+    first = generate_rules(model, smol_tokenizer, clauses, params=params, progress=store)
+    assert store.keys_done() == 2  # two batches of at most 2 rows
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a finished batch was generated again")
+
+    monkeypatch.setattr("rulelens.evaluation.generation.generate_batch", refuse)
+    resumed = StageStore(tmp_path / "g").open({"run": 1})
+    again = generate_rules(model, smol_tokenizer, clauses, params=params, progress=resumed)
+    assert again.items == first.items and resumed.reused == 2
+    assert again.extra == first.extra

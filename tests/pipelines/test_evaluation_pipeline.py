@@ -7,6 +7,7 @@ import pandas as pd
 
 from rulelens.modeling.bundle import ModelBundle
 from rulelens.pipelines.evaluation import create_pipeline
+from rulelens.stage_store import StageStore
 from rulelens.variant_grid import Variant
 from tests.pipelines.memory_run import conf_parameters, param_inputs, run_in_memory
 
@@ -37,6 +38,8 @@ def test_a_variant_and_its_zero_shot_base_are_scored_into_one_quality_table(tiny
         {
             "lora.tiny.checkpoint": ModelBundle(tiny_llama(seed=0), smol_tokenizer),
             "study_clauses": STUDY,
+            "lora.tiny.generation_progress": StageStore(tmp_path / "progress" / "lora"),
+            "zero_shot.tiny.generation_progress": StageStore(tmp_path / "progress" / "zero_shot"),
             **param_inputs(params, "evaluation", "prompt", "training"),
         },
     )

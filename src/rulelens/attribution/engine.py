@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -477,6 +477,8 @@ def attribute_clauses(
     *,
     clause_ids: Sequence[Any] | None = None,
     progress: bool = True,
+    reuse: Callable[[Any], ClauseAttribution | None] | None = None,
+    on_result: Callable[[ClauseAttribution], None] | None = None,
     **options: Any,
 ) -> list[ClauseAttribution]:
     """:func:`attribute_clause` for many clauses, with a progress bar (counts, rate, ETA).
@@ -484,6 +486,10 @@ def attribute_clauses(
     ``options`` are passed on (style, operator, target_mode, dtype, memory_cap_bytes, ...).
     A reduced ``dtype`` is checked once, on the first clause's attribution vector against fp32
     (``bf16_tolerance`` nats per word); when it fails, every clause is attributed in fp32.
+    ``reuse(clause_id)`` may return a clause's finished attribution from an earlier, interrupted
+    run (:mod:`rulelens.stage_store`); ``on_result`` receives each newly computed one as soon as
+    it is done. The first clause's result decides the dtype either way, so a resumed run computes
+    what an uninterrupted one would.
     """
     from tqdm.auto import tqdm
 
@@ -494,9 +500,13 @@ def attribute_clauses(
     results = []
     bar = tqdm(total=len(clauses), unit="clause", desc="attribution", disable=not progress)
     for index, (clause, rule, clause_id) in enumerate(zip(clauses, rules, ids)):
-        result = attribute_clause(
-            model, tokenizer, clause, rule, clause_id=clause_id, check_dtype=index == 0, **options
-        )
+        result = reuse(clause_id) if reuse is not None else None
+        if result is None:
+            result = attribute_clause(
+                model, tokenizer, clause, rule, clause_id=clause_id, check_dtype=index == 0, **options
+            )
+            if on_result is not None:
+                on_result(result)
         if index == 0 and result.stats.get("fell_back"):
             options = {**options, "dtype": None}  # the reduced dtype failed its check: fp32 for the rest
         results.append(result)

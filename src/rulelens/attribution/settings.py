@@ -104,6 +104,7 @@ class AttributionSettings:
     dtype: str | None
     bf16_tolerance: float
     progress: bool
+    recompute: bool
     faithfulness: FaithfulnessSettings
 
     @classmethod
@@ -111,6 +112,7 @@ class AttributionSettings:
         check_block(params, "attribution", _keys(cls), SOURCE)
         values = {key: params[key] for key in _keys(cls)}
         values["progress"] = bool(values["progress"])
+        values["recompute"] = bool(values["recompute"])
         values["faithfulness"] = FaithfulnessSettings.from_params(values["faithfulness"])
         return cls(**values)
 

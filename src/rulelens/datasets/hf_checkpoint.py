@@ -41,7 +41,7 @@ from rulelens.datasets.checkpoint_folder import (
     recover_interrupted_swap,
 )
 from rulelens.datasets.checkpoint_marker import KeepCompletedCheckpoint
-from rulelens.modeling.bundle import ModelBundle
+from rulelens.modeling.bundle import LazyModelBundle, ModelBundle
 
 ADAPTER_CONFIG = "adapter_config.json"
 LOAD_ARG_DEFAULTS: dict[str, Any] = {
@@ -216,7 +216,11 @@ class HFCheckpointDataset(AbstractDataset[Any, ModelBundle]):
     # ------------------------------------------------------------------ load
 
     def load(self) -> ModelBundle:
-        """The model (base + adapter for adapter checkpoints) in eval mode, its tokenizer and metadata."""
+        """The model (base + adapter for adapter checkpoints) in eval mode, its tokenizer and metadata.
+
+        The marker, the weight files and the tokenizer are checked and read here; the model is built
+        on first use of ``.model`` (a stage that finds its outputs done never builds it).
+        """
         from transformers import AutoTokenizer
 
         recover_interrupted_swap(self._path)
@@ -224,15 +228,19 @@ class HFCheckpointDataset(AbstractDataset[Any, ModelBundle]):
         if marker is None:
             raise DatasetError(f"{self._path} is not a completed checkpoint (no {COMPLETE_MARKER} marker)")
         check_weight_files(self._path, marker.get("weight_files"))
+        tokenizer = AutoTokenizer.from_pretrained(self._path, local_files_only=True, trust_remote_code=False)
+        return LazyModelBundle(lambda: self._load_model(marker), tokenizer, metadata=marker)
+
+    def _load_model(self, marker: dict[str, Any]):
+        """The model itself, built on first use (:class:`~rulelens.modeling.bundle.LazyModelBundle`)."""
         if (self._path / ADAPTER_CONFIG).is_file():
             model = self._load_adapter(marker)
         else:
             model = self._load_full()
-        tokenizer = AutoTokenizer.from_pretrained(self._path, local_files_only=True, trust_remote_code=False)
         model.eval()
         model.rulelens_info = {key: marker.get(key) for key in ("strategy", "size_name", "quantization")}
         model.rulelens_info["base_location"] = marker.get("base_model_path")
-        return ModelBundle(model=model, tokenizer=tokenizer, metadata=marker)
+        return model
 
     def _placement(self):
         """The run's placement (device, dtype), with this dataset's explicit load_args on top."""

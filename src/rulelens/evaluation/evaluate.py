@@ -89,6 +89,7 @@ def evaluate_model(
     encoder: Any = None,
     suites: pd.DataFrame | None = None,
     smt_timeout_ms: int = 2000,
+    progress: Any = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
     """(per-clause scores, aggregate with bootstrap CIs, throughput) for one model.
 
@@ -106,6 +107,7 @@ def evaluate_model(
     With ``suites`` (:func:`rulelens.evaluation.execution.build_suites`) every rule is also run on
     its clause's scenes: the execution columns and the aggregate ``exec_match``,
     ``exec_agreement``, ``proved_equivalent``, ``proved_different``, ``undecided``.
+    ``progress`` keeps finished generation batches for a resumed run (:func:`generate_rules`).
     """
     if not isinstance(style, PromptStyle):
         style = PromptStyle.from_params(style)
@@ -117,7 +119,7 @@ def evaluate_model(
         if "clause_id" in test_frame
         else [str(i) for i in test_frame.index]
     )
-    generations = generate_rules(model, tokenizer, clauses, style, generation_params)
+    generations = generate_rules(model, tokenizer, clauses, style, generation_params, progress=progress)
     scores = score_pairs(generations.texts, references, rule_format, metric_params, encoder)
     per_clause = pd.DataFrame(
         {

@@ -211,8 +211,16 @@ def generate_rules(
     clauses: Sequence[str],
     style: PromptStyle = PromptStyle(),
     params: GenerationParams | dict[str, Any] | None = None,
+    *,
+    progress: Any = None,
 ) -> Generations:
-    """Greedy rules for ``clauses`` (in input order), generated in left-padded batches."""
+    """Greedy rules for ``clauses`` (in input order), generated in left-padded batches.
+
+    With ``progress`` (a :class:`rulelens.stage_store.StageStore` opened for this model and these
+    settings) every finished batch is kept under a key made of its prompts' token ids, and a
+    resumed run reads it back instead of generating it again: the same batches in the same order,
+    so the same rules.
+    """
     params = GenerationParams.from_params(params)
     eos_ids = eos_token_ids(model, tokenizer)
     rows = prompt_ids(tokenizer, clauses, style)
@@ -225,7 +233,8 @@ def generate_rules(
     try:
         for first in range(0, len(order), params.batch_size):
             chunk = order[first : first + params.batch_size]
-            outputs, changed = generate_batch(model, tokenizer, [rows[i] for i in chunk], params, eos_ids)
+            batch_rows = [rows[i] for i in chunk]
+            outputs, changed = _batch(model, tokenizer, batch_rows, params, eos_ids, progress)
             decode_slots += len(chunk) * max((len(new_ids) for new_ids in outputs), default=0)
             for index, new_ids, steps in zip(chunk, outputs, changed):
                 results[index] = finish_row(new_ids, tokenizer, eos_ids, params, steps)
@@ -235,3 +244,17 @@ def generate_rules(
     seconds = time.perf_counter() - start
     cost = {"prompt_tokens": sum(len(r) for r in rows), "decode_token_slots": decode_slots}
     return Generations(items=list(results), seconds=seconds, batch_size=params.batch_size, extra=cost)
+
+
+def _batch(model: Any, tokenizer: Any, batch_rows: list, params: GenerationParams, eos_ids: Any, progress: Any):
+    """One batch's (new ids, constrained steps), generated or read back from ``progress``."""
+    if progress is None:
+        return generate_batch(model, tokenizer, batch_rows, params, eos_ids)
+    from rulelens.modeling.fingerprint import digest
+
+    key = "batch:" + digest([list(map(int, row)) for row in batch_rows])
+    done = progress.get(key)
+    if done is None:
+        done = generate_batch(model, tokenizer, batch_rows, params, eos_ids)
+        progress.put(key, done)
+    return done

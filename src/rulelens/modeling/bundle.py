@@ -30,3 +30,31 @@ class ModelBundle:
         if isinstance(data, (tuple, list)) and len(data) == 2:
             return cls(data[0], data[1])
         raise TypeError(f"cannot make a ModelBundle from {type(data).__name__}")
+
+
+class LazyModelBundle(ModelBundle):
+    """A bundle whose model is built on first use of ``.model``.
+
+    A stage that finds its finished outputs for this checkpoint (:mod:`rulelens.stage_store`)
+    never touches ``.model``, so a rerun with nothing to do does not spend a model load on it.
+    """
+
+    def __init__(self, load_model: Any, tokenizer: Any, metadata: dict[str, Any] | None = None) -> None:
+        self._load_model = load_model
+        self._model: Any = None
+        self.tokenizer = tokenizer
+        self.metadata = dict(metadata or {})
+
+    @property
+    def model(self) -> Any:
+        if self._model is None:
+            self._model = self._load_model()
+        return self._model
+
+    @property
+    def model_loaded(self) -> bool:
+        return self._model is not None
+
+    def __repr__(self) -> str:
+        state = "loaded" if self._model is not None else "not loaded yet"
+        return f"LazyModelBundle(model {state}, metadata keys {sorted(self.metadata)})"

@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from rulelens.attribution.settings import AttributionSettings
+from rulelens.stage_store import StageStore
 from rulelens.variant_grid import Variant
 
 logger = logging.getLogger(__name__)
@@ -16,7 +17,13 @@ LDS_COLUMNS = ["variant", "clause_id", "n_words", "n_masks", "keep_prob", "lds",
 
 
 def attribute_variant(
-    checkpoint: Any, selected: pd.DataFrame, attribution: dict[str, Any], prompt: dict[str, Any], *, variant: Variant
+    checkpoint: Any,
+    selected: pd.DataFrame,
+    attribution: dict[str, Any],
+    prompt: dict[str, Any],
+    progress: StageStore | None = None,
+    *,
+    variant: Variant,
 ) -> tuple[pd.DataFrame, dict[str, float], pd.DataFrame, pd.DataFrame]:
     """Attribute each selected clause for one variant.
 
@@ -24,12 +31,48 @@ def attribute_variant(
     datamodeling scores (one row per clause, columns ``LDS_COLUMNS``) of ``faithfulness.n_clauses``
     clauses drawn over the selection's strata (scored while the model is loaded; reporting tests them).
     ``attribution`` is the parameters block, read by :class:`AttributionSettings` (every key required).
+
+    ``progress`` (the variant's ``attribution_progress`` store) keeps each finished clause as it is
+    done: a killed run resumes at the first unfinished clause, and a rerun whose checkpoint, clauses
+    and settings match returns the finished outputs without loading the model
+    (``attribution.recompute: true`` forces the work; docs/configuration.md).
     """
+    from rulelens.stage_store import checkpoint_identity, stage_record, without
+
+    settings = AttributionSettings.from_params(attribution)
+    if progress is None:
+        return _attribute(checkpoint, selected, settings, prompt, None, variant)
+    record = stage_record(
+        "attribution",
+        model=checkpoint_identity(checkpoint.metadata),
+        clauses=selected,
+        settings={"attribution": without(attribution, "progress", "recompute"), "prompt": prompt},
+    )
+    progress.label = f"{variant.namespace} attribution"
+    progress.open(record, recompute=settings.recompute)
+    finished = progress.outputs()
+    if finished is not None:
+        logger.info(
+            "%s: attribution outputs match the checkpoint, clauses and settings; not recomputing", variant.namespace
+        )
+        return finished
+    if progress.keys_done():
+        logger.info("%s: resuming attribution with %d finished units kept", variant.namespace, progress.keys_done())
+    return progress.finish(_attribute(checkpoint, selected, settings, prompt, progress, variant))
+
+
+def _attribute(
+    checkpoint: Any,
+    selected: pd.DataFrame,
+    settings: AttributionSettings,
+    prompt: dict[str, Any],
+    progress: StageStore | None,
+    variant: Variant,
+) -> tuple[pd.DataFrame, dict[str, float], pd.DataFrame, pd.DataFrame]:
     from rulelens.attribution import attribute_clauses, attributions_frame
     from rulelens.prompts import PromptStyle
     from rulelens.statistics.focus import clause_focus
 
-    settings = AttributionSettings.from_params(attribution)
     style = PromptStyle.from_params(prompt)
     results = attribute_clauses(
         checkpoint.model,
@@ -39,6 +82,8 @@ def attribute_variant(
         clause_ids=list(selected["clause_id"]),
         style=style,
         progress=settings.progress,
+        reuse=None if progress is None else lambda clause_id: progress.get(f"clause:{clause_id}"),
+        on_result=None if progress is None else lambda result: progress.put(f"clause:{result.clause_id}", result),
         **settings.engine_options(),
     )
     table = attributions_frame(results)
@@ -65,7 +110,9 @@ def attribute_variant(
     )
     scoring_dtype = None if engine_dtype == "float32" else engine_dtype
     chosen = faithfulness_results(results, selected, settings)
-    curves, lds, cost = faithfulness_outputs(checkpoint, chosen, settings, style, dtype=scoring_dtype)
+    curves, lds, cost = faithfulness_outputs(
+        checkpoint, chosen, settings, style, dtype=scoring_dtype, progress=progress
+    )
     summary.update(cost)
     curves.insert(0, "variant", variant.namespace)
     lds.insert(0, "variant", variant.namespace)
@@ -113,7 +160,13 @@ def faithfulness_results(results: list, selected: pd.DataFrame, settings: Attrib
 
 
 def faithfulness_outputs(
-    checkpoint: Any, chosen: list, settings: AttributionSettings, style: Any, *, dtype: str | None = None
+    checkpoint: Any,
+    chosen: list,
+    settings: AttributionSettings,
+    style: Any,
+    *,
+    dtype: str | None = None,
+    progress: StageStore | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
     """Deletion curves and LDS rows (without ``variant``) of the ``chosen`` attributions, and their cost.
 
@@ -122,36 +175,24 @@ def faithfulness_outputs(
     its random orders and LDS masks are seeded by ``clause_seed(seed, clause_id)``, so a clause
     gets the same randomness whatever else is selected. ``faithfulness.lds: false`` switches the LDS off.
     The cost dict counts subsets needed and scored and the tokens the engine processed (MLflow metrics).
+    With ``progress`` each clause's outcome is kept as it is done and reused by a resumed run.
     """
     from tqdm.auto import tqdm
 
-    from rulelens.attribution.faithfulness import clause_faithfulness, curves_frame, lds_frame
-    from rulelens.statistics.lds import clause_seed
+    from rulelens.attribution.faithfulness import curves_frame, lds_frame
 
-    faithfulness = settings.faithfulness
-    lds_settings = faithfulness.lds
     engine = settings.scoring_options(dtype)
-    seed = faithfulness.seed
     curves: dict[Any, Any] = {}
     lds: list = []
     cost = {"faithfulness_subsets": 0.0, "faithfulness_subsets_scored": 0.0, "faithfulness_tokens": 0.0}
     cost["faithfulness_padded_tokens"] = 0.0
     for result in tqdm(chosen, unit="clause", desc="faithfulness", disable=not settings.progress):
-        outcome = clause_faithfulness(
-            checkpoint.model,
-            checkpoint.tokenizer,
-            result,
-            style=style,
-            mask_text=settings.mask_text,
-            max_k=faithfulness.max_k if faithfulness.max_k is not None else len(result.words),
-            n_random=faithfulness.n_random,
-            curves_seed=clause_seed(seed, result.clause_id, "curves"),
-            n_masks=lds_settings.n_masks if lds_settings is not None else None,
-            keep_prob=lds_settings.keep_prob if lds_settings is not None else 0.5,
-            n_permutations=lds_settings.n_permutations if lds_settings is not None else 0,
-            lds_seed=clause_seed(seed, result.clause_id, "lds"),
-            **engine,
-        )
+        key = f"faithfulness:{result.clause_id}"
+        outcome = progress.get(key) if progress is not None else None
+        if outcome is None:
+            outcome = _clause_faithfulness(checkpoint, result, settings, style, engine)
+            if progress is not None:
+                progress.put(key, outcome)
         curves[result.clause_id] = outcome.curves
         if outcome.lds is not None:
             lds.append(outcome.lds)
@@ -161,6 +202,31 @@ def faithfulness_outputs(
         cost["faithfulness_padded_tokens"] += outcome.stats.get("padded_tokens", 0)
     cost["faithfulness_clauses"] = float(len(chosen))
     return curves_frame(curves), lds_frame(lds), cost
+
+
+def _clause_faithfulness(checkpoint: Any, result: Any, settings: AttributionSettings, style: Any, engine: dict):
+    """One clause's deletion curves and LDS in one engine call, seeded by the clause."""
+    from rulelens.attribution.faithfulness import clause_faithfulness
+    from rulelens.statistics.lds import clause_seed
+
+    faithfulness = settings.faithfulness
+    lds_settings = faithfulness.lds
+    seed = faithfulness.seed
+    return clause_faithfulness(
+        checkpoint.model,
+        checkpoint.tokenizer,
+        result,
+        style=style,
+        mask_text=settings.mask_text,
+        max_k=faithfulness.max_k if faithfulness.max_k is not None else len(result.words),
+        n_random=faithfulness.n_random,
+        curves_seed=clause_seed(seed, result.clause_id, "curves"),
+        n_masks=lds_settings.n_masks if lds_settings is not None else None,
+        keep_prob=lds_settings.keep_prob if lds_settings is not None else 0.5,
+        n_permutations=lds_settings.n_permutations if lds_settings is not None else 0,
+        lds_seed=clause_seed(seed, result.clause_id, "lds"),
+        **engine,
+    )
 
 
 def lds_metrics(lds: pd.DataFrame) -> dict[str, float]:

@@ -13,7 +13,7 @@ def variant_pipeline(variant: Variant) -> Pipeline:
         [
             Node(
                 func=bind(attribute_variant, variant),
-                inputs=["checkpoint", "study_clauses", "params:attribution", "params:prompt"],
+                inputs=["checkpoint", "study_clauses", "params:attribution", "params:prompt", "attribution_progress"],
                 outputs=["attributions", "attribution_metrics", "faithfulness_curves", "lds_scores"],
                 name="attribute_variant",
             )

@@ -50,6 +50,7 @@ def _evaluate(
     prompt: dict[str, Any],
     label: str,
     suites: pd.DataFrame,
+    progress: Any = None,
 ):
     from rulelens.evaluation import evaluate_model
 
@@ -63,6 +64,7 @@ def _evaluate(
         rule_format=evaluation["rule_format"],
         suites=suites if executes_rules(evaluation) else None,
         smt_timeout_ms=evaluation["execution"]["smt_timeout_ms"],
+        progress=progress,
     )
     metrics = flat_metrics(aggregate, speed)
     metrics.update(placement_tags(model))  # string values: MLflow tags (device, dtype), not metrics
@@ -83,13 +85,25 @@ def evaluate_variant(
     suites: pd.DataFrame,
     evaluation: dict[str, Any],
     prompt: dict[str, Any],
+    progress: Any = None,
     *,
     variant: Variant,
 ):
-    """Rules from one fine-tuned variant with their per-clause metrics, plus aggregated metrics."""
-    per_clause, metrics = _evaluate(
-        checkpoint.model, checkpoint.tokenizer, selected, evaluation, prompt, variant.namespace, suites
-    )
+    """Rules from one fine-tuned variant with their per-clause metrics, plus aggregated metrics.
+
+    ``progress`` (the variant's ``generation_progress`` store) keeps finished generation batches
+    and the finished outputs: a rerun whose checkpoint, clauses, suites and settings match returns
+    the outputs without loading the model (docs/configuration.md, "What a rerun recomputes").
+    """
+    from rulelens.stage_store import checkpoint_identity
+
+    def compute(store):
+        return _evaluate(
+            checkpoint.model, checkpoint.tokenizer, selected, evaluation, prompt, variant.namespace, suites, store
+        )
+
+    model = checkpoint_identity(checkpoint.metadata)
+    per_clause, metrics = _resumable(compute, progress, model, selected, suites, evaluation, prompt, variant.namespace)
     return per_clause.assign(strategy=variant.strategy, model_size=variant.size, seed=variant.seed), metrics
 
 
@@ -99,6 +113,7 @@ def evaluate_zero_shot(
     evaluation: dict[str, Any],
     prompt: dict[str, Any],
     training: dict[str, Any],
+    progress: Any = None,
     *,
     size: str,
 ):
@@ -106,9 +121,44 @@ def evaluate_zero_shot(
     from rulelens.modeling.placement import load_base_for_inference
 
     settings = variant_settings({"training": training}, Variant("fft", size))
-    model, tokenizer = load_base_for_inference({**settings["base_model"], "size_name": size})
-    per_clause, metrics = _evaluate(model, tokenizer, selected, evaluation, prompt, f"{ZERO_SHOT}.{size}", suites)
+    spec = {**settings["base_model"], "size_name": size}
+    label = f"{ZERO_SHOT}.{size}"
+
+    def compute(store):
+        model, tokenizer = load_base_for_inference(spec)
+        return _evaluate(model, tokenizer, selected, evaluation, prompt, label, suites, store)
+
+    model = {"base_model": {k: v for k, v in spec.items() if k != "cache_dir"}}
+    per_clause, metrics = _resumable(compute, progress, model, selected, suites, evaluation, prompt, label)
     return per_clause.assign(strategy=ZERO_SHOT, model_size=size, seed=0), metrics  # no training seed
+
+
+def _resumable(compute, progress, model: dict, selected, suites, evaluation, prompt, label: str):
+    """``compute(store)``, or its finished outputs from ``progress`` when the record matches."""
+    from rulelens.modeling.fingerprint import rows_hash
+    from rulelens.stage_store import stage_record, without
+
+    if progress is None:
+        return compute(None)
+    record = stage_record(
+        "generation",
+        model=model,
+        clauses=selected,
+        settings={
+            "evaluation": without(evaluation, "recompute"),
+            "prompt": prompt,
+            "suites": rows_hash(suites, tuple(suites.columns)) if executes_rules(evaluation) else None,
+        },
+    )
+    progress.label = f"{label} generation"
+    progress.open(record, recompute=bool(evaluation.get("recompute", False)))
+    finished = progress.outputs()
+    if finished is not None:
+        logger.info("%s: generated rules and scores match the model, clauses and settings; not recomputing", label)
+        return finished
+    if progress.keys_done():
+        logger.info("%s: resuming generation with %d finished batches kept", label, progress.keys_done())
+    return progress.finish(compute(progress))
 
 
 def placement_tags(model: Any) -> dict[str, str]:

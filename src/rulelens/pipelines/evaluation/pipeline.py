@@ -20,7 +20,14 @@ def variant_pipeline(variant: Variant) -> Pipeline:
         [
             Node(
                 func=bind(evaluate_variant, variant),
-                inputs=["checkpoint", "study_clauses", "rule_suites", "params:evaluation", "params:prompt"],
+                inputs=[
+                    "checkpoint",
+                    "study_clauses",
+                    "rule_suites",
+                    "params:evaluation",
+                    "params:prompt",
+                    "generation_progress",
+                ],
                 outputs=["generated_rules", "evaluation_metrics"],
                 name="evaluate_variant",
             )
@@ -41,7 +48,14 @@ def zero_shot_pipeline(size: str) -> Pipeline:
         [
             Node(
                 func=with_fixed(evaluate_zero_shot, size=size),
-                inputs=["study_clauses", "rule_suites", "params:evaluation", "params:prompt", "params:training"],
+                inputs=[
+                    "study_clauses",
+                    "rule_suites",
+                    "params:evaluation",
+                    "params:prompt",
+                    "params:training",
+                    "generation_progress",
+                ],
                 outputs=["generated_rules", "evaluation_metrics"],
                 name="evaluate_zero_shot",
             )
