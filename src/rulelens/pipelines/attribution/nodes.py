@@ -56,9 +56,18 @@ def attribute_variant(
             "%s: attribution outputs match the checkpoint, clauses and settings; not recomputing", variant.namespace
         )
         return finished
-    if progress.keys_done():
-        logger.info("%s: resuming attribution with %d finished units kept", variant.namespace, progress.keys_done())
-    return progress.finish(_attribute(checkpoint, selected, settings, prompt, progress, variant))
+    kept = progress.keys_done()
+    if kept:
+        logger.info("%s: resuming attribution with %d finished units kept", variant.namespace, kept)
+    outputs = _attribute(checkpoint, selected, settings, prompt, progress, variant)
+    if kept:
+        logger.info(
+            "%s: %d finished units read back, %d computed in this run",
+            variant.namespace,
+            progress.reused,
+            progress.keys_done() - kept,
+        )
+    return progress.finish(outputs)
 
 
 def _attribute(
