@@ -10,6 +10,7 @@ import math
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -170,6 +171,93 @@ def test_mlflow_has_one_parent_and_a_child_per_variant(project):
         assert len(history) >= 2 and len({h.step for h in history}) == len(history)
 
 
+# ---- resume inside a stage (docs/configuration.md, "What a rerun recomputes") ----
+
+NO_TRACKING = ("--params", "tracking.enabled=false")  # keeps the MLflow counts of the tests below
+TABLES = ("attributions", "faithfulness_curves", "lds_scores")
+N_CLAUSES = 3  # conf/test: data_processing.selection.n_clauses
+
+
+def _partial_attribution_stores(root) -> list[tuple[str, int]]:
+    """(variant, finished clauses) of attribution stores with some, not all, clauses done and no outputs."""
+    from rulelens.stage_store import OUTPUTS, UNITS, _unit_file
+
+    found = []
+    for units in root.glob("data/07_model_output/test_profile/*/*/progress/attribution/" + UNITS):
+        done = len(list(units.glob("*.pkl")))
+        if not (units / _unit_file(OUTPUTS)).exists() and 0 < done < N_CLAUSES:
+            found.append((f"{units.parents[3].name}.{units.parents[2].name}", done))
+    return found
+
+
+def _kill_mid_attribution(process, root, seconds: float = 300) -> list[tuple[str, int]]:
+    """Freeze the run (SIGSTOP) the moment a variant's attribution is part done, confirm, SIGKILL it."""
+    import signal
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the run ended before it was caught mid-attribution"
+        if _partial_attribution_stores(root):
+            process.send_signal(signal.SIGSTOP)  # what we see now is what the kill leaves
+            caught = _partial_attribution_stores(root)
+            if caught:
+                process.send_signal(signal.SIGKILL)
+                process.wait()
+                return caught
+            process.send_signal(signal.SIGCONT)
+        time.sleep(0.002)
+    raise AssertionError("no attribution was caught part done")
+
+
+def _tables(root) -> dict[tuple[str, str], pd.DataFrame]:
+    out = root / "data/07_model_output/test_profile"
+    return {
+        (variant, name): pd.read_parquet(out / variant.replace(".", "/") / f"{name}.parquet")
+        for variant in VARIANTS
+        for name in TABLES
+    }
+
+
+def test_a_run_killed_mid_attribution_resumes_at_its_first_unfinished_clause(project):
+    """A real ``kedro run`` SIGKILLed inside a variant's attribution; the rerun reads the finished
+    clauses back, computes only the rest, skips every stage whose inputs did not change, and ends
+    with tables equal to the bit to those of the uninterrupted first run."""
+    import re
+
+    root, _, _ = project
+    uninterrupted = _tables(root)
+    command = [str(Path(sys.executable).with_name("kedro")), "run", "--env", "test", "--pipelines", "attribution"]
+    env = dict(os.environ, KEDRO_DISABLE_TELEMETRY="true", MLFLOW_DISABLE_TELEMETRY="true", HF_HUB_OFFLINE="1")
+    killed = subprocess.Popen(
+        [*command, "--params", "tracking.enabled=false,attribution.recompute=true"],  # recompute: start from zero
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        (variant, kept), *_ = _kill_mid_attribution(killed, root)
+    finally:
+        if killed.poll() is None:
+            killed.kill()
+            killed.wait()
+
+    rerun = kedro(root, "run", "--env", "test", "--pipelines", "evaluation,attribution", *NO_TRACKING)
+    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+    log = " ".join((rerun.stdout + rerun.stderr).split())
+    assert f"{variant}: resuming attribution with {kept} finished units kept" in log, log[-3000:]
+    # the clauses left, plus the two faithfulness clauses of conf/test; nothing done twice
+    assert f"{variant}: {kept} finished units read back, {N_CLAUSES - kept + 2} computed in this run" in log
+    skipped_generation = re.findall(r"(\S+): generated rules and scores match", log)
+    assert len(skipped_generation) == len(VARIANTS) + 2  # and the two zero-shot bases
+    skipped_attribution = re.findall(r"(\S+): attribution outputs match", log)
+    assert sorted(skipped_attribution) == sorted(v for v in VARIANTS if v != variant)
+    resumed = _tables(root)
+    for key, table in uninterrupted.items():
+        pd.testing.assert_frame_equal(resumed[key], table, check_exact=True, obj=str(key))
+
+
 def test_second_run_skips_completed_variants_and_opens_new_runs(project):
     root, uri, _ = project
     before = {p: p.stat().st_mtime_ns for p in (root / "data/06_models/test_profile").rglob("model.safetensors")}
@@ -258,10 +346,14 @@ def test_one_variant_of_a_later_stage_runs_on_its_own(project):
         "evaluation,attribution",
         "--namespaces",
         "lora.tiny2",
+        "--params",
+        "attribution.recompute=true",
         env={"MLFLOW_TRACKING_URI": uri},
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "lora.tiny2: 3 clauses attributed" in result.stdout + result.stderr
+    log = " ".join((result.stdout + result.stderr).split())
+    assert "lora.tiny2: 3 clauses attributed" in log  # forced
+    assert "lora.tiny2: generated rules and scores match" in log  # unchanged: skipped
 
 
 def test_notebook_loads_the_catalog_and_redraws_a_figure(project):
