@@ -55,3 +55,13 @@ def test_checkpoint_identity_changes_with_a_retrain():
     second = {**first, "saved_at": "2026-12-06T11:00:00+00:00"}
     assert checkpoint_identity(first)["fingerprint"] == "f"
     assert checkpoint_identity(first) != checkpoint_identity(second)
+
+
+def test_a_partial_unit_of_a_killed_write_is_not_counted_and_is_removed(tmp_path):
+    store = StageStore(tmp_path / "s").open(_record(n=1))
+    store.put("clause:a", 1)
+    partial = tmp_path / "s" / "units" / ".partial-0000-abc.pkl"
+    partial.write_bytes(b"half a pick")
+    assert store.keys_done() == 1
+    reopened = StageStore(tmp_path / "s").open(_record(n=1))
+    assert not partial.exists() and reopened.keys_done() == 1 and reopened.get("clause:a") == 1

@@ -29,7 +29,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from rulelens.datasets.atomic import fsync_path, temporary_sibling
+from rulelens.datasets.atomic import TEMPORARY_PREFIX, fsync_path, leftover_partials, temporary_sibling
 from rulelens.modeling.fingerprint import canonical_json, changed_fields, digest
 
 logger = logging.getLogger(__name__)
@@ -42,6 +42,13 @@ UNITS = "units"
 def _unit_file(key: str) -> str:
     """A file name for any key (clause ids can hold any character)."""
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32] + ".pkl"
+
+
+def finished_units(folder: Path) -> list[Path]:
+    """The unit files in ``folder``, without the partial files of killed writes."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.glob("*.pkl") if not p.name.startswith(TEMPORARY_PREFIX))
 
 
 def write_atomically(path: Path, payload: bytes) -> None:
@@ -136,6 +143,8 @@ class StageStore:
                 )
             self.clear()
             write_atomically(self.path / RECORD, canonical_json(record).encode("utf-8"))
+        for partial in leftover_partials(self.path / UNITS):
+            partial.unlink(missing_ok=True)  # a write a killed run never finished
         self.record = record
         return self
 
@@ -166,8 +175,8 @@ class StageStore:
         write_atomically(self.path / UNITS / _unit_file(key), pickle.dumps((key, value), protocol=5))
 
     def keys_done(self) -> int:
-        units = self.path / UNITS
-        return len(list(units.glob("*.pkl"))) if units.is_dir() else 0
+        """Finished units on disk (a partial file of a killed write is not one)."""
+        return len(finished_units(self.path / UNITS))
 
     def outputs(self) -> Any | None:
         """The stage's finished outputs for this record, or None."""
@@ -183,4 +192,4 @@ class StageStore:
             raise RuntimeError(f"{self.label}: open the store with the stage's record first")
 
 
-__all__ = ["StageStore", "checkpoint_identity", "stage_record", "without", "write_atomically"]
+__all__ = ["StageStore", "finished_units", "checkpoint_identity", "stage_record", "without", "write_atomically"]

@@ -180,11 +180,11 @@ N_CLAUSES = 3  # conf/test: data_processing.selection.n_clauses
 
 def _partial_attribution_stores(root) -> list[tuple[str, int]]:
     """(variant, finished clauses) of attribution stores with some, not all, clauses done and no outputs."""
-    from rulelens.stage_store import OUTPUTS, UNITS, _unit_file
+    from rulelens.stage_store import OUTPUTS, UNITS, _unit_file, finished_units
 
     found = []
     for units in root.glob("data/07_model_output/test_profile/*/*/progress/attribution/" + UNITS):
-        done = len(list(units.glob("*.pkl")))
+        done = len(finished_units(units))  # a write caught half done is not a finished unit
         if not (units / _unit_file(OUTPUTS)).exists() and 0 < done < N_CLAUSES:
             found.append((f"{units.parents[3].name}.{units.parents[2].name}", done))
     return found
