@@ -329,7 +329,8 @@ def _pipeline_label(names: Any) -> str:
 
 class RunLockHook:
     """One ``kedro run`` per project data folder (:mod:`rulelens.run_lock`): the lock is taken
-    before any other hook or node starts and dropped after every other hook has finished."""
+    before any other hook or node starts and dropped after every other hook has finished. Under
+    torchrun / accelerate launch the processes of one launch are one run: rank 0 holds the lock."""
 
     def __init__(self) -> None:
         self.project_path: Path | None = None
@@ -353,6 +354,9 @@ class RunLockHook:
         from rulelens import run_lock
 
         if self.project_path is None:
+            return
+        if not placement.is_main_process():  # torchrun / accelerate: one launch, one lock, held by rank 0
+            logger.info("Rank %d: the run lock is rank 0's", placement.process_rank())
             return
         path = run_lock.lock_path(self.project_path, self.dataset)
         record = run_lock.holder_record(env=run_params.get("env") or self.env)
