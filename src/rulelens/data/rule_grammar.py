@@ -1,0 +1,65 @@
+"""The rule format's declared grammar, and token masks for it from a maintained library.
+
+The grammar lives in a file (`grammars/rulelens.gbnf`, GBNF/EBNF: shown in docs/rule_format.md),
+not in code, so a user who brings another rule format brings a grammar. llguidance computes token
+masks for it (chosen by a measured comparison with xgrammar, docs/evaluation.md,
+"Structured-generation libraries"): for a prefix of tokens, the set of tokens after which the
+text can still become a sentence of the grammar. The exact final check stays
+:func:`rulelens.data.rule_format.parse_rule`; the grammar must never exclude a valid rule
+(tests/test_rule_grammar.py).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+GRAMMARS = Path(__file__).with_name("grammars")
+
+
+def grammar_text(name: str = "rulelens") -> str:
+    """The GBNF text of a rule format's grammar (``grammars/<name>.gbnf``)."""
+    path = GRAMMARS / f"{name}.gbnf"
+    if not path.is_file():
+        known = sorted(p.stem for p in GRAMMARS.glob("*.gbnf"))
+        raise ValueError(f"no grammar for rule format {name!r} in {GRAMMARS}; known: {known}")
+    return path.read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=8)
+def llguidance_grammar(name: str = "rulelens") -> str:
+    """The grammar as llguidance takes it (its own GBNF-to-Lark conversion)."""
+    from llguidance import LLMatcher
+    from llguidance.gbnf_to_lark import gbnf_to_lark
+
+    return LLMatcher.grammar_from_lark(gbnf_to_lark(grammar_text(name)))
+
+
+def grammar_tokenizer(tokenizer: Any) -> Any:
+    """llguidance's view of a Hugging Face (fast) tokenizer: built once per tokenizer, then shared."""
+    import llguidance.hf
+
+    return llguidance.hf.from_tokenizer(tokenizer, n_vocab=len(tokenizer))
+
+
+def rule_matcher(grammar_tokenizer: Any, name: str = "rulelens") -> Any:
+    """A fresh matcher at the start of a rule: ``compute_bitmask()``, ``consume_token(t)``, ``is_accepting()``."""
+    from llguidance import LLMatcher
+
+    matcher = LLMatcher(grammar_tokenizer, llguidance_grammar(name))
+    if matcher.is_error():
+        raise ValueError(f"grammar {name!r}: {matcher.get_error()}")
+    return matcher
+
+
+def accepts_tokens(matcher: Any, token_ids: list[int]) -> bool:
+    """Whether every token is allowed by the mask at its step and the grammar accepts the whole."""
+    for token in token_ids:
+        mask = matcher.compute_bitmask()
+        if not (mask[token // 8] >> (token % 8)) & 1 or not matcher.consume_token(token):
+            return False
+    return matcher.is_accepting()
+
+
+__all__ = ["accepts_tokens", "grammar_text", "grammar_tokenizer", "llguidance_grammar", "rule_matcher"]
