@@ -85,3 +85,12 @@ def test_random_valid_rules_and_valid_edits_are_accepted(check):
 def test_broken_rules_are_refused(check, text):
     assert not is_valid_rule(text)
     assert not check(text)
+
+
+def test_the_rule_format_page_shows_the_grammar_file():
+    from tests.project_copy import PROJECT
+
+    page = (PROJECT / "docs" / "rule_format.md").read_text(encoding="utf-8")
+    grammar = grammar_text()
+    rules = grammar[grammar.index("root ::=") : grammar.index("# ---- the vocabulary")].rstrip()
+    assert f"```\n{rules}\n```" in page, "copy src/rulelens/data/grammars/rulelens.gbnf into docs/rule_format.md"
