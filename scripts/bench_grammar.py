@@ -1,14 +1,15 @@
 """Structured-generation libraries on the rule format's grammar: compile time, mask time, soundness.
 
 Compares xgrammar and llguidance on this CPU with SmolLM2's tokenizer (49,152 tokens) and the
-grammar file `src/rulelens/data/grammars/rulelens.gbnf` (xgrammar reads it as it is; llguidance
-through its own GBNF-to-Lark converter). For every shipped rule (or every NZBC rule whose text a
-grammar is given for) it walks the rule's tokens: at each step it computes the library's token
-mask, times it, and checks that the rule's next token is allowed (soundness: a mask must never
-exclude a valid rule); at the end the grammar must accept. It also reports how many tokens a mask
-allows on average (smaller is tighter) and each library's installed size.
+grammar file `src/rulelens/data/grammars/rulelens.gbnf`: xgrammar reads it as it is, llguidance
+through its GBNF-to-Lark converter, the way `rulelens.data.rule_grammar` uses it. For every
+shipped rule it walks the rule's tokens: at each step it computes the library's token mask, times
+it, and checks that the rule's next token is allowed (soundness: a mask must never exclude a valid
+rule); at the end the grammar must accept. It also reports how many tokens a mask allows on
+average (smaller is tighter), each library's installed size, and the cost of one check of today's
+hand-written walker for comparison.
 
-    PYTHONPATH=<folder with xgrammar, llguidance> .venv/bin/python scripts/bench_grammar.py
+    PYTHONPATH=<folder with xgrammar> .venv/bin/python scripts/bench_grammar.py
 
 Figures and the choice they support: docs/evaluation.md, "Structured-generation libraries".
 """
@@ -45,6 +46,13 @@ def load_tokenizer():
     return AutoTokenizer.from_pretrained(folder)
 
 
+def timed(make):
+    """``make()`` and the seconds it took."""
+    start = time.perf_counter()
+    value = make()
+    return value, time.perf_counter() - start
+
+
 class XGrammar:
     name = "xgrammar"
     distributions = ("xgrammar", "apache-tvm-ffi")
@@ -53,12 +61,11 @@ class XGrammar:
         import xgrammar as xgr
 
         self.xgr = xgr
-        start = time.perf_counter()
-        self.info = xgr.TokenizerInfo.from_huggingface(tokenizer, vocab_size=len(tokenizer))
-        self.tokenizer_s = time.perf_counter() - start
-        start = time.perf_counter()
-        self.compiled = xgr.GrammarCompiler(self.info, cache_enabled=False).compile_grammar(grammar)
-        self.compile_s = time.perf_counter() - start
+        self.info, self.tokenizer_s = timed(
+            lambda: xgr.TokenizerInfo.from_huggingface(tokenizer, vocab_size=len(tokenizer))
+        )
+        compiler = xgr.GrammarCompiler(self.info, cache_enabled=False)
+        self.compiled, self.compile_s = timed(lambda: compiler.compile_grammar(grammar))
         self.bitmask = xgr.allocate_token_bitmask(1, self.info.vocab_size)
 
     def start(self):
@@ -86,36 +93,28 @@ class XGrammar:
 
 
 class LLGuidance:
+    """The project's own llguidance path (rulelens.data.rule_grammar), timed."""
+
     name = "llguidance"
     distributions = ("llguidance",)
 
-    def __init__(self, tokenizer, grammar: str) -> None:
-        import llguidance
-        import llguidance.hf
-        from llguidance.gbnf_to_lark import gbnf_to_lark
+    def __init__(self, tokenizer, grammar: str) -> None:  # grammar: the same file, read by rule_grammar
+        from rulelens.data import rule_grammar
 
-        self.llg = llguidance
-        start = time.perf_counter()
-        self.lltok = llguidance.hf.from_tokenizer(tokenizer, n_vocab=len(tokenizer))
-        self.tokenizer_s = time.perf_counter() - start
-        start = time.perf_counter()
-        self.grammar = llguidance.LLMatcher.grammar_from_lark(gbnf_to_lark(grammar))
-        self.start().is_error()  # the grammar is compiled when the first matcher is made
-        self.compile_s = time.perf_counter() - start
+        self.rule_grammar = rule_grammar
+        self.lltok, self.tokenizer_s = timed(lambda: rule_grammar.grammar_tokenizer(tokenizer))
+        # the grammar is converted and compiled when the first matcher is made
+        _, self.compile_s = timed(lambda: rule_grammar.rule_matcher(self.lltok))
 
     def start(self):
-        matcher = self.llg.LLMatcher(self.lltok, self.grammar)
-        if matcher.is_error():
-            raise ValueError(matcher.get_error())
-        return matcher
+        return self.rule_grammar.rule_matcher(self.lltok)
 
     @staticmethod
     def mask(matcher):
         return matcher.compute_bitmask()
 
-    @staticmethod
-    def allowed(mask, token: int) -> bool:
-        return bool(mask[token // 8] >> (token % 8) & 1)
+    def allowed(self, mask, token: int) -> bool:
+        return self.rule_grammar.mask_allows(mask, token)
 
     @staticmethod
     def count(mask) -> int:

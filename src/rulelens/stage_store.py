@@ -23,13 +23,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import pickle
 import shutil
 from pathlib import Path
 from typing import Any
 
-from rulelens.datasets.atomic import TEMPORARY_PREFIX, fsync_path, leftover_partials, temporary_sibling
+from rulelens.datasets.atomic_files import TEMPORARY_PREFIX, leftover_partials, write_atomically
 from rulelens.modeling.fingerprint import canonical_json, changed_fields, digest
 
 logger = logging.getLogger(__name__)
@@ -49,22 +48,6 @@ def finished_units(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.glob("*.pkl") if not p.name.startswith(TEMPORARY_PREFIX))
-
-
-def write_atomically(path: Path, payload: bytes) -> None:
-    """``payload`` at ``path``, whole or not at all (hidden sibling, fsync, rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = temporary_sibling(path)
-    try:
-        with open(partial, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, path)
-        fsync_path(path.parent)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
 
 
 # Bumped when a stage's computation changes in a way its settings do not show (a new metric, a fix).
@@ -187,9 +170,26 @@ class StageStore:
         self.put(OUTPUTS, outputs)
         return outputs
 
+    def run(self, record: dict[str, Any], compute: Any, *, recompute: bool = False) -> Any:
+        """The stage's outputs for ``record``: read back when finished, else ``compute(self)``, which
+        reads back the units an interrupted run finished and keeps the ones it computes."""
+        self.open(record, recompute=recompute)
+        finished = self.outputs()
+        if finished is not None:
+            logger.info("%s: outputs match the model, clauses and settings; not recomputing", self.label)
+            return finished
+        kept = self.keys_done()
+        if kept:
+            logger.info("%s: resuming with %d finished units kept", self.label, kept)
+        outputs = compute(self)
+        if kept:
+            done = self.keys_done() - kept
+            logger.info("%s: %d finished units read back, %d computed in this run", self.label, self.reused, done)
+        return self.finish(outputs)
+
     def _check_open(self) -> None:
         if self.record is None:
             raise RuntimeError(f"{self.label}: open the store with the stage's record first")
 
 
-__all__ = ["StageStore", "finished_units", "checkpoint_identity", "stage_record", "without", "write_atomically"]
+__all__ = ["StageStore", "checkpoint_identity", "finished_units", "stage_record", "without"]

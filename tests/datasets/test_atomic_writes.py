@@ -26,8 +26,8 @@ from rulelens.datasets.atomic import (
     AtomicMatplotlibDataset,
     AtomicParquetDataset,
     AtomicTextDataset,
-    leftover_partials,
 )
+from rulelens.datasets.atomic_files import leftover_partials
 
 
 def test_each_dataset_round_trips_and_leaves_no_partial(tmp_path):
@@ -51,17 +51,13 @@ def test_each_dataset_round_trips_and_leaves_no_partial(tmp_path):
 
 
 def test_a_save_that_fails_midway_keeps_the_previous_file(tmp_path):
-    target = tmp_path / "t.parquet"
-    dataset = AtomicParquetDataset(filepath=str(target))
-    before = pd.DataFrame({"a": [1, 2, 3]})
-    dataset.save(before)
-
-    class Unwritable:  # pyarrow fails on it after the partial file is opened
-        pass
-
-    with pytest.raises(DatasetError):
-        dataset.save(pd.DataFrame({"a": [Unwritable()]}))
-    pd.testing.assert_frame_equal(dataset.load(), before)
+    """json.dump writes as it goes, so the failure comes after part of the new file is written."""
+    target = tmp_path / "metrics.json"
+    dataset = AtomicJSONDataset(filepath=str(target))
+    dataset.save({"valid": 0.5})
+    with pytest.raises(DatasetError, match="not JSON serializable"):
+        dataset.save({"valid": 0.75, "model": object()})
+    assert json.loads(target.read_text()) == {"valid": 0.5}
     assert leftover_partials(tmp_path) == []
 
 

@@ -246,12 +246,12 @@ def test_a_run_killed_mid_attribution_resumes_at_its_first_unfinished_clause(pro
     rerun = kedro(root, "run", "--env", "test", "--pipelines", "evaluation,attribution", *NO_TRACKING)
     assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
     log = " ".join((rerun.stdout + rerun.stderr).split())
-    assert f"{variant}: resuming attribution with {kept} finished units kept" in log, log[-3000:]
+    assert f"{variant} attribution: resuming with {kept} finished units kept" in log, log[-3000:]
     # the clauses left, plus the two faithfulness clauses of conf/test; nothing done twice
-    assert f"{variant}: {kept} finished units read back, {N_CLAUSES - kept + 2} computed in this run" in log
-    skipped_generation = re.findall(r"(\S+): generated rules and scores match", log)
+    assert f"{variant} attribution: {kept} finished units read back, {N_CLAUSES - kept + 2} computed in this run" in log
+    skipped_generation = re.findall(r"(\S+) generation: outputs match", log)
     assert len(skipped_generation) == len(VARIANTS) + 2  # and the two zero-shot bases
-    skipped_attribution = re.findall(r"(\S+): attribution outputs match", log)
+    skipped_attribution = re.findall(r"(\S+) attribution: outputs match", log)
     assert sorted(skipped_attribution) == sorted(v for v in VARIANTS if v != variant)
     resumed = _tables(root)
     for key, table in uninterrupted.items():
@@ -353,7 +353,7 @@ def test_one_variant_of_a_later_stage_runs_on_its_own(project):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     log = " ".join((result.stdout + result.stderr).split())
     assert "lora.tiny2: 3 clauses attributed" in log  # forced
-    assert "lora.tiny2: generated rules and scores match" in log  # unchanged: skipped
+    assert "lora.tiny2 generation: outputs match" in log  # unchanged: skipped
 
 
 def test_notebook_loads_the_catalog_and_redraws_a_figure(project):

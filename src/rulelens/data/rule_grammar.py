@@ -53,13 +53,17 @@ def rule_matcher(grammar_tokenizer: Any, name: str = "rulelens") -> Any:
     return matcher
 
 
+def mask_allows(mask: bytes, token: int) -> bool:
+    """Whether llguidance's bitmask (``compute_bitmask()``: one bit per token) allows ``token``."""
+    return bool(mask[token // 8] >> (token % 8) & 1)
+
+
 def accepts_tokens(matcher: Any, token_ids: list[int]) -> bool:
     """Whether every token is allowed by the mask at its step and the grammar accepts the whole."""
     for token in token_ids:
-        mask = matcher.compute_bitmask()
-        if not (mask[token // 8] >> (token % 8)) & 1 or not matcher.consume_token(token):
+        if not mask_allows(matcher.compute_bitmask(), token) or not matcher.consume_token(token):
             return False
     return matcher.is_accepting()
 
 
-__all__ = ["accepts_tokens", "grammar_text", "grammar_tokenizer", "llguidance_grammar", "rule_matcher"]
+__all__ = ["accepts_tokens", "grammar_text", "grammar_tokenizer", "llguidance_grammar", "mask_allows", "rule_matcher"]

@@ -13,8 +13,6 @@ and the classes save as their parents do.
 
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -23,42 +21,15 @@ from kedro_datasets.matplotlib import MatplotlibDataset
 from kedro_datasets.pandas import ParquetDataset
 from kedro_datasets.text import TextDataset
 
+from rulelens.datasets.atomic_files import commit, temporary_sibling
 from rulelens.datasets.safe_csv import SafeCSVDataset
-
-TEMPORARY_PREFIX = ".partial-"
-
-
-def fsync_path(path: str | Path) -> None:
-    """Flush a file's (or a folder's) data to disk; a no-op where the OS does not allow it."""
-    flags = os.O_RDONLY | (os.O_DIRECTORY if Path(path).is_dir() else 0)
-    try:
-        handle = os.open(path, flags)
-    except OSError:
-        return
-    try:
-        os.fsync(handle)
-    except OSError:
-        pass
-    finally:
-        os.close(handle)
-
-
-def temporary_sibling(path: Path) -> Path:
-    """A hidden, unique name beside ``path`` (same folder, so the rename is atomic)."""
-    return path.with_name(f"{TEMPORARY_PREFIX}{uuid.uuid4().hex[:8]}-{path.name}")
-
-
-def leftover_partials(folder: str | Path) -> list[Path]:
-    """Partial files a killed save left in ``folder`` (never loaded; safe to delete)."""
-    folder = Path(folder)
-    return sorted(folder.glob(f"{TEMPORARY_PREFIX}*")) if folder.is_dir() else []
 
 
 class AtomicSaveMixin:
     """Make a kedro-datasets file dataset's ``save`` write a sibling and rename it into place.
 
-    Works on any dataset that writes to ``self._filepath`` through its ``_fs`` (every
-    ``AbstractVersionedDataset`` of kedro-datasets). Versioned datasets save as their parent does.
+    Works on any dataset that writes one file at ``self._filepath`` through its ``_fs`` (the
+    kedro-datasets file datasets). Versioned and remote datasets save as their parent does.
     """
 
     _filepath: PurePosixPath
@@ -74,44 +45,15 @@ class AtomicSaveMixin:
         self._filepath = PurePosixPath(str(partial))
         try:
             super().save(data)  # type: ignore[misc]
-            if partial.is_dir():  # a multi-figure MatplotlibDataset writes a folder
-                for child in partial.rglob("*"):
-                    if child.is_file():
-                        fsync_path(child)
-            else:
-                fsync_path(partial)
-            if final.is_dir() and partial.is_dir():
-                _replace_folder(partial, final)
-            else:
-                os.replace(partial, final)
-            fsync_path(final.parent)
+            commit(partial, final)
         except BaseException:
-            _remove(partial)
+            partial.unlink(missing_ok=True)
             raise
         finally:
             self._filepath = PurePosixPath(str(final))
             invalidate = getattr(self, "_invalidate_cache", None)
             if invalidate is not None:
                 invalidate()
-
-
-def _replace_folder(new: Path, old: Path) -> None:
-    """Swap a folder into place: the old one moved aside, the new one renamed, the old one removed."""
-    import shutil
-
-    aside = old.with_name(f"{TEMPORARY_PREFIX}old-{uuid.uuid4().hex[:8]}-{old.name}")
-    os.replace(old, aside)
-    os.replace(new, old)
-    shutil.rmtree(aside, ignore_errors=True)
-
-
-def _remove(path: Path) -> None:
-    import shutil
-
-    if path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
 
 
 class AtomicParquetDataset(AtomicSaveMixin, ParquetDataset):
@@ -131,7 +73,14 @@ class AtomicTextDataset(AtomicSaveMixin, TextDataset):
 
 
 class AtomicMatplotlibDataset(AtomicSaveMixin, MatplotlibDataset):
-    """``matplotlib.MatplotlibDataset`` (figures) with all-or-nothing saves."""
+    """``matplotlib.MatplotlibDataset`` with all-or-nothing saves of one figure; a list or dict of
+    figures (a folder of files) is saved as the parent saves it."""
+
+    def save(self, data: Any) -> None:
+        if isinstance(data, (list, dict)):
+            MatplotlibDataset.save(self, data)
+        else:
+            super().save(data)
 
 
 __all__ = [
@@ -141,7 +90,4 @@ __all__ = [
     "AtomicParquetDataset",
     "AtomicSaveMixin",
     "AtomicTextDataset",
-    "fsync_path",
-    "leftover_partials",
-    "temporary_sibling",
 ]

@@ -51,10 +51,6 @@ class LazyModelBundle(ModelBundle):
             self._model = self._load_model()
         return self._model
 
-    @property
-    def model_loaded(self) -> bool:
-        return self._model is not None
-
     def __repr__(self) -> str:
         state = "loaded" if self._model is not None else "not loaded yet"
         return f"LazyModelBundle(model {state}, metadata keys {sorted(self.metadata)})"

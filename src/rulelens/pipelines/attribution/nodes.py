@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from rulelens.attribution.settings import AttributionSettings
-from rulelens.stage_store import StageStore
 from rulelens.variant_grid import Variant
+
+if TYPE_CHECKING:
+    from rulelens.stage_store import StageStore
 
 logger = logging.getLogger(__name__)
 
@@ -49,25 +51,11 @@ def attribute_variant(
         settings={"attribution": without(attribution, "progress", "recompute"), "prompt": prompt},
     )
     progress.label = f"{variant.namespace} attribution"
-    progress.open(record, recompute=settings.recompute)
-    finished = progress.outputs()
-    if finished is not None:
-        logger.info(
-            "%s: attribution outputs match the checkpoint, clauses and settings; not recomputing", variant.namespace
-        )
-        return finished
-    kept = progress.keys_done()
-    if kept:
-        logger.info("%s: resuming attribution with %d finished units kept", variant.namespace, kept)
-    outputs = _attribute(checkpoint, selected, settings, prompt, progress, variant)
-    if kept:
-        logger.info(
-            "%s: %d finished units read back, %d computed in this run",
-            variant.namespace,
-            progress.reused,
-            progress.keys_done() - kept,
-        )
-    return progress.finish(outputs)
+    return progress.run(
+        record,
+        lambda store: _attribute(checkpoint, selected, settings, prompt, store, variant),
+        recompute=settings.recompute,
+    )
 
 
 def _attribute(

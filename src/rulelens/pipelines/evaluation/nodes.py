@@ -151,14 +151,7 @@ def _resumable(compute, progress, model: dict, selected, suites, evaluation, pro
         },
     )
     progress.label = f"{label} generation"
-    progress.open(record, recompute=bool(evaluation.get("recompute", False)))
-    finished = progress.outputs()
-    if finished is not None:
-        logger.info("%s: generated rules and scores match the model, clauses and settings; not recomputing", label)
-        return finished
-    if progress.keys_done():
-        logger.info("%s: resuming generation with %d finished batches kept", label, progress.keys_done())
-    return progress.finish(compute(progress))
+    return progress.run(record, compute, recompute=bool(evaluation["recompute"]))
 
 
 def placement_tags(model: Any) -> dict[str, str]:
