@@ -112,20 +112,27 @@ def stage_seconds(log_lines: list[str], stages: dict[str, str]) -> tuple[dict[st
     import re
 
     running = re.compile(r"Running node: (\w+):")
-    completed = re.compile(r"Completed node: ([\w.]+)")
+    completed = re.compile(r"Completed node:\s*([\w.]+)?")
+    wrapped_name = re.compile(r"^\s*([\w.]+)\s*$")
     times = dict.fromkeys((*STAGES, "other"), 0.0)
-    started_at, last = None, 0.0
+    started_at, last, ended_at = None, 0.0, None
     for line in log_lines:
         stamp, _, text = line.partition(" ")
         if not stamp.isdigit():
             continue
         last = float(stamp)
+        if ended_at is not None:  # a narrow terminal wraps the node's name onto the next line
+            name = match.group(1) if (match := wrapped_name.match(text)) else "?"
+            times[stages.get(name.rsplit(".", 1)[-1], "other")] += ended_at - started_at
+            started_at = ended_at = None
         if running.search(text):
             started_at = last
         elif (match := completed.search(text)) and started_at is not None:
-            name = match.group(1).rsplit(".", 1)[-1]
-            times[stages.get(name, "other")] += last - started_at
-            started_at = None
+            if match.group(1) and match.group(1) != "runner.py":
+                times[stages.get(match.group(1).rsplit(".", 1)[-1], "other")] += last - started_at
+                started_at = None
+            else:
+                ended_at = last
     times["other"] = max(last - sum(times.values()), 0.0)
     return times, last
 

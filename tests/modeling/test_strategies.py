@@ -85,14 +85,15 @@ def test_the_registry_says_what_each_strategy_needs():
 
 
 def test_conf_settings_build_the_published_lora_and_quantisation_configs():
-    """conf/base gives the same peft and bitsandbytes configs the code defaults used to."""
+    """conf/base gives the peft and bitsandbytes configs docs/models.md states (adapter dropout 0 on
+    the CPU default, docs/performance.md)."""
     import torch
     from peft import LoraConfig
     from transformers import BitsAndBytesConfig
 
     llama = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     expected = LoraConfig(
-        task_type="CAUSAL_LM", r=16, lora_alpha=32.0, lora_dropout=0.05, target_modules=llama, bias="none"
+        task_type="CAUSAL_LM", r=16, lora_alpha=32.0, lora_dropout=0.0, target_modules=llama, bias="none"
     )
     for name in ("lora", "qlora"):
         assert lora_config(strategy_settings(name, conf_settings(name))) == expected
