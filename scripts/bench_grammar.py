@@ -6,8 +6,7 @@ through its GBNF-to-Lark converter, the way `rulelens.data.rule_grammar` uses it
 shipped rule it walks the rule's tokens: at each step it computes the library's token mask, times
 it, and checks that the rule's next token is allowed (soundness: a mask must never exclude a valid
 rule); at the end the grammar must accept. It also reports how many tokens a mask allows on
-average (smaller is tighter), each library's installed size, and the cost of one check of today's
-hand-written walker for comparison.
+average (smaller is tighter) and each library's installed size.
 
     PYTHONPATH=<folder with xgrammar> .venv/bin/python scripts/bench_grammar.py
 
@@ -160,29 +159,6 @@ def walk(library, tokenizer, rules: list[str], with_density: bool) -> dict[str, 
     }
 
 
-def walker_check_seconds(tokenizer, rules: list[str]) -> dict[str, float]:
-    """Today's hand-written walker (rulelens.data.rule_prefix) on the same steps: one decode and one
-    prefix check per step, which answers for a single candidate token, not a whole mask."""
-    from rulelens.data.rule_prefix import prefix_problem
-
-    seconds, rejected = [], 0
-    for rule in rules:
-        ids = tokenizer(rule, add_special_tokens=False)["input_ids"]
-        for end in range(1, len(ids) + 1):
-            start = time.perf_counter()
-            problem = prefix_problem(tokenizer.decode(ids[:end], skip_special_tokens=True))
-            seconds.append(time.perf_counter() - start)
-            if problem is not None:
-                rejected += 1
-                break
-    micro = sorted(s * 1e6 for s in seconds)
-    return {
-        "check_us_mean": round(statistics.fmean(micro), 1),
-        "check_us_p99": round(micro[int(len(micro) * 0.99)], 1),
-        "rules_rejected": rejected,
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="passes over the rules (the best is kept)")
@@ -209,8 +185,6 @@ def main() -> None:
     print(table.to_string())
     ratio = rows[0]["mask_us_mean"] / rows[1]["mask_us_mean"]
     print(f"\nmean mask time, xgrammar / llguidance: {ratio:.2f}")
-    walker = walker_check_seconds(tokenizer, rules)
-    print(f"rule_prefix walker, one candidate per step: {walker}")
 
 
 if __name__ == "__main__":

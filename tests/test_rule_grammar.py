@@ -1,4 +1,5 @@
-"""The declared grammar of the rule format never excludes a valid rule, and says no to broken ones.
+"""The declared grammar of the rule format and the validator agree: every valid rule is a sentence
+of the grammar, so the token masks never exclude one, and broken rules are refused by both.
 
 Each check walks a rule token by token through llguidance's masks with SmolLM2's tokenizer (the
 unit is one rule): every token must be allowed at its step and the whole must be accepted.
@@ -6,16 +7,97 @@ unit is one rule): every token must be allowed at its step and the whole must be
 
 from __future__ import annotations
 
-import ast
 import random
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from rulelens.data.rule_format import ENTITIES, HELPERS, is_valid_rule
+from rulelens.data.rule_format import ENTITIES, HELPERS, is_valid_rule, parse_rule
 from rulelens.data.rule_grammar import accepts_tokens, grammar_text, grammar_tokenizer, rule_matcher
-from tests.test_rule_prefix import SHIPPED_RULES, mutations, random_rule
+
+SHIPPED_RULES = Path(__file__).resolve().parents[1] / "data" / "01_raw" / "building_code_rules.csv"
+
+
+def random_expression(rng: random.Random, depth: int = 0) -> str:
+    """Expressions the format accepts, including forms the models never write."""
+    entity = rng.choice(sorted(ENTITIES))
+    leaves = [
+        f"{entity}.{rng.choice(['a', 'is_b', 'width_mm', 'x2'])}",
+        entity,
+        str(rng.choice([0, 1, 12, 2.4, 0.05, 1_000])),
+        repr(rng.choice(["text", "a(b)", "it's", 'say "x"'])),
+        rng.choice(["True", "False", "None", "..."]),
+        rng.choice(sorted(HELPERS)),
+    ]
+    if depth >= 3 or rng.random() < 0.35:
+        return rng.choice(leaves)
+    a, b = random_expression(rng, depth + 1), random_expression(rng, depth + 1)
+    forms = [
+        f"{a} and {b}",
+        f"{a} or {b}",
+        f"not {a}",
+        f"-{a}",
+        f"{a} >= {b}",
+        f"{a} != {b} < {a}",
+        f"{a} * {b} / {a} - {b} + {a}",
+        f"{a} not in [{b}, {a}]",
+        f"{a} in ({b},)",
+        f"({a})",
+        "()",
+        "[]",
+        f"{rng.choice(sorted(HELPERS))}({a}, {b})",
+        f"{rng.choice(sorted(HELPERS))}({a}, key={b},)",
+        f"{rng.choice(sorted(HELPERS))}()",
+        f"{a}  if_not_a_keyword" if False else f"{a}",
+    ]
+    return rng.choice(forms)
+
+
+def random_rule(rng: random.Random) -> str:
+    """Rules in every form the format documents, and now and then a Python form it refuses."""
+    identifiers = ['"X.1"', "'D1/AS1 2.3(b)'", '("C 4")', "'E\\\\5'", '"it\'s"']
+    refused = ['"a" "b"', "r'E\\\\5'", '"""F 6"""']
+    identifier = rng.choice(refused if rng.random() < 0.1 else identifiers)
+    subject = rng.choice(sorted(ENTITIES))
+    subject = f"({subject})" if rng.random() < 0.1 else subject
+    keywords = [f"require={random_expression(rng)}"]
+    if rng.random() < 0.6:
+        keywords.insert(1 if rng.random() < 0.1 else 0, f"when={random_expression(rng)}")  # after: refused
+    spacing = rng.choice([", ", ",", " ,  ", ",\t"])
+    trailing = "," if rng.random() < 0.1 else ""
+    return f"rule({identifier}{spacing}{subject}{spacing}{spacing.join(keywords)}{trailing})"
+
+
+def mutations(rule: str, rng: random.Random, n: int) -> list[str]:
+    """Character edits of a rule: most are invalid, the valid ones are what a model might stumble into."""
+    alphabet = list("abcdefgimnoqrstuwy_. ,()[]=<>!+-*/%:'\"0123456789\t") + [
+        " and ",
+        " or ",
+        " not ",
+        " in ",
+        "room",
+        "when=",
+        "require=",
+        ", require=room.a",
+        "any_of(",
+        "...",
+    ]
+    edits = []
+    for _ in range(n):
+        text = rule
+        for _ in range(rng.randint(1, 3)):
+            at = rng.randrange(len(text) + 1)
+            kind = rng.random()
+            if kind < 0.4:
+                text = text[:at] + rng.choice(alphabet) + text[at:]
+            elif kind < 0.7:
+                text = text[:at] + text[at + rng.randint(1, 4) :]
+            else:
+                text = text[:at] + rng.choice(alphabet) + text[at + 1 :]
+        edits.append(text)
+    return edits
 
 
 @pytest.fixture(scope="module")
@@ -45,30 +127,42 @@ def test_every_shipped_rule_is_accepted_token_by_token(check):
     assert not rejected, rejected[:3]
 
 
-def documented_form(rule: str) -> bool:
-    """Valid, and within the documented format: when= before require=, plain string literals.
-
-    parse_rule, being Python's parser, also takes require= before when=, prefixed strings (r'..')
-    and implicit concatenation ("a" "b"); the grammar leaves those out (docs/rule_format.md).
-    """
-    if not is_valid_rule(rule):
-        return False
-    call = ast.parse(rule.strip(), mode="eval").body
-    if [kw.arg for kw in call.keywords][-1] != "require":
-        return False
-    strings = [n for n in ast.walk(call) if isinstance(n, ast.Constant) and isinstance(n.value, (str, bytes))]
-    quoted = re.findall(r"""(?<![\w])([rRbBuU]{0,2})(["'])""", rule)
-    return not any(prefix for prefix, _ in quoted) and not re.search(r"""["']\s*["']\S""", rule) and bool(strings)
-
-
 def test_random_valid_rules_and_valid_edits_are_accepted(check):
+    """The agreement the constrained decoder's exactness rests on: valid (parse_rule) => grammar."""
     rng = random.Random(7)
-    valid = [rule for rule in (random_rule(rng) for _ in range(600)) if documented_form(rule)]
+    drawn = [random_rule(rng) for _ in range(800)]
+    valid = [rule for rule in drawn if is_valid_rule(rule)]
     shipped = pd.read_csv(SHIPPED_RULES)["rule"].tolist()
-    edits = [e for rule in rng.sample(shipped, 80) for e in mutations(rule, rng, 10) if documented_form(e)]
-    assert len(valid) > 100 and len(edits) > 20  # the property is exercised
+    edits = [e for rule in rng.sample(shipped, 120) for e in mutations(rule, rng, 10) if is_valid_rule(e)]
+    assert len(valid) > 300 and len(edits) > 40  # the property is exercised
     rejected = [rule for rule in valid + edits if not check(rule)]
     assert not rejected, rejected[:3]
+
+
+def test_decoded_token_prefixes_of_shipped_rules_are_allowed_with_any_leading_whitespace(check, smol_tokenizer):
+    """Generation strips what comes before the rule (str.strip: newlines and Unicode spaces too)."""
+    rules = pd.read_csv(SHIPPED_RULES)["rule"].tolist()[:20] + ['rule("A 1 – é", room, require=room.a >= 1)']
+    for lead in ("", " ", "\n\t", "\u3000\xa0"):
+        rejected = [rule for rule in rules if not check(lead + rule)]
+        assert not rejected, (lead, rejected[:2])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "rule('X', room, require=room.a > 1, when=room.b)",  # require= before when=
+        "rule(r'X', room, require=room.a > 1)",  # a string prefix
+        "rule('X' 'Y', room, require=room.a > 1)",  # implicit concatenation
+        'rule("""X""", room, require=room.a > 1)',  # triple quotes
+        "rule('X', room, require=count(room, **room) > 1)",  # ** arguments
+        "rule('X',\x0croom, require=room.a > 1)",  # a form feed between tokens
+        "rule('X',\rroom, require=room.a > 1)",  # a carriage return (a line break to Python)
+    ],
+)
+def test_what_python_takes_beyond_the_documented_format_is_refused_by_both(check, text):
+    with pytest.raises(ValueError):
+        parse_rule(text)
+    assert not check(text)
 
 
 @pytest.mark.parametrize(
@@ -94,3 +188,12 @@ def test_the_rule_format_page_shows_the_grammar_file():
     grammar = grammar_text()
     rules = grammar[grammar.index("root ::=") : grammar.index("# ---- the vocabulary")].rstrip()
     assert f"```\n{rules}\n```" in page, "copy src/rulelens/data/grammars/rulelens.gbnf into docs/rule_format.md"
+
+
+def test_the_generators_write_rules_in_every_documented_form():
+    """random_rule covers the forms the grammar must take (so the agreement test exercises them)."""
+    rng = random.Random(7)
+    valid = [rule for rule in (random_rule(rng) for _ in range(800)) if is_valid_rule(rule)]
+    for form in ("when=", "(", "[", "not ", " in ", "...", "None", ",)", "\\"):
+        assert any(form in rule for rule in valid), form
+    assert any(re.search(r"\b(" + "|".join(HELPERS) + r")\(", rule) for rule in valid)

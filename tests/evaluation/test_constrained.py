@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 
 from rulelens.data.rule_format import is_valid_rule
+from rulelens.data.rule_grammar import grammar_tokenizer, rule_matcher
 from rulelens.evaluation import evaluate_model
-from rulelens.evaluation.constrained import keeps_rule_possible
-from rulelens.evaluation.generation import STOP_REPETITION, STOP_RULE, GenerationParams, generate_rules
+from rulelens.evaluation.constrained import RowGrammar, keeps_rule_possible
+from rulelens.evaluation.generation import STOP_REPETITION, GenerationParams, generate_rules
 
 HEAD = 'rule("X", room, require=room.a >= 1'
 CLAUSES = ["A.1 one.", "B.2 two.", "C.3 three.", "D.4 four."]
@@ -99,11 +100,12 @@ def test_the_constraint_changes_only_doomed_tokens_and_gives_the_unconstrained_v
     assert by_metric["valid_unconstrained"] == free_table.set_index("metric").loc["valid", "mean"] == 0.25
 
 
-def test_a_loop_is_left_where_the_rule_can_close(ranked_model, smol_tokenizer):
-    """The token that would fire the repetition stop (an invalid, cut rule) is replaced.
+def test_a_loop_ends_the_row_as_it_would_unconstrained(ranked_model, smol_tokenizer):
+    """The greedy token that fires the repetition stop is kept: the row ends there, its loop not
+    respelled into a longer run to max_new_tokens (and the rule stays what the model wrote).
 
     5-grams over a 4-token loop: the first to occur 3 times ends on the ' and' that starts the
-    fourth repeat, where ')' closes a valid rule.
+    fourth repeat, where ')' would have closed a valid rule.
     """
     tok = smol_tokenizer
     loop = ids_of(tok, " and room.a")
@@ -116,9 +118,9 @@ def test_a_loop_is_left_where_the_rule_can_close(ranked_model, smol_tokenizer):
         ranked_model([(looping, close)]), tok, CLAUSES[:1], params={**settings, "constrain": True}
     ).items[0]
     assert free.stop_reason == STOP_REPETITION and not is_valid_rule(free.text)
-    assert held.stop_reason == STOP_RULE and is_valid_rule(held.text) and held.constrained_steps == 1
-    assert held.text == HEAD + " and room.a" * 3 + ")"
-    assert held.token_ids[:-1] == free.token_ids[:-1]  # the same rule up to the step the loop would be cut
+    assert held.stop_reason == STOP_REPETITION and held.constrained_steps == 0
+    assert held.token_ids == free.token_ids and held.text == free.text
+    assert len(held.token_ids) < 40
 
 
 def test_the_last_token_must_finish_a_valid_rule(ranked_model, smol_tokenizer):
@@ -144,13 +146,22 @@ def test_keeps_rule_possible_judges_each_way_a_row_can_end(smol_tokenizer):
         return tok.decode(list(ids), skip_special_tokens=True)
 
     head = ids_of(tok, HEAD)
-    assert keeps_rule_possible(head, ids_of(tok, ")")[0], decode, eos, params)  # closes a valid rule
-    assert not keeps_rule_possible(head, tok.eos_token_id, decode, eos, params)  # eos with the rule open
-    assert keeps_rule_possible(head, ids_of(tok, " and")[0], decode, eos, params)  # goes on
-    assert not keeps_rule_possible(head, ids_of(tok, " %")[0], decode, eos, params)
-    assert not keeps_rule_possible(head, ids_of(tok, "\n")[0], decode, eos, params)  # the stop string cuts it
+    state = RowGrammar(rule_matcher(grammar_tokenizer(tok)))
+    assert state.catch_up(head)
+
+    def possible(token, settings=params):
+        return keeps_rule_possible(head, token, decode, eos, settings, state.allows)
+
+    assert possible(ids_of(tok, ")")[0])  # closes a valid rule
+    assert not possible(tok.eos_token_id)  # eos with the rule open
+    assert possible(ids_of(tok, " and")[0])  # goes on: the grammar allows it
+    assert not possible(ids_of(tok, " %")[0])  # the grammar has no %
+    assert not possible(ids_of(tok, "\n")[0])  # the stop string cuts the rule open
+    closes_and_more = ids_of(tok, ").")
+    assert len(closes_and_more) == 1 and not state.allows(closes_and_more[0])  # the grammar has no '.' there
+    assert possible(closes_and_more[0])  # but the stop rule cuts the row after ')': a valid rule
     short = GenerationParams(constrain=True, max_new_tokens=len(head) + 1)
-    assert not keeps_rule_possible(head, ids_of(tok, " and")[0], decode, eos, short)  # no token left to close
+    assert not possible(ids_of(tok, " and")[0], short)  # no token left to close
 
 
 def test_the_constraint_needs_the_rule_format():

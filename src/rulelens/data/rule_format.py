@@ -7,12 +7,20 @@ small AST walk checks the vocabulary::
 
 This module parses rules, reports why a rule is invalid, and lists the numbers a rule
 states (used to check that a rule carries every number of its clause).
+
+Python's parser takes a few spellings the documented format leaves out, and the declared grammar
+(``grammars/rulelens.gbnf``, which constrained decoding enforces) with it: ``require=`` before
+``when=``, string prefixes (``r'..'``), triple quotes, implicit concatenation (``"a" "b"``), ``**``
+arguments, and whitespace other than spaces and tabs between tokens. :func:`parse_rule` refuses them
+too, so every valid rule is a sentence of the grammar (tests/test_rule_grammar.py).
 """
 
 from __future__ import annotations
 
 import ast
+import io
 import re
+import tokenize
 import warnings
 from dataclasses import dataclass
 
@@ -98,6 +106,7 @@ def parse_rule(text: str, vocabulary: bool = True) -> ParsedRule:
     if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "rule"):
         raise RuleSyntaxError("a rule must be a single call to rule(...)")
     _check_nodes(tree)
+    _check_spelling(text.strip())
     identifier, subject = _positional_parts(call, vocabulary)
     keywords = {kw.arg: kw.value for kw in call.keywords}
     unknown = set(keywords) - {"when", "require"}
@@ -105,6 +114,8 @@ def parse_rule(text: str, vocabulary: bool = True) -> ParsedRule:
         raise RuleSyntaxError(f"unknown keyword(s) {sorted(unknown)}; only when= and require=")
     if "require" not in keywords:
         raise RuleSyntaxError("rule(...) needs a require= expression")
+    if [kw.arg for kw in call.keywords][-1] != "require":
+        raise RuleSyntaxError("when= comes before require=")
     for expression in keywords.values():
         _check_vocabulary(expression, vocabulary)
     when = keywords.get("when")
@@ -124,6 +135,33 @@ def is_valid_rule(text: str) -> bool:
     except RuleSyntaxError:
         return False
     return True
+
+
+def _check_spelling(text: str) -> None:
+    """Refuse what Python's parser takes but the documented format (and its grammar) does not."""
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, SyntaxError) as error:
+        raise RuleSyntaxError(f"not a rule: {error}") from None
+    previous = None
+    for token in tokens:
+        if token.type == tokenize.ENDMARKER or (token.type == tokenize.NEWLINE and not token.string):
+            continue
+        if token.start[0] != 1 or token.end[0] != 1 or token.type in (tokenize.NL, tokenize.NEWLINE):
+            raise RuleSyntaxError("a rule is one line")
+        if token.type == tokenize.ERRORTOKEN:  # '\r', which Python's own tokenizer reads as a line break
+            raise RuleSyntaxError(f"character {token.string!r} is not allowed outside strings")
+        if token.type == tokenize.STRING:
+            if token.string[0] not in "\"'" or token.string[:3] in ('"""', "'''"):
+                raise RuleSyntaxError(f"string {token.string[:12]}: plain single-quoted or double-quoted strings only")
+            if previous is not None and previous.type == tokenize.STRING:
+                raise RuleSyntaxError("two strings in a row (implicit concatenation)")
+        if token.type == tokenize.OP and token.string == "**":
+            raise RuleSyntaxError("** is not allowed in a rule")
+        gap = text[previous.end[1] : token.start[1]] if previous is not None else ""
+        if gap.strip(" \t"):
+            raise RuleSyntaxError(f"whitespace {gap!r} between tokens: spaces and tabs only")
+        previous = token
 
 
 def _check_nodes(tree: ast.AST) -> None:

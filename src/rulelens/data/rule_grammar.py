@@ -11,6 +11,7 @@ text can still become a sentence of the grammar. The exact final check stays
 
 from __future__ import annotations
 
+import weakref
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -36,11 +37,17 @@ def llguidance_grammar(name: str = "rulelens") -> str:
     return LLMatcher.grammar_from_lark(gbnf_to_lark(grammar_text(name)))
 
 
+_GRAMMAR_TOKENIZERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def grammar_tokenizer(tokenizer: Any) -> Any:
-    """llguidance's view of a Hugging Face (fast) tokenizer: built once per tokenizer, then shared."""
+    """llguidance's view of a Hugging Face (fast) tokenizer: built once per tokenizer (0.3 s for
+    SmolLM2's 49k tokens), then shared."""
     import llguidance.hf
 
-    return llguidance.hf.from_tokenizer(tokenizer, n_vocab=len(tokenizer))
+    if tokenizer not in _GRAMMAR_TOKENIZERS:
+        _GRAMMAR_TOKENIZERS[tokenizer] = llguidance.hf.from_tokenizer(tokenizer, n_vocab=len(tokenizer))
+    return _GRAMMAR_TOKENIZERS[tokenizer]
 
 
 def rule_matcher(grammar_tokenizer: Any, name: str = "rulelens") -> Any:

@@ -1,17 +1,19 @@
 """Constrained greedy decoding: the model's own choice unless that choice dooms the rule.
 
 At each step of ``generate`` the processor keeps the row's greedy (arg-max) token when the rule
-can still become valid with it; otherwise it takes the highest-scoring token of the top
-``constraint_top_k`` that keeps a valid rule possible, checked in score order (docs/evaluation.md,
-"Constrained decoding"). While the row goes on, "possible" is
-:func:`rulelens.data.rule_prefix.prefix_problem`; when the token ends the row (end of sequence,
-the stop rule, the repetition stop or ``max_new_tokens``) it is the exact
-:func:`rulelens.data.rule_format.is_valid_rule` of the text the row would end with.
+can still become valid with it; otherwise it takes the highest-scoring token that keeps a valid
+rule possible (docs/evaluation.md, "Constrained decoding"). While the row goes on, "possible" is
+the rule format's declared grammar (``data/grammars/rulelens.gbnf``) through llguidance: the
+token is allowed when the text so far plus the token can still become a sentence of the grammar.
+When the token ends the row (end of sequence, the stop rule, ``max_new_tokens``) it is the exact
+:func:`rulelens.data.rule_format.is_valid_rule` of the text the row would end with. A greedy token
+that makes the row loop (the repetition stop) is kept: the row ends there, unrespelled.
 
-Because the prefix check is sound, a rule the processor never changed is exactly the model's
-unconstrained greedy rule, and one it changed would have been invalid without it: one
-constrained run gives both the constrained validity and the unconstrained one
-(``valid_unconstrained``: valid and never changed).
+Every valid rule is a sentence of the grammar (parse_rule refuses the rest), so the masks never
+exclude a prefix of a valid rule: a rule the processor never changed is exactly the model's
+unconstrained greedy rule, and one it changed would have been invalid without it. One constrained
+run gives both the constrained validity and the unconstrained one (``valid_unconstrained``: valid
+and never changed).
 """
 
 from __future__ import annotations
@@ -19,13 +21,18 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 from rulelens.data.rule_format import is_valid_rule
-from rulelens.data.rule_prefix import prefix_problem
-from rulelens.evaluation.stopping import GenerationParams, clean_text, row_stops
+from rulelens.data.rule_grammar import grammar_tokenizer, rule_matcher
+from rulelens.evaluation.stopping import GenerationParams, clean_text, repetition_stop, row_stops
 
 
 def ends_generation(ids: Sequence[int], text: str, params: GenerationParams) -> bool:
     """Whether a row whose new tokens are ``ids`` (decoded: ``text``) stops here, eos aside."""
     return len(ids) >= params.max_new_tokens or row_stops(ids, text, params)
+
+
+def loops(ids: Sequence[int], params: GenerationParams) -> bool:
+    """Whether the repetition stop ends a row with these new tokens."""
+    return repetition_stop(ids, params.repetition_ngram, params.repetition_max_repeats) is not None
 
 
 def keeps_rule_possible(
@@ -34,20 +41,58 @@ def keeps_rule_possible(
     decode: Callable[[Sequence[int]], str],
     eos_ids: frozenset[int],
     params: GenerationParams,
+    grammar_allows: Callable[[int], bool],
 ) -> bool:
-    """True unless appending ``candidate`` to a running row makes its final rule invalid for sure."""
+    """True unless appending ``candidate`` to a running row makes its final rule invalid for sure.
+
+    ``grammar_allows(token)``: whether the grammar's mask for the row's tokens so far lets it through.
+    """
     if candidate in eos_ids:
         return is_valid_rule(clean_text(decode(new_ids), params))
     ids = [*new_ids, candidate]
     text = decode(ids)
     if ends_generation(ids, text, params):
         return is_valid_rule(clean_text(text, params))
-    return prefix_problem(text) is None
+    return grammar_allows(candidate)
 
 
 def row_finished(new_ids: Sequence[int], text: str, end_ids: frozenset[int], params: GenerationParams) -> bool:
     """A row ``generate`` has already ended (it is only padded from now on)."""
     return any(t in end_ids for t in new_ids) or bool(new_ids) and ends_generation(new_ids, text, params)
+
+
+def mask_tensor(mask: bytes, vocabulary: int) -> Any:
+    """llguidance's bitmask (one bit per token, little-endian) as a bool tensor of ``vocabulary`` entries."""
+    import numpy as np
+    import torch
+
+    bits = np.unpackbits(np.frombuffer(mask, dtype=np.uint8), bitorder="little")[:vocabulary]
+    allowed = torch.zeros(vocabulary, dtype=torch.bool)
+    allowed[: len(bits)] = torch.from_numpy(bits.astype(bool))
+    return allowed
+
+
+class RowGrammar:
+    """One row's grammar matcher, fed the row's tokens as ``generate`` appends them."""
+
+    def __init__(self, matcher: Any) -> None:
+        self.matcher = matcher
+        self.fed = 0
+
+    def catch_up(self, new_ids: Sequence[int]) -> bool:
+        """Feed the tokens appended since the last step; False if the grammar refuses one."""
+        pending = list(new_ids[self.fed :])
+        self.fed = len(new_ids)
+        return not pending or bool(self.matcher.consume_tokens(pending)) and not self.matcher.is_error()
+
+    def allows(self, token: int) -> bool:
+        try:
+            return self.matcher.validate_tokens([int(token)]) == 1
+        except (ValueError, IndexError, RuntimeError):  # an id beyond the tokenizer's vocabulary
+            return False
+
+    def allowed(self, vocabulary: int) -> Any:
+        return mask_tensor(self.matcher.compute_bitmask(), vocabulary)
 
 
 def rule_constraint(tokenizer: Any, params: GenerationParams, prompt_width: int, eos_ids: frozenset[int], pad_id: int):
@@ -61,11 +106,7 @@ def rule_constraint(tokenizer: Any, params: GenerationParams, prompt_width: int,
     end_ids = frozenset(eos_ids | {pad_id})
     # special tokens other than eos decode to nothing: as a replacement they would only stall the row
     never_instead = frozenset(getattr(tokenizer, "all_special_ids", ())) - eos_ids
-
-    def acceptable_instead(new: list[int], token: int, best: int) -> bool:
-        if token == best or token in never_instead:
-            return False
-        return keeps_rule_possible(new, token, decode, eos_ids, params)
+    grammar = grammar_tokenizer(tokenizer)
 
     class RuleConstraint(LogitsProcessor):
         """Masks every token but the first acceptable one, in score order, where the arg-max is not."""
@@ -73,11 +114,13 @@ def rule_constraint(tokenizer: Any, params: GenerationParams, prompt_width: int,
         def __init__(self) -> None:
             self.changed_steps: list[int] = []
             self.gave_up: list[bool] = []
+            self.rows: list[RowGrammar] = []
 
         def __call__(self, input_ids, scores):
             if not self.changed_steps:
                 self.changed_steps = [0] * input_ids.shape[0]
                 self.gave_up = [False] * input_ids.shape[0]
+                self.rows = [RowGrammar(rule_matcher(grammar)) for _ in range(input_ids.shape[0])]
             best = scores.argmax(dim=-1).tolist()
             for row in range(input_ids.shape[0]):
                 if self.gave_up[row]:
@@ -85,18 +128,40 @@ def rule_constraint(tokenizer: Any, params: GenerationParams, prompt_width: int,
                 new = input_ids[row, prompt_width:].tolist()
                 if row_finished(new, decode(new), end_ids, params):
                     continue
-                if keeps_rule_possible(new, best[row], decode, eos_ids, params):
+                state = self.rows[row]
+                if not state.catch_up(new):
+                    self.gave_up[row] = True  # cannot happen for a token this processor let through
+                    continue
+                if loops([*new, best[row]], params):
+                    continue  # the model's own loop ends the row, as it would unconstrained
+                if keeps_rule_possible(new, best[row], decode, eos_ids, params, state.allows):
                     continue  # the model's own choice: nothing to do
-                k = min(params.constraint_top_k, scores.shape[-1])
-                ranked = scores[row].topk(k).indices.tolist()  # only for rows that need it
-                chosen = next((t for t in ranked if acceptable_instead(new, t, best[row])), None)
+                chosen = self._best_acceptable(scores[row], new, best[row], state)
                 if chosen is None:
-                    self.gave_up[row] = True  # nothing in the top k helps: the row goes on unconstrained
+                    self.gave_up[row] = True  # nothing acceptable: the row goes on unconstrained
                     continue
                 self.changed_steps[row] += 1
                 keep = scores[row, chosen].clone()
                 scores[row] = torch.finfo(scores.dtype).min
                 scores[row, chosen] = keep
             return scores
+
+        @staticmethod
+        def _best_acceptable(row_scores, new: list[int], best: int, state: RowGrammar) -> int | None:
+            """The highest-scoring token the grammar allows and that keeps the rule possible; a token
+            that ends the row gets the exact check, at most ``constraint_top_k`` of them in score order."""
+            allowed = state.allowed(row_scores.shape[-1]).to(row_scores.device)
+            allowed[best] = False
+            for token in never_instead:
+                if token < allowed.shape[0]:
+                    allowed[token] = False
+            count = int(allowed.sum())
+            if count == 0:
+                return None
+            masked = row_scores.masked_fill(~allowed, float("-inf"))
+            ranked = masked.topk(min(count, params.constraint_top_k)).indices.tolist()
+            return next(
+                (t for t in ranked if keeps_rule_possible(new, t, decode, eos_ids, params, lambda _: True)), None
+            )
 
     return RuleConstraint()

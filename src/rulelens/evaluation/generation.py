@@ -18,9 +18,9 @@ A row stops at the first of:
 * ``max_new_tokens``.
 
 With ``constrain: true`` (the rulelens rule format only) a logits processor keeps each row's
-greedy token unless that token makes a valid rule impossible, and then takes the best token
-that does not (:mod:`rulelens.evaluation.constrained`); each rule records how many of its tokens
-the constraint changed (``constrained_steps``, 0: the model's own greedy rule).
+greedy token unless that token makes a valid rule impossible by the format's grammar, and then
+takes the best token that does not (:mod:`rulelens.evaluation.constrained`); each rule records
+how many of its tokens the constraint changed (``constrained_steps``, 0: the model's own greedy rule).
 
 The same pure functions (:mod:`.stopping`, re-exported here) decide the stop inside
 ``generate`` (to end a batch early), in constrained decoding, and afterwards (to cut the text
@@ -182,8 +182,7 @@ def generate_batch(
     changed = processors[0].changed_steps if processors and processors[0].changed_steps else [0] * len(rows)
     gave_up = sum(processors[0].gave_up) if processors else 0
     if gave_up:
-        top_k = params.constraint_top_k
-        logger.info("constrained decoding: nothing acceptable in the top %d for %d row(s)", top_k, gave_up)
+        logger.info("constrained decoding: no acceptable token for %d row(s); they went on unconstrained", gave_up)
     return output[:, input_ids.shape[1] :].tolist(), list(changed)
 
 

@@ -31,7 +31,7 @@ class GenerationParams:
     repetition_ngram: int | None = 8  # repetition stop: n-gram length in tokens; None: off
     repetition_max_repeats: int | None = 5  # ... stop when the last n-gram occurs this often; None: off
     constrain: bool = False  # constrained decoding to the rulelens rule format (docs/evaluation.md)
-    constraint_top_k: int = 4096  # how far down the scores the constraint looks for an acceptable token
+    constraint_top_k: int = 4096  # ending tokens tried, in score order, among the grammar's allowed ones
 
     @classmethod
     def from_params(cls, params: dict[str, Any] | GenerationParams | None) -> GenerationParams:
