@@ -24,6 +24,8 @@ import pytest
 
 from tests.project_copy import copy_project, kedro
 
+pytestmark = pytest.mark.slow  # real processes: the fast lane (-m "not slow") leaves it out
+
 
 @pytest.fixture(scope="module")
 def sharded_run(tmp_path_factory):

@@ -11,8 +11,11 @@ import sys
 import time
 
 import pandas as pd
+import pytest
 
 from tests.project_copy import copy_project, kedro
+
+pytestmark = pytest.mark.slow  # real processes: the fast lane (-m "not slow") leaves it out
 
 TRAIN_SLOWLY = [
     "--params",

@@ -19,7 +19,10 @@ import yaml
 from tests.pipelines.test_nzbc_env import merge
 from tests.project_copy import copy_project, kedro
 
-pytestmark = pytest.mark.skipif(torch.cuda.is_available(), reason="tests the CPU-only behaviour of the GPU profile")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(torch.cuda.is_available(), reason="tests the CPU-only behaviour of the GPU profile"),
+]
 
 ENV = "gpu_tiny"
 

@@ -20,7 +20,10 @@ import yaml
 
 from tests.project_copy import NZBC_CSV, copy_project, kedro
 
-pytestmark = pytest.mark.skipif(not NZBC_CSV.is_file(), reason="shared NZBC LRML dataset not available")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not NZBC_CSV.is_file(), reason="shared NZBC LRML dataset not available"),
+]
 
 ENV = "nzbc_tiny"
 DATASET = "nzbc_tiny"

@@ -17,6 +17,8 @@ import pytest
 from rulelens import run_lock
 from tests.project_copy import copy_project, kedro
 
+pytestmark = pytest.mark.slow  # real processes: the fast lane (-m "not slow") leaves it out
+
 HOLD = textwrap.dedent(
     """
     import sys, time

@@ -6,8 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.project_copy import copy_project, kedro
 from tests.runners.processes import Processes, quiet_env, start_mlflow
+
+pytestmark = pytest.mark.slow  # real processes: the fast lane (-m "not slow") leaves it out
 
 
 def test_the_run_goes_on_and_saves_its_outputs_when_the_store_goes_away(tmp_path):

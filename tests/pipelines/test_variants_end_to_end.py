@@ -19,6 +19,8 @@ from rulelens.attribution.result import FRAME_COLUMNS
 from rulelens.reporting import FIGURES
 from tests.project_copy import PROJECT, copy_project, kedro
 
+pytestmark = pytest.mark.slow  # real processes: the fast lane (-m "not slow") leaves it out
+
 VARIANTS = [f"{s}.{z}" for s in ("fft", "lora", "qlora") for z in ("tiny", "tiny2")]
 
 

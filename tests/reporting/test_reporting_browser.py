@@ -13,10 +13,13 @@ import pytest
 from rulelens.reporting import FIGURES
 from rulelens.reporting.browser import check_report, chromium_path
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("playwright") is None or chromium_path() is None,
-    reason="needs the playwright package (dev extra) and a Chromium binary (apt-get install chromium)",
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        importlib.util.find_spec("playwright") is None or chromium_path() is None,
+        reason="needs the playwright package (dev extra) and a Chromium binary (apt-get install chromium)",
+    ),
+]
 
 
 def test_every_figure_and_heatmap_renders(planted_study, tmp_path):

@@ -12,6 +12,8 @@ from rulelens.reporting import FIGURES
 from tests.reporting.conftest import PARAMS, run_reporting
 from tests.reporting.study_fixtures import FIVE_SIZES, N_CLAUSES, SIZES, gpu_family_training, study_inputs
 
+pytestmark = pytest.mark.slow  # real processes: the fast lane (-m "not slow") leaves it out
+
 
 def verdicts(study) -> dict[str, str]:
     return dict(zip(study["study_findings"]["key"], study["study_findings"]["verdict"]))

@@ -17,6 +17,8 @@ import pytest
 from tests.project_copy import copy_project, kedro
 from tests.runners.processes import BIN, Processes, quiet_env, start_dask, start_mlflow
 
+pytestmark = pytest.mark.slow  # real processes: the fast lane (-m "not slow") leaves it out
+
 VARIANTS = [f"{s}.{z}" for s in ("fft", "lora", "qlora") for z in ("tiny", "tiny2")]
 PIPELINES = "data_processing,training,attribution"
 SAME_TAGS = ("strategy", "model_size", "base_model", "n_params", "fingerprint", "rulelens.level")

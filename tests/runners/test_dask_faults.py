@@ -13,6 +13,8 @@ import pytest
 from tests.project_copy import copy_project, kedro
 from tests.runners.processes import BIN, Processes, quiet_env, start_dask, start_mlflow, wait_for
 
+pytestmark = pytest.mark.slow  # real processes: the fast lane (-m "not slow") leaves it out
+
 VARIANTS = [f"{s}.{z}" for s in ("fft", "lora", "qlora") for z in ("tiny", "tiny2")]
 
 
