@@ -211,8 +211,12 @@ SCORER_CASES = [
 ]
 
 
-def _percent(pair: tuple[float, float]) -> tuple[float, float]:
-    return 100 * pair[0], 100 * pair[1]
+def assert_published(pair: tuple[float, float], precision: float, recall: float) -> None:
+    """A (precision, recall) pair in 0..1 equals the oracle's percentages within POINTS."""
+    assert (100 * pair[0], 100 * pair[1]) == (
+        pytest.approx(precision, abs=POINTS),
+        pytest.approx(recall, abs=POINTS),
+    )
 
 
 @pytest.mark.parametrize(
@@ -220,10 +224,7 @@ def _percent(pair: tuple[float, float]) -> tuple[float, float]:
     [pytest.param(*case[1:], id=case[0]) for case in HAND_CASES],
 )
 def test_hand_made_pairs_score_as_published(prediction, reference, precision, recall):
-    assert _percent(lrml_f1_published_pair(prediction, reference)) == (
-        pytest.approx(precision, abs=POINTS),
-        pytest.approx(recall, abs=POINTS),
-    )
+    assert_published(lrml_f1_published_pair(prediction, reference), precision, recall)
 
 
 @pytest.mark.parametrize(
@@ -231,10 +232,7 @@ def test_hand_made_pairs_score_as_published(prediction, reference, precision, re
     [pytest.param(*case[1:], id=case[0]) for case in SCORER_CASES],
 )
 def test_scorer_quirks_as_published(prediction, reference, precision, recall):
-    assert _percent(score_normalised_pair(prediction, reference)) == (
-        pytest.approx(precision, abs=POINTS),
-        pytest.approx(recall, abs=POINTS),
-    )
+    assert_published(score_normalised_pair(prediction, reference), precision, recall)
 
 
 @pytest.mark.parametrize(("compact", "normal_form"), NORMAL_FORMS)
@@ -327,7 +325,7 @@ NZBC_PAIRS = [
 @pytest.mark.parametrize(("prediction_row", "reference_row", "precision", "recall"), NZBC_PAIRS)
 def test_nzbc_row_pairs_score_as_published(nzbc_rules, prediction_row, reference_row, precision, recall):
     pair = lrml_f1_published_pair(nzbc_rules[prediction_row], nzbc_rules[reference_row])
-    assert _percent(pair) == (pytest.approx(precision, abs=POINTS), pytest.approx(recall, abs=POINTS))
+    assert_published(pair, precision, recall)
 
 
 def test_nzbc_corpus_scores_as_published(nzbc_rules):

@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from rulelens.evaluation.metrics import LRML_METRICS
 from tests.project_copy import NZBC_CSV, copy_project, kedro
 
 pytestmark = [
@@ -27,14 +28,6 @@ pytestmark = [
 
 ENV = "nzbc_tiny"
 DATASET = "nzbc_tiny"
-LRML_METRICS = (
-    "lrml_f1",
-    "lrml_precision",
-    "lrml_recall",
-    "lrml_f1_published",
-    "lrml_published_precision",
-    "lrml_published_recall",
-)
 
 
 def merge(base: dict, override: dict) -> dict:
