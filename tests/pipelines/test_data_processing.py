@@ -30,7 +30,7 @@ def test_shipped_corpus_produces_every_table(shipped_run):
     assert {"rows", "split", "agency", "domain", "kind", "category_share"} <= set(summary["section"])
     assert "rows read" in result.stdout + result.stderr
     study = pd.read_parquet(out / "05_model_input/building_code_rules/study_clauses.parquet")
-    assert len(study) == 24 and study["clause_id"].is_unique and (study["n_words"] <= 32).all()
+    assert len(study) == 16 and study["clause_id"].is_unique and (study["n_words"] <= 32).all()
     assert set(study["clause_id"]) <= set(clauses.loc[clauses["split"] == "test", "clause_id"])
     assert study["stratum"].str.startswith("agency=").all()
     assert not (out / "05_model_input/building_code_rules/evaluation_clauses.parquet").exists()
