@@ -150,7 +150,7 @@ def test_keeps_rule_possible_judges_each_way_a_row_can_end(smol_tokenizer):
     assert state.catch_up(head)
 
     def possible(token, settings=params):
-        return keeps_rule_possible(head, token, decode, eos, settings, state.allows)
+        return keeps_rule_possible(head, token, decode, eos, settings, state.allows, is_valid_rule)
 
     assert possible(ids_of(tok, ")")[0])  # closes a valid rule
     assert not possible(tok.eos_token_id)  # eos with the rule open
@@ -164,9 +164,8 @@ def test_keeps_rule_possible_judges_each_way_a_row_can_end(smol_tokenizer):
     assert not possible(ids_of(tok, " and")[0], short)  # no token left to close
 
 
-def test_the_constraint_needs_the_rule_format():
-    with pytest.raises(ValueError, match="rulelens rule format"):
-        GenerationParams.from_params({"constrain": True, "balanced_call": None})
+def test_the_constraint_needs_a_top_k_of_two_or_more():
+    GenerationParams.from_params({"constrain": True, "balanced_call": None})  # any declared format (LRML too)
     with pytest.raises(ValueError, match="constraint_top_k"):
         GenerationParams.from_params({"constrain": True, "constraint_top_k": 1})
 

@@ -28,13 +28,18 @@ def grammar_text(name: str = "rulelens") -> str:
     return path.read_text(encoding="utf-8")
 
 
-@lru_cache(maxsize=8)
 def llguidance_grammar(name: str = "rulelens") -> str:
-    """The grammar as llguidance takes it (its own GBNF-to-Lark conversion)."""
+    """A shipped grammar as llguidance takes it (its own GBNF-to-Lark conversion)."""
+    return compile_gbnf(grammar_text(name))
+
+
+@lru_cache(maxsize=8)
+def compile_gbnf(text: str) -> str:
+    """GBNF text as llguidance takes it; cached by text, so a format's grammar converts once per process."""
     from llguidance import LLMatcher
     from llguidance.gbnf_to_lark import gbnf_to_lark
 
-    return LLMatcher.grammar_from_lark(gbnf_to_lark(grammar_text(name)))
+    return LLMatcher.grammar_from_lark(gbnf_to_lark(text))
 
 
 _GRAMMAR_TOKENIZERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -50,11 +55,14 @@ def grammar_tokenizer(tokenizer: Any) -> Any:
     return _GRAMMAR_TOKENIZERS[tokenizer]
 
 
-def rule_matcher(grammar_tokenizer: Any, name: str = "rulelens") -> Any:
-    """A fresh matcher at the start of a rule: ``compute_bitmask()``, ``consume_token(t)``, ``is_accepting()``."""
+def rule_matcher(grammar_tokenizer: Any, name: str = "rulelens", text: str | None = None) -> Any:
+    """A fresh matcher at the start of a rule: ``compute_bitmask()``, ``consume_token(t)``, ``is_accepting()``.
+
+    ``text``: the GBNF of a format's grammar (:class:`rulelens.data.rule_formats.RuleFormat`); by
+    default the shipped grammar ``name``."""
     from llguidance import LLMatcher
 
-    matcher = LLMatcher(grammar_tokenizer, llguidance_grammar(name))
+    matcher = LLMatcher(grammar_tokenizer, compile_gbnf(text) if text is not None else llguidance_grammar(name))
     if matcher.is_error():
         raise ValueError(f"grammar {name!r}: {matcher.get_error()}")
     return matcher
@@ -73,4 +81,12 @@ def accepts_tokens(matcher: Any, token_ids: list[int]) -> bool:
     return matcher.is_accepting()
 
 
-__all__ = ["accepts_tokens", "grammar_text", "grammar_tokenizer", "llguidance_grammar", "mask_allows", "rule_matcher"]
+__all__ = [
+    "accepts_tokens",
+    "compile_gbnf",
+    "grammar_text",
+    "grammar_tokenizer",
+    "llguidance_grammar",
+    "mask_allows",
+    "rule_matcher",
+]

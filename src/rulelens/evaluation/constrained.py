@@ -3,13 +3,14 @@
 At each step of ``generate`` the processor keeps the row's greedy (arg-max) token when the rule
 can still become valid with it; otherwise it takes the highest-scoring token that keeps a valid
 rule possible (docs/evaluation.md, "Constrained decoding"). While the row goes on, "possible" is
-the rule format's declared grammar (``data/grammars/rulelens.gbnf``) through llguidance: the
-token is allowed when the text so far plus the token can still become a sentence of the grammar.
-When the token ends the row (end of sequence, the stop rule, ``max_new_tokens``) it is the exact
-:func:`rulelens.data.rule_format.is_valid_rule` of the text the row would end with. A greedy token
+the rule format's declared grammar (:class:`rulelens.data.rule_formats.RuleFormat`, e.g.
+``data/grammars/rulelens.gbnf``) through llguidance: the token is allowed when the text so far
+plus the token can still become a sentence of the grammar. When the token ends the row (end of
+sequence, the stop rule, ``max_new_tokens``) it is the format's exact validator (for the shipped
+format :func:`rulelens.data.rule_format.is_valid_rule`) on the text the row would end with. A greedy token
 that makes the row loop (the repetition stop) is kept: the row ends there, unrespelled.
 
-Every valid rule is a sentence of the grammar (parse_rule refuses the rest), so the masks never
+Every valid rule is a sentence of the grammar (a format's contract, tested for the shipped ones), so the masks never
 exclude a prefix of a valid rule: a rule the processor never changed is exactly the model's
 unconstrained greedy rule, and one it changed would have been invalid without it. One constrained
 run gives both the constrained validity and the unconstrained one (``valid_unconstrained``: valid
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-from rulelens.data.rule_format import is_valid_rule
+from rulelens.data.rule_formats import RuleFormat, as_rule_format
 from rulelens.data.rule_grammar import grammar_tokenizer, rule_matcher
 from rulelens.evaluation.stopping import GenerationParams, clean_text, repetition_stop, row_stops
 
@@ -42,17 +43,19 @@ def keeps_rule_possible(
     eos_ids: frozenset[int],
     params: GenerationParams,
     grammar_allows: Callable[[int], bool],
+    is_valid: Callable[[str], bool],
 ) -> bool:
     """True unless appending ``candidate`` to a running row makes its final rule invalid for sure.
 
-    ``grammar_allows(token)``: whether the grammar's mask for the row's tokens so far lets it through.
+    ``grammar_allows(token)``: whether the grammar's mask for the row's tokens so far lets it through;
+    ``is_valid``: the format's validator, the exact check of a row's final text.
     """
     if candidate in eos_ids:
-        return is_valid_rule(clean_text(decode(new_ids), params))
+        return is_valid(clean_text(decode(new_ids), params))
     ids = [*new_ids, candidate]
     text = decode(ids)
     if ends_generation(ids, text, params):
-        return is_valid_rule(clean_text(text, params))
+        return is_valid(clean_text(text, params))
     return grammar_allows(candidate)
 
 
@@ -95,7 +98,14 @@ class RowGrammar:
         return mask_tensor(self.matcher.compute_bitmask(), vocabulary)
 
 
-def rule_constraint(tokenizer: Any, params: GenerationParams, prompt_width: int, eos_ids: frozenset[int], pad_id: int):
+def rule_constraint(
+    tokenizer: Any,
+    params: GenerationParams,
+    prompt_width: int,
+    eos_ids: frozenset[int],
+    pad_id: int,
+    rule_format: RuleFormat | str = "rulelens",
+):
     """A ``LogitsProcessor`` for one left-padded batch; its ``changed_steps[row]`` counts interventions."""
     import torch
     from transformers import LogitsProcessor
@@ -107,6 +117,8 @@ def rule_constraint(tokenizer: Any, params: GenerationParams, prompt_width: int,
     # special tokens other than eos decode to nothing: as a replacement they would only stall the row
     never_instead = frozenset(getattr(tokenizer, "all_special_ids", ())) - eos_ids
     grammar = grammar_tokenizer(tokenizer)
+    rule_format = as_rule_format(rule_format)
+    is_valid, grammar_text = rule_format.is_valid, rule_format.grammar_text
 
     class RuleConstraint(LogitsProcessor):
         """Masks every token but the first acceptable one, in score order, where the arg-max is not."""
@@ -120,7 +132,9 @@ def rule_constraint(tokenizer: Any, params: GenerationParams, prompt_width: int,
             if not self.changed_steps:
                 self.changed_steps = [0] * input_ids.shape[0]
                 self.gave_up = [False] * input_ids.shape[0]
-                self.rows = [RowGrammar(rule_matcher(grammar)) for _ in range(input_ids.shape[0])]
+                self.rows = [
+                    RowGrammar(rule_matcher(grammar, rule_format.name, grammar_text)) for _ in range(input_ids.shape[0])
+                ]
             best = scores.argmax(dim=-1).tolist()
             for row in range(input_ids.shape[0]):
                 if self.gave_up[row]:
@@ -134,7 +148,7 @@ def rule_constraint(tokenizer: Any, params: GenerationParams, prompt_width: int,
                     continue
                 if loops([*new, best[row]], params):
                     continue  # the model's own loop ends the row, as it would unconstrained
-                if keeps_rule_possible(new, best[row], decode, eos_ids, params, state.allows):
+                if keeps_rule_possible(new, best[row], decode, eos_ids, params, state.allows, is_valid):
                     continue  # the model's own choice: nothing to do
                 chosen = self._best_acceptable(scores[row], new, best[row], state)
                 if chosen is None:
@@ -161,7 +175,8 @@ def rule_constraint(tokenizer: Any, params: GenerationParams, prompt_width: int,
             masked = row_scores.masked_fill(~allowed, float("-inf"))
             ranked = masked.topk(min(count, params.constraint_top_k)).indices.tolist()
             return next(
-                (t for t in ranked if keeps_rule_possible(new, t, decode, eos_ids, params, lambda _: True)), None
+                (t for t in ranked if keeps_rule_possible(new, t, decode, eos_ids, params, lambda _: True, is_valid)),
+                None,
             )
 
     return RuleConstraint()

@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from rulelens.data.rule_formats import RuleFormat
 from rulelens.evaluation.execution import EXECUTION_COLUMNS, EXECUTION_METRICS, execution_indicators, score_execution
 from rulelens.evaluation.generation import STOP_REPETITION, GenerationParams, Generations, generate_rules
 from rulelens.evaluation.metrics import (
@@ -19,6 +20,7 @@ from rulelens.evaluation.metrics import (
     METRICS,
     MetricParams,
     aggregate,
+    format_name,
     score_pairs,
 )
 from rulelens.prompts import PromptStyle
@@ -85,7 +87,7 @@ def evaluate_model(
     style: PromptStyle | dict[str, Any] | None = None,
     generation_params: GenerationParams | dict[str, Any] | None = None,
     metric_params: MetricParams | dict[str, Any] | None = None,
-    rule_format: str = "rulelens",
+    rule_format: RuleFormat | str = "rulelens",
     encoder: Any = None,
     suites: pd.DataFrame | None = None,
     smt_timeout_ms: int = 2000,
@@ -99,7 +101,7 @@ def evaluate_model(
     share of clauses cut by the repetition stop), ``constrained`` (the share of rules the
     constraint changed) and ``valid_unconstrained`` (the share valid without the constraint:
     valid and unchanged, exact because the constraint only removes certainly invalid tokens). With
-    ``rule_format="lrml"`` the table also has ``lrml_precision``, ``lrml_recall`` and
+    the ``lrml`` format the table also has ``lrml_precision``, ``lrml_recall`` and
     ``lrml_clause_f1`` and the aggregate ``lrml_f1``, ``lrml_precision``, ``lrml_recall``.
 
     ``test_frame`` needs ``clause`` and ``rule`` columns; ``clause_id`` is optional (the
@@ -119,8 +121,11 @@ def evaluate_model(
         if "clause_id" in test_frame
         else [str(i) for i in test_frame.index]
     )
-    generations = generate_rules(model, tokenizer, clauses, style, generation_params, progress=progress)
+    generations = generate_rules(
+        model, tokenizer, clauses, style, generation_params, progress=progress, rule_format=rule_format
+    )
     scores = score_pairs(generations.texts, references, rule_format, metric_params, encoder)
+    rule_format = format_name(rule_format)
     per_clause = pd.DataFrame(
         {
             "clause_id": ids,

@@ -17,7 +17,7 @@ A row stops at the first of:
   rules repeat short sequences such as ``', '`` but not long ones that often);
 * ``max_new_tokens``.
 
-With ``constrain: true`` (the rulelens rule format only) a logits processor keeps each row's
+With ``constrain: true`` (under the rule format's grammar and validator) a logits processor keeps each row's
 greedy token unless that token makes a valid rule impossible by the format's grammar, and then
 takes the best token that does not (:mod:`rulelens.evaluation.constrained`); each rule records
 how many of its tokens the constraint changed (``constrained_steps``, 0: the model's own greedy rule).
@@ -34,6 +34,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from rulelens.data.rule_formats import RuleFormat
 from rulelens.evaluation.constrained import rule_constraint
 from rulelens.evaluation.stopping import (  # noqa: F401 - re-exported: generation's public names
     STOP_EOS,
@@ -149,9 +150,16 @@ def _stopping_criteria(tokenizer: Any, params: GenerationParams, prompt_width: i
 
 
 def generate_batch(
-    model: Any, tokenizer: Any, rows: Sequence[Sequence[int]], params: GenerationParams, eos_ids: frozenset[int]
+    model: Any,
+    tokenizer: Any,
+    rows: Sequence[Sequence[int]],
+    params: GenerationParams,
+    eos_ids: frozenset[int],
+    rule_format: RuleFormat | str = "rulelens",
 ) -> tuple[list[list[int]], list[int]]:
-    """(new token ids, padding included; tokens the constraint changed) per row of one left-padded batch."""
+    """(new token ids, padding included; tokens the constraint changed) per row of one left-padded batch.
+
+    ``rule_format``: the format whose grammar and validator constrain decoding (``params.constrain``)."""
     import torch
     from transformers import GenerationConfig, LogitsProcessorList
 
@@ -170,7 +178,7 @@ def generate_batch(
     )
     processors = LogitsProcessorList()
     if params.constrain:
-        processors.append(rule_constraint(tokenizer, params, input_ids.shape[1], eos_ids, pad_id))
+        processors.append(rule_constraint(tokenizer, params, input_ids.shape[1], eos_ids, pad_id, rule_format))
     with torch.inference_mode():
         output = model.generate(
             input_ids=input_ids,
@@ -212,8 +220,12 @@ def generate_rules(
     params: GenerationParams | dict[str, Any] | None = None,
     *,
     progress: Any = None,
+    rule_format: RuleFormat | str = "rulelens",
 ) -> Generations:
     """Greedy rules for ``clauses`` (in input order), generated in left-padded batches.
+
+    ``rule_format`` (a declared :class:`rulelens.data.rule_formats.RuleFormat` or a shipped
+    format's name) is the grammar and validator that ``params.constrain`` decodes under.
 
     With ``progress`` (a :class:`rulelens.stage_store.StageStore` opened for this model and these
     settings) every finished batch is kept under a key made of its prompts' token ids, and a
@@ -233,7 +245,7 @@ def generate_rules(
         for first in range(0, len(order), params.batch_size):
             chunk = order[first : first + params.batch_size]
             batch_rows = [rows[i] for i in chunk]
-            outputs, changed = _batch(model, tokenizer, batch_rows, params, eos_ids, progress)
+            outputs, changed = _batch(model, tokenizer, batch_rows, params, eos_ids, progress, rule_format)
             decode_slots += len(chunk) * max((len(new_ids) for new_ids in outputs), default=0)
             for index, new_ids, steps in zip(chunk, outputs, changed):
                 results[index] = finish_row(new_ids, tokenizer, eos_ids, params, steps)
@@ -245,15 +257,23 @@ def generate_rules(
     return Generations(items=list(results), seconds=seconds, batch_size=params.batch_size, extra=cost)
 
 
-def _batch(model: Any, tokenizer: Any, batch_rows: list, params: GenerationParams, eos_ids: Any, progress: Any):
+def _batch(
+    model: Any,
+    tokenizer: Any,
+    batch_rows: list,
+    params: GenerationParams,
+    eos_ids: Any,
+    progress: Any,
+    rule_format: RuleFormat | str,
+):
     """One batch's (new ids, constrained steps), generated or read back from ``progress``."""
     if progress is None:
-        return generate_batch(model, tokenizer, batch_rows, params, eos_ids)
+        return generate_batch(model, tokenizer, batch_rows, params, eos_ids, rule_format)
     from rulelens.modeling.fingerprint import digest
 
     key = "batch:" + digest([list(map(int, row)) for row in batch_rows])
     done = progress.get(key)
     if done is None:
-        done = generate_batch(model, tokenizer, batch_rows, params, eos_ids)
+        done = generate_batch(model, tokenizer, batch_rows, params, eos_ids, rule_format)
         progress.put(key, done)
     return done

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from rulelens.data.rule_format import is_valid_rule
+from rulelens.data.rule_formats import RuleFormat
 from rulelens.evaluation.lrml import is_valid_lrml
 from rulelens.evaluation.lrml_published import lrml_f1_published_pair
 from rulelens.evaluation.lrml_score import ENTITY_WEIGHT, f1_from, lrml_pair_scores
@@ -168,13 +169,21 @@ def rouge_l(generated: str, reference: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def validity(text: str, format: str = "rulelens") -> bool:  # noqa: A002 - the brief's name
-    """Whether ``text`` parses in the project's rule format or as compact LRML."""
+def validity(text: str, format: RuleFormat | str = "rulelens") -> bool:  # noqa: A002 - the brief's name
+    """Whether ``text`` is valid in a rule format: a declared :class:`RuleFormat` (its validator) or a
+    shipped format's name (``rulelens``: the project's rule format; ``lrml``: compact LRML)."""
+    if isinstance(format, RuleFormat):
+        return bool(format.is_valid(text))
     if format == "rulelens":
         return is_valid_rule(text)
     if format == "lrml":
         return is_valid_lrml(text)
     raise ValueError(f"unknown rule format {format!r}; expected one of {RULE_FORMATS}")
+
+
+def format_name(rule_format: RuleFormat | str) -> str:
+    """The name of a rule format given as a declared RuleFormat or by name."""
+    return rule_format.name if isinstance(rule_format, RuleFormat) else rule_format
 
 
 # --------------------------------------------------------------------------- semantic similarity
@@ -257,13 +266,14 @@ def lrml_scores(
 def score_pairs(
     generated: Sequence[str],
     references: Sequence[str],
-    rule_format: str = "rulelens",
+    rule_format: RuleFormat | str = "rulelens",
     params: MetricParams | dict[str, Any] | None = None,
     encoder: Any = None,
 ) -> pd.DataFrame:
     """One row per pair with every metric; similarity is NaN when no embedding model is set.
 
-    With ``rule_format="lrml"`` the LRML score columns (``LRML_CLAUSE_COLUMNS``) follow.
+    ``valid`` is the format's validator (a declared :class:`RuleFormat` or a shipped format's name).
+    With the ``lrml`` format the LRML score columns (``LRML_CLAUSE_COLUMNS``) follow.
     """
     params = MetricParams.from_params(params)
     if len(generated) != len(references):
@@ -283,7 +293,7 @@ def score_pairs(
     else:
         similarity = np.full(len(generated), np.nan)
     frame.insert(0, "semantic_similarity", similarity)
-    if rule_format == "lrml":
+    if format_name(rule_format) == "lrml":
         frame = pd.concat([frame, lrml_scores(generated, references, params.lrml_entity_weight)], axis=1)
     return frame
 

@@ -30,7 +30,7 @@ class GenerationParams:
     sort_by_length: bool = True  # batch prompts of similar length together (less padding)
     repetition_ngram: int | None = 8  # repetition stop: n-gram length in tokens; None: off
     repetition_max_repeats: int | None = 5  # ... stop when the last n-gram occurs this often; None: off
-    constrain: bool = False  # constrained decoding to the rulelens rule format (docs/evaluation.md)
+    constrain: bool = False  # constrained decoding to the rule format's grammar and validator (docs/evaluation.md)
     constraint_top_k: int = 4096  # ending tokens tried, in score order, among the grammar's allowed ones
 
     @classmethod
@@ -46,10 +46,6 @@ class GenerationParams:
             raise ValueError("max_new_tokens and batch_size must be >= 1")
         if result.repetition_on and (result.repetition_ngram < 1 or result.repetition_max_repeats < 2):
             raise ValueError("repetition_ngram must be >= 1 and repetition_max_repeats >= 2 (or null: off)")
-        if result.constrain and result.balanced_call != "rule":
-            raise ValueError(
-                "constrain: true needs the rulelens rule format (balanced_call: rule); no other format has a constraint"
-            )
         if result.constraint_top_k < 2:
             raise ValueError("constraint_top_k must be >= 2")
         return result

@@ -52,6 +52,7 @@ def _evaluate(
     suites: pd.DataFrame,
     progress: Any = None,
 ):
+    from rulelens.data.rule_formats import rule_format
     from rulelens.evaluation import evaluate_model
 
     per_clause, aggregate, speed = evaluate_model(
@@ -61,7 +62,7 @@ def _evaluate(
         style=prompt,
         generation_params=evaluation["generation"],
         metric_params=evaluation["metrics"],
-        rule_format=evaluation["rule_format"],
+        rule_format=rule_format(evaluation),
         suites=suites if executes_rules(evaluation) else None,
         smt_timeout_ms=evaluation["execution"]["smt_timeout_ms"],
         progress=progress,
