@@ -62,6 +62,9 @@ def make_env(root, csv_path) -> None:
                 merged = merge(merged, yaml.safe_load(path.read_text(encoding="utf-8")) or {})
         if name == "globals.yml":
             merged.update(dataset=DATASET, environment=ENV, raw_clauses={"filepath": str(csv_path)})
+        if name == "parameters_data_processing.yml":  # the tiny profile's 3 clauses, not the NZBC study's 24
+            test_selection = yaml.safe_load((conf / "test" / name).read_text(encoding="utf-8"))
+            merged = merge(merged, test_selection)
         if name == "parameters_evaluation.yml":  # short outputs keep the tiny run fast
             merged["evaluation"]["generation"]["max_new_tokens"] = 40
         (target / name).write_text(yaml.safe_dump(merged, sort_keys=False), encoding="utf-8")
