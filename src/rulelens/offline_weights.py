@@ -56,12 +56,14 @@ def load_gguf_tokenizer(package: str = SMOLLM2_PACKAGE, filename: str = SMOLLM2_
     from transformers import AutoTokenizer
 
     folder, name = gguf_location(package, filename)
-    cached = cached_tokenizer_folder(folder / name)
+    root = tokenizer_cache_root()
+    key = _cache_key(folder / name) if root is not None else None
+    cached = _cache_folder(root, folder / name, key) if root is not None else None
     if cached is not None and (cached / CACHE_KEY_FILE).is_file():
         return AutoTokenizer.from_pretrained(cached, local_files_only=True)
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
     if cached is not None:
-        _save_tokenizer_once(tokenizer, cached, _cache_key(folder / name))
+        _save_tokenizer_once(tokenizer, cached, key)
     return tokenizer
 
 
@@ -80,14 +82,13 @@ def tokenizer_cache_root() -> Path | None:
 def _cache_key(gguf_file: Path) -> dict[str, object]:
     """What the saved tokenizer was derived from: a change to any of these reads the GGUF again.
 
-    The file's content hash (0.2-0.3 s for SmolLM2's 98 MB), not its path or time, so that every
-    virtual environment with the same package shares one cached folder."""
+    The file's content hash (0.07 s for SmolLM2's 98 MB from the page cache), not its path or time,
+    so that every virtual environment with the same package shares one cached folder."""
     import tokenizers
     import transformers
 
     return {
         "gguf_name": gguf_file.name,
-        "size": gguf_file.stat().st_size,
         "sha256": file_sha256(gguf_file),
         "transformers": transformers.__version__,
         "tokenizers": tokenizers.__version__,
@@ -112,9 +113,11 @@ def file_sha256(path: Path) -> str:
 def cached_tokenizer_folder(gguf_file: Path) -> Path | None:
     """The cache folder for a GGUF file's tokenizer (it may not exist yet); None when caching is off."""
     root = tokenizer_cache_root()
-    if root is None:
-        return None
-    digest = hashlib.sha256(json.dumps(_cache_key(gguf_file), sort_keys=True).encode()).hexdigest()[:16]
+    return None if root is None else _cache_folder(root, gguf_file, _cache_key(gguf_file))
+
+
+def _cache_folder(root: Path, gguf_file: Path, key: dict[str, object]) -> Path:
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     return root / "gguf-tokenizers" / f"{gguf_file.stem}-{digest}"
 
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from rulelens.data.rule_formats import RuleFormat, rule_format
+from rulelens.data.rule_formats import SHIPPED, RuleFormat, rule_format
 from rulelens.data.rule_grammar import grammar_tokenizer, rule_matcher
 from rulelens.evaluation import evaluate_model
 from rulelens.evaluation.metrics import score_pairs, validity
@@ -36,6 +36,7 @@ def shipped_evaluation() -> dict:
 def test_the_shipped_formats_are_declared_with_a_grammar_llguidance_compiles(name, smol_tokenizer):
     evaluation = dict(shipped_evaluation(), rule_format=name)
     declared = rule_format(evaluation)
+    assert declared == SHIPPED[name]  # conf declares what library callers get by name
     matcher = rule_matcher(grammar_tokenizer(smol_tokenizer), declared.name, declared.grammar_text)
     assert not matcher.is_error()
     assert validity("if(a),then(obligation(b))", declared) == (name == "lrml")
@@ -74,7 +75,7 @@ def test_declaration_errors_name_the_format_and_what_is_wrong(tmp_path):
     grammar.write_text(YES_NO_GRAMMAR, encoding="utf-8")
     with pytest.raises(ValueError, match="'mine' is not declared in evaluation.rule_formats"):
         rule_format({"rule_format": "mine", "rule_formats": {"other": {}}})
-    with pytest.raises(ValueError, match=r"rule_formats.mine: needs exactly.*missing: \['validator'\]"):
+    with pytest.raises(ValueError, match=r"missing key\(s\) evaluation.rule_formats.mine.validator"):
         rule_format({"rule_format": "mine", "rule_formats": {"mine": {"grammar": str(grammar)}}})
     with pytest.raises(ValueError, match="cannot import validator 'nowhere.at_all:check'"):
         _ = RuleFormat("mine", str(grammar), "nowhere.at_all:check").is_valid

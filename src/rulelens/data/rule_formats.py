@@ -23,8 +23,10 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from rulelens.data.rule_grammar import GRAMMARS
+from rulelens.param_blocks import check_block
 
 GRAMMAR_SUFFIX = ".gbnf"
+SOURCE = "conf/base/parameters_evaluation.yml"
 
 
 @dataclass(frozen=True)
@@ -82,17 +84,12 @@ def rule_format(evaluation: Mapping[str, Any]) -> RuleFormat:
             f"evaluation.rule_format {name!r} is not declared in evaluation.rule_formats "
             f"(declared: {sorted(declared)}); add it there with its grammar and validator (docs/data_format.md)"
         )
-    entry = dict(declared[name])
-    unknown = set(entry) - {"grammar", "validator"}
-    missing = {"grammar", "validator"} - set(entry)
-    if unknown or missing:
-        raise ValueError(
-            f"evaluation.rule_formats.{name}: needs exactly the keys grammar and validator "
-            f"(unknown: {sorted(unknown)}, missing: {sorted(missing)})"
-        )
+    entry = check_block(declared[name], f"evaluation.rule_formats.{name}", ("grammar", "validator"), SOURCE)
     return RuleFormat(name=name, grammar=str(entry["grammar"]), validator=str(entry["validator"]))
 
 
+# The shipped formats, for library callers that name a format; conf/base declares the same two
+# (a test keeps them equal).
 SHIPPED = {
     "rulelens": RuleFormat("rulelens", "rulelens", "rulelens.data.rule_format:is_valid_rule"),
     "lrml": RuleFormat("lrml", "lrml", "rulelens.evaluation.lrml:is_valid_lrml"),
@@ -108,4 +105,9 @@ def as_rule_format(value: RuleFormat | str) -> RuleFormat:
     return SHIPPED[value]
 
 
-__all__ = ["SHIPPED", "RuleFormat", "as_rule_format", "import_validator", "rule_format"]
+def format_name(value: RuleFormat | str) -> str:
+    """The name of a rule format given as a RuleFormat or by name."""
+    return value.name if isinstance(value, RuleFormat) else value
+
+
+__all__ = ["SHIPPED", "RuleFormat", "as_rule_format", "format_name", "import_validator", "rule_format"]

