@@ -12,13 +12,13 @@ from kedro.pipeline import Pipeline
 from rulelens.modeling.base_models import BaseModelSpec
 from rulelens.modeling.sft import TrainerSettings
 from rulelens.modeling.strategies import strategy_settings
-from rulelens.pipelines import attribution, data_processing, evaluation, reporting, training
+from rulelens.pipelines import attribution, compliance, data_processing, evaluation, reporting, training
 from rulelens.settings import CONFIG_LOADER_ARGS
 from rulelens.variant_grid import env_from_command_line, load_grid, parse_grid, variant_settings
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 ENVS = ["local", "test", "gpu", "gpu_smoke", "nzbc", "nzbc_gpu"]
-MEMORY_ONLY = {"base_model"}  # in-memory hand-offs between two nodes of one variant
+MEMORY_ONLY = {"base_model", "compliance_building_model"}  # in-memory hand-offs between two nodes
 LAYERS = {
     "01_raw": "raw",
     "02_intermediate": "intermediate",
@@ -44,7 +44,16 @@ def pipelines(env):
         + evaluation.create_pipeline(variants=variants)
         + attribution.create_pipeline(variants=variants)
         + reporting.create_pipeline(variants=variants)
+        + compliance.create_pipeline()
     )
+
+
+def _location(entry):
+    """Where an entry keeps its data: its filepath or path, or that of the dataset it wraps (CachedDataset...)."""
+    inner = entry.get("dataset")
+    if isinstance(inner, dict) and not (entry.get("filepath") or entry.get("path")):
+        return _location(inner)
+    return str(entry.get("filepath") or entry.get("path"))
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -76,7 +85,7 @@ def test_every_catalog_entry_names_the_layer_of_its_folder(env):
     catalog = config(env)["catalog"]
     assert catalog and not [name for name in catalog if name.startswith("_")]  # anchors are not datasets
     for name, entry in catalog.items():
-        location = str(entry.get("filepath") or entry.get("path"))
+        location = _location(entry)
         folders = [folder for folder in LAYERS if f"data/{folder}/" in location]
         expected = LAYERS[folders[0]] if folders else "raw"
         assert folders or name == "raw_clauses", f"{env}: {name} ({location}) is outside data/0N_*"

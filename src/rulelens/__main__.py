@@ -1,4 +1,4 @@
-"""``python -m rulelens``: run the project like ``kedro run``."""
+"""``rulelens`` / ``python -m rulelens``: run the project like ``kedro run``; ``rulelens check`` checks an IFC model."""
 
 from __future__ import annotations
 
@@ -10,6 +10,11 @@ from kedro.framework.project import configure_project
 
 
 def main(*args, **kwargs):
+    argv = list(args[0]) if args and isinstance(args[0], (list, tuple)) else sys.argv[1:]
+    if argv[:1] == ["check"]:
+        from rulelens.check_command import run_check
+
+        return run_check(argv[1:])
     package_name = Path(__file__).parent.name
     configure_project(package_name)
     run = find_run_command(package_name)

@@ -39,6 +39,12 @@ PARENT_ARTIFACTS = {
     "agreement_matrix",
     "run_facts",
     *(f"figure_{name}" for name in FIGURES),
+    # the compliance pipeline's outputs (its run is the parent: it has no variant branches)
+    "compliance_model_info",
+    "compliance_rules",
+    "compliance_checks",
+    "compliance_rule_status",
+    "compliance_page",
 }
 
 
@@ -135,6 +141,9 @@ class VariantTrackingHook:
     def after_node_run(self, node, outputs: dict[str, Any]) -> None:
         """Log a variant node's metrics and histories into that variant's child run."""
         if not self.parent_id:
+            return
+        if isinstance(outputs.get("compliance_summary"), dict):
+            self._log_compliance(outputs["compliance_summary"])
             return
         variant = tracking.variant_of(node.namespace, self.sizes)
         if variant is None:
@@ -274,6 +283,16 @@ class VariantTrackingHook:
             metrics = [Metric(k, v, now, step) for k, v, step in tracking.history_series(value)]
             for start in range(0, len(metrics), 900):
                 self.client.log_batch(run_id, metrics=metrics[start : start + 900])
+
+    def _log_compliance(self, summary: dict[str, Any]) -> None:
+        """A compliance check's tags (variant, IFC file name and hash) and verdict counts on the run."""
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        for key, value in summary.get("tags", {}).items():
+            self.client.set_tag(self.parent_id, key, str(value))
+        metrics = [Metric(k, v, now, 0) for k, v in tracking.scalar_metrics(summary.get("metrics", {})).items()]
+        self.client.log_batch(self.parent_id, metrics=metrics)
 
     def _log_file(self, run_id: str, name: str, path: str | None) -> None:
         """Tables as artifacts; the checkpoint by reference (its folder), never copied."""

@@ -3,6 +3,7 @@
 from kedro.config import OmegaConfigLoader
 from omegaconf.resolvers import oc
 
+from rulelens.compliance.settings import ifc_stem, variant_folder
 from rulelens.hooks import RunLockHook, VariantTrackingHook
 
 # RunLockHook first: one run per data folder, taken before the tracking hook opens MLflow runs.
@@ -18,5 +19,6 @@ CONFIG_LOADER_ARGS = {
     # Environments override single keys of a pipeline's parameters (e.g. only the column mapping).
     "merge_strategy": {"parameters": "soft", "globals": "soft"},
     # ${oc.env:MLFLOW_TRACKING_URI,sqlite:///mlflow.db} in mlflow.yml: a team's server by env var.
-    "custom_resolvers": {"oc.env": oc.env},
+    # ${variant_folder:lora.m} -> lora/m and ${ifc_stem:path/model.ifc} -> model: the compliance outputs' folders.
+    "custom_resolvers": {"oc.env": oc.env, "variant_folder": variant_folder, "ifc_stem": ifc_stem},
 }

@@ -383,3 +383,93 @@ def test_notebook_loads_the_catalog_and_redraws_a_figure(project):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "strategy_focus" in result.stdout
     assert (folder / "redrawn.png").stat().st_size > 10_000
+
+
+def test_compliance_checks_an_ifc_model_with_a_trained_variant(project):
+    """kedro run --pipelines compliance (the study's clauses: rules reused) and rulelens check (a clause CSV:
+    rules generated and explained); the reference rules' verdicts find the planted violations."""
+    import hashlib
+
+    from tests.compliance.ifc_builders import PLANTED, build_small_house
+
+    root, uri, _ = project
+    house = build_small_house(root / "models")
+    study = kedro(
+        root,
+        "run",
+        "--env",
+        "test",
+        "--pipelines",
+        "compliance",
+        "--params",
+        f"compliance.ifc_file={house},compliance.variant=lora.tiny",
+        env={"MLFLOW_TRACKING_URI": uri},
+    )
+    assert study.returncode == 0, study.stdout[-3000:] + study.stderr[-3000:]
+    out = root / "data/08_reporting/test_profile/compliance" / house.stem / "lora.tiny"
+    rules = pd.read_csv(out / "rules.csv")
+    assert len(rules) == 3 and rules["reused"].all()  # the study generated them: nothing regenerated
+    assert (out / "compliance.html").is_file() and (out / "element_checks.csv").is_file()
+    parent = [r for r in runs(uri) if r.data.tags.get("kedro.pipeline") == "compliance"]
+    assert len(parent) == 1
+    tags = parent[0].data.tags
+    assert tags["compliance.variant"] == "lora.tiny" and tags["compliance.ifc_file"] == house.name
+    assert tags["compliance.ifc_sha256"] == hashlib.sha256(house.read_bytes()).hexdigest()
+    assert "compliance_fail" in parent[0].data.metrics
+
+    planted = root / "planted.csv"
+    pd.DataFrame(
+        {
+            "clause_id": ["door-width", "riser", "headroom", "handrail", "blank"],
+            "clause": [
+                "Every door shall have a width of at least 760 mm.",
+                "The riser height of a stair flight shall not exceed 190 mm.",
+                "Rooms shall have a ceiling height of at least 2.3 m.",
+                "Handrails shall be at least 1000 mm high.",
+                "",
+            ],
+            "rule": [
+                'rule("door-width", door, require=door.width_mm >= 760)',
+                'rule("riser", flight, require=flight.riser_height_mm <= 190)',
+                'rule("headroom", room, require=room.ceiling_height_m >= 2.3)',
+                'rule("handrail", handrail, require=handrail.height_mm >= 1000)',
+                'rule("blank", door, require=door.width_mm >= 1)',
+            ],
+        }
+    ).to_csv(planted, index=False)
+    env = dict(os.environ, KEDRO_DISABLE_TELEMETRY="true", MLFLOW_DISABLE_TELEMETRY="true", MLFLOW_TRACKING_URI=uri)
+    check = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rulelens",
+            "check",
+            str(house),
+            "--env",
+            "test",
+            "--variant",
+            "lora.tiny",
+            "--clauses",
+            str(planted),
+        ],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert check.returncode == 0, check.stdout[-3000:] + check.stderr[-3000:]
+    assert "page:" in check.stdout and "element table:" in check.stdout
+    rejected = pd.read_csv(out / "rejected_clauses.csv")
+    assert rejected[["source_row", "field"]].to_dict(orient="records") == [{"source_row": 5, "field": "clause"}]
+    rules = pd.read_csv(out / "rules.csv", keep_default_na=False)
+    assert list(rules["clause_id"]) == ["door-width", "riser", "headroom", "handrail"] and not rules["reused"].any()
+    explained = pd.read_parquet(out / "attributions.parquet")
+    written = dict(zip(rules["clause_id"], rules["generated_rule"]))
+    for clause_id, rows in explained.groupby("clause_id"):
+        assert set(rows["target_text"]) == {written[clause_id]}  # each heatmap explains the rule the variant wrote
+    checks = pd.read_csv(out / "element_checks.csv", keep_default_na=False)
+    reference = checks[checks["rule_source"] == "reference"]
+    assert set(reference.loc[reference["verdict"] == "fail", "name"]) == set(PLANTED) - {"RF2"}
+    page = (out / "compliance.html").read_text(encoding="utf-8")
+    assert all(f"Clause {cid}" in page for cid in written) and "Reference rule" in page

@@ -354,6 +354,16 @@ def evaluate_instance(rule: CompiledRule, scene: Scene, instance: Mapping[str, A
     return UNKNOWN_VERDICT if passes is UNKNOWN else (PASS if passes else FAIL)
 
 
+def attribute_value(
+    rule: CompiledRule, scene: Scene, instance: Mapping[str, Any] | None, entity: str, attribute: str
+) -> Any:
+    """The value ``rule`` reads for ``entity.attribute`` (in the attribute's unit; UNKNOWN when missing).
+
+    Raises RuleEvaluationError when the stored value is not a number and the attribute's unit needs one.
+    """
+    return _Evaluator(scene, rule.subject, instance).attribute(entity, attribute)
+
+
 def explain_instance(rule: CompiledRule, scene: Scene, instance: Mapping[str, Any] | None = None) -> str:
     """The error message of an ``error`` verdict ("" otherwise), for reports."""
     evaluate = _Evaluator(scene, rule.subject, instance)

@@ -1,0 +1,1 @@
+"""Check a variant's rules on a building model (docs/compliance.md)."""
