@@ -17,6 +17,14 @@ from pathlib import Path
 from typing import Any
 
 
+def _input_errors() -> tuple[type[Exception], ...]:
+    from rulelens.compliance.ifc_model import IfcModelError
+    from rulelens.data.validation import DataValidationError
+    from rulelens.param_blocks import ParameterError
+
+    return (IfcModelError, DataValidationError, ParameterError, FileNotFoundError)
+
+
 def check_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rulelens check", description="Check an IFC building model with a fine-tuned variant's rules."
@@ -68,10 +76,14 @@ def run_check(argv: list[str]) -> int:
         return 2
     bootstrap_project(project)
     params = runtime_params(args)
-    with KedroSession.create(project_path=project, env=args.env, runtime_params=params) as session:
-        context = session.load_context()
-        catalog = context.catalog
-        session.run(pipeline_names=["compliance"])
+    try:
+        with KedroSession.create(project_path=project, env=args.env, runtime_params=params) as session:
+            context = session.load_context()
+            catalog = context.catalog
+            session.run(pipeline_names=["compliance"])
+    except _input_errors() as error:  # bad input: its message names the file, row and field; no traceback
+        print(f"rulelens check: {error}", file=sys.stderr)
+        return 1
     page = _filepath(catalog, "compliance_page")
     table = _filepath(catalog, "compliance_checks")
     info = catalog.load("compliance_model_info")

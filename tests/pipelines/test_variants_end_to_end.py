@@ -473,3 +473,17 @@ def test_compliance_checks_an_ifc_model_with_a_trained_variant(project):
     assert set(reference.loc[reference["verdict"] == "fail", "name"]) == set(PLANTED) - {"RF2"}
     page = (out / "compliance.html").read_text(encoding="utf-8")
     assert all(f"Clause {cid}" in page for cid in written) and "Reference rule" in page
+
+    not_ifc = root / "export.ifc"
+    not_ifc.write_text("clause_id,clause\n1,text\n", encoding="utf-8")
+    refused = subprocess.run(
+        [sys.executable, "-m", "rulelens", "check", str(not_ifc), "--env", "test", "--variant", "lora.tiny"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert f"{not_ifc}: not an IFC model in STEP format" in refused.stderr
+    assert not (root / "data/08_reporting/test_profile/compliance/export").exists()  # nothing written as if done
