@@ -45,6 +45,35 @@ def _counts_html(statuses: pd.DataFrame, source: str) -> str:
     return f'<p class="counts"><b>{_esc(source)} rule</b> on {elements}: {spans}</p>'
 
 
+def _verdict_counts(statuses: pd.DataFrame, clause_id: str, source: str) -> str:
+    """'1 pass, 1 fail' for one clause and rule source, or its status when it checked nothing."""
+    rows = statuses[(statuses["clause_id"] == clause_id) & (statuses["rule_source"] == source)]
+    if rows.empty:
+        return "-"
+    row = rows.iloc[0]
+    if row["status"] != "checked":
+        return str(row["status"]).split(":")[0]
+    return ", ".join(f"{int(row[v])} {v.replace('_', ' ')}" for v in VERDICTS if int(row[v])) or "0 elements"
+
+
+def _summary_html(rules: pd.DataFrame, checks: pd.DataFrame, statuses: pd.DataFrame) -> str:
+    """One row per clause: the variant's and the reference's verdict counts, and how many elements they disagree on."""
+    if rules.empty:
+        return ""
+    body = []
+    for clause_id in rules["clause_id"].astype(str):
+        differ = len(_disagreements(checks[checks["clause_id"] == clause_id]))
+        cells = [
+            f'<a href="#clause-{_esc(clause_id)}">{_esc(clause_id)}</a>',
+            _esc(_verdict_counts(statuses, clause_id, "variant")),
+            _esc(_verdict_counts(statuses, clause_id, "reference")),
+            str(differ),
+        ]
+        body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    head = "".join(f"<th>{h}</th>" for h in ("clause", "variant's rule", "reference rule", "elements they disagree on"))
+    return f'<h2>Summary</h2><table class="data"><tr>{head}</tr>{"".join(body)}</table>'
+
+
 def _element_table(rows: pd.DataFrame, limit: int, extra: str | None = None) -> str:
     if rows.empty:
         return ""
@@ -87,8 +116,13 @@ def clause_section(
     clause: Mapping[str, Any], checks: pd.DataFrame, statuses: pd.DataFrame, heatmap: str, variant: str, limit: int
 ) -> str:
     """One clause: heatmap, rules, counts, failing elements, unknowns, disagreements with the reference."""
-    parts = [f'<section class="clause"><h2>Clause {_esc(clause["clause_id"])}</h2>']
-    parts.append(heatmap or f"<p>{_esc(clause['clause'])}</p>")
+    parts = [
+        f'<section class="clause" id="clause-{_esc(clause["clause_id"])}"><h2>Clause {_esc(clause["clause_id"])}</h2>'
+    ]
+    cid = _esc(clause["clause_id"])
+    parts.append(
+        f'<div class="heatmap" id="heatmap-{cid}">{heatmap}</div>' if heatmap else f"<p>{_esc(clause['clause'])}</p>"
+    )
     parts.append(
         f'<p>{_esc(variant)} wrote:</p><div class="rule">{_esc(clause["generated_rule"] or "(no rule)")}</div>'
     )
@@ -136,11 +170,7 @@ def render_compliance_page(
             '<p class="warn">No element of this model is mapped to the rule vocabulary '
             "(conf ifc_mapping): nothing was checked.</p>"
         )
-    summary = statuses.pivot_table(index="clause_id", columns="rule_source", values=list(VERDICTS), aggfunc="sum")
-    summary_html = ""
-    if not summary.empty:
-        summary.columns = [f"{source} {verdict}" for verdict, source in summary.columns]
-        summary_html = "<h2>Summary</h2>" + summary.reset_index().to_html(index=False, classes="data", border=0)
+    summary_html = _summary_html(rules, checks, statuses)
     heatmap_css = "\n".join(line for line in HEATMAP_CSS.strip().splitlines() if not line.startswith(("body", "h1")))
     sections = []
     for clause in rules.to_dict(orient="records"):
