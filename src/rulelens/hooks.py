@@ -86,6 +86,9 @@ class VariantTrackingHook:
         self.catalog = None
         self.failures = 0
         self.attached = False  # True in a Dask worker: children go under the submitting side's parent
+        self.nodes_left: dict[Variant, int] = {}  # per variant, its nodes in this pipeline not finished yet
+        self.node_started: dict[str, float] = {}
+        self.closed: set[Variant] = set()
 
     @hook_impl
     def after_context_created(self, context) -> None:
@@ -134,12 +137,26 @@ class VariantTrackingHook:
         self.parent_id = run.info.run_id
         self.experiment_id = experiment_id
         self.children = {}
+        self.nodes_left = variant_node_counts(pipeline, self.sizes)
+        self.node_started, self.closed = {}, set()
         logger.info("MLflow parent run %s in %s (%s)", self.parent_id, self.experiment, self.tracking_uri)
+
+    @hook_impl
+    @tolerant("open a variant's run")
+    def before_node_run(self, node) -> None:
+        """A variant's child run starts when its first node does (MLflow's Duration is then the variant's own)."""
+        if not self.parent_id:
+            return
+        variant = tracking.variant_of(node.namespace, self.sizes)
+        if variant is None:
+            return
+        self._child(variant)
+        self.node_started[node.name] = time.time()
 
     @hook_impl
     @tolerant("log a node's metrics")
     def after_node_run(self, node, outputs: dict[str, Any]) -> None:
-        """Log a variant node's metrics and histories into that variant's child run."""
+        """Log a variant node's metrics, histories and seconds into its child run; end the run after its last node."""
         if not self.parent_id:
             return
         if isinstance(outputs.get("compliance_summary"), dict):
@@ -151,6 +168,23 @@ class VariantTrackingHook:
         run_id = self._child(variant)
         for name, value in outputs.items():
             self._log_output(run_id, variant, name.rsplit(".", 1)[-1], value)
+        started = self.node_started.pop(node.name, None)
+        if started is not None:
+            stage = node.name.rsplit(".", 1)[-1]  # train_variant, evaluate_variant, attribute_variant, ...
+            self.client.log_metric(run_id, f"seconds_{stage}", time.time() - started)
+        self._node_finished(variant, run_id)
+
+    def _node_finished(self, variant: Variant, run_id: str) -> None:
+        """Count the variant's node done; after its last one in this pipeline its run ends (FINISHED).
+
+        A Dask worker sees only some of a variant's nodes: there the submitting side's end of run closes it.
+        """
+        if self.attached or variant not in self.nodes_left:
+            return
+        self.nodes_left[variant] -= 1
+        if self.nodes_left[variant] <= 0 and variant not in self.closed:
+            self.closed.add(variant)
+            self._terminate(run_id, "FINISHED")
 
     @hook_impl
     @tolerant("attach a saved dataset")
@@ -316,7 +350,8 @@ class VariantTrackingHook:
         """Close every run; a store that is gone only costs a warning (a node's own error stays the one raised)."""
         if not self.parent_id:
             return
-        for run_id in [*self.children.values(), self.parent_id]:
+        open_children = [run_id for variant, run_id in self.children.items() if variant not in self.closed]
+        for run_id in [*open_children, self.parent_id]:
             self._terminate(run_id, status)
         logger.info("MLflow: %d variant run(s) under parent %s (%s)", len(self.children), self.parent_id, status)
         if self.failures:
@@ -328,6 +363,16 @@ class VariantTrackingHook:
     @tolerant("close an MLflow run")
     def _terminate(self, run_id: str, status: str) -> None:
         self.client.set_terminated(run_id, status)
+
+
+def variant_node_counts(pipeline: Any, sizes: set[str]) -> dict[Variant, int]:
+    """How many nodes of each variant the pipeline runs (a variant's run ends after the last of them)."""
+    counts: dict[Variant, int] = {}
+    for node in getattr(pipeline, "nodes", []):
+        variant = tracking.variant_of(node.namespace, sizes)
+        if variant is not None:
+            counts[variant] = counts.get(variant, 0) + 1
+    return counts
 
 
 def _saved_path(catalog, name: str) -> str | None:

@@ -171,6 +171,16 @@ def test_mlflow_has_one_parent_and_a_child_per_variant(project):
         assert math.isfinite(metrics["faithfulness_lds"]) and math.isfinite(metrics["faithfulness_lds_permuted"])
         history = client(uri).get_metric_history(child.info.run_id, "train_loss")
         assert len(history) >= 2 and len({h.step for h in history}) == len(history)
+        # the child spans its own nodes: opened when the first starts, ended after the last, each node timed
+        assert child.info.status == "FINISHED"
+        assert parents[0].info.start_time <= child.info.start_time < child.info.end_time <= parents[0].info.end_time
+        stages = {"seconds_prepare_base_model", "seconds_train_variant", "seconds_evaluate_variant"}
+        assert stages | {"seconds_attribute_variant"} <= set(metrics)
+        assert all(metrics[name] >= 0 for name in stages)
+        stage_sum = sum(v for k, v in metrics.items() if k.startswith("seconds_"))
+        assert stage_sum <= (child.info.end_time - child.info.start_time) / 1000 + 1
+    ends = sorted(child.info.end_time for child in children)
+    assert ends[0] < parents[0].info.end_time  # a variant finished before the whole run did
 
 
 # ---- resume inside a stage (docs/configuration.md, "What a rerun recomputes") ----
