@@ -9,6 +9,7 @@ constraint changed, and whether ``valid_unconstrained`` of the constrained run e
 validity of the plain run clause by clause (it must: docs/evaluation.md, "Constrained decoding").
 
     .venv/bin/python scripts/bench_constraint.py [--env base] [--variants fft.m lora.m qlora.m] [--rounds 2]
+    .venv/bin/python scripts/bench_constraint.py --env nzbc      # LRML, under conf/nzbc's grammar and validator
 
 Results go to docs/evaluation.md and docs/models.md with the machine they ran on.
 """
@@ -50,16 +51,20 @@ def catalog(env: str):
     return DataCatalog.from_config(config_loader(env)["catalog"])
 
 
-def generate(bundle: Any, clauses: list[str], params: dict[str, Any], style: Any):
+def generate(bundle: Any, clauses: list[str], params: dict[str, Any], style: Any, rule_format: Any):
     from rulelens.evaluation import generate_rules
 
-    return generate_rules(bundle.model, bundle.tokenizer, clauses, style, params)
+    return generate_rules(bundle.model, bundle.tokenizer, clauses, style, params, rule_format=rule_format)
 
 
 def compare(variant: str, bundle: Any, study: Any, params: dict[str, Any], rounds: int) -> dict[str, Any]:
-    """Rounds of plain then constrained generation of the study clauses; validity both ways."""
-    from rulelens.data.rule_format import is_valid_rule
+    """Rounds of plain then constrained generation of the study clauses; validity both ways, by the env's
+    rule format (``evaluation.rule_format``: the rulelens format by default, LRML under ``--env nzbc``)."""
+    from rulelens.data.rule_formats import rule_format
     from rulelens.prompts import PromptStyle
+
+    fmt = rule_format(params["evaluation"])
+    is_valid_rule = fmt.is_valid
 
     style = PromptStyle.from_params(params["prompt"])
     clauses = study["clause"].astype(str).tolist()
@@ -67,8 +72,8 @@ def compare(variant: str, bundle: Any, study: Any, params: dict[str, Any], round
     held_settings = {**params["evaluation"]["generation"], "constrain": True}
     seconds: dict[str, list[float]] = {"plain": [], "constrained": []}
     for _ in range(rounds):
-        plain = generate(bundle, clauses, plain_settings, style)
-        held = generate(bundle, clauses, held_settings, style)
+        plain = generate(bundle, clauses, plain_settings, style, fmt)
+        held = generate(bundle, clauses, held_settings, style, fmt)
         seconds["plain"].append(plain.seconds)
         seconds["constrained"].append(held.seconds)
     plain_valid = [is_valid_rule(text) for text in plain.texts]
@@ -79,6 +84,7 @@ def compare(variant: str, bundle: Any, study: Any, params: dict[str, Any], round
     plain_s, held_s = statistics.median(seconds["plain"]), statistics.median(seconds["constrained"])
     return {
         "variant": variant,
+        "rule_format": fmt.name,
         "clauses": len(clauses),
         "plain_s": plain_s,
         "constrained_s": held_s,

@@ -25,12 +25,14 @@ def conf_settings(strategy: str, **overrides: Any) -> dict[str, Any]:
     return {**_conf_strategies()[strategy]["settings"], **overrides}
 
 
-def conf_trainer(**overrides: Any) -> dict[str, Any]:
-    """``training.trainer`` of conf/base (every key) with a test's overrides (e.g. a few steps)."""
-    unknown = sorted(set(overrides) - set(_conf_training()["trainer"]))
+def conf_trainer(strategy: str = "lora", **overrides: Any) -> dict[str, Any]:
+    """A variant's trainer settings as conf/base gives them (the shared ``training.trainer`` block under
+    ``strategy``'s own trainer keys, e.g. its learning rate), with a test's overrides (e.g. a few steps)."""
+    merged = {**_conf_training()["trainer"], **(_conf_strategies()[strategy].get("trainer") or {})}
+    unknown = sorted(set(overrides) - set(merged))
     if unknown:
         raise KeyError(f"not keys of training.trainer in conf/base/parameters_training.yml: {unknown}")
-    return {**_conf_training()["trainer"], **overrides}
+    return {**merged, **overrides}
 
 
 def conf_data_processing(**overrides: Any) -> dict[str, Any]:

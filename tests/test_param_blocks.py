@@ -149,21 +149,39 @@ def test_every_environment_gives_complete_settings(env):
     ValidationSettings.from_params(parameters["data_processing"])
     PromptStyle.from_params(parameters["prompt"])
     training = parameters["training"]
-    TrainerSettings.from_params(training["trainer"])
-    for strategy in training["strategies"].values():  # its trainer keys override shared ones (unknown: an error)
+    for strategy in training["strategies"].values():  # its trainer keys complete the shared ones (unknown: an error)
         overrides = strategy.get("trainer") or {}
         TrainerSettings.from_params({**training["trainer"], **overrides})
+    assert not shadowed_trainer_keys(training), f"{env}: shared trainer keys no run reads"
+
+
+def shadowed_trainer_keys(training):
+    """Shared ``training.trainer`` keys that every strategy's own trainer block sets: dead config."""
+    overridden = [set(strategy.get("trainer") or {}) for strategy in training["strategies"].values()]
+    return sorted(set(training["trainer"]).intersection(*overridden)) if overridden else []
+
+
+def test_shared_trainer_keys_that_every_strategy_sets_are_found():
+    training = {
+        "trainer": {"lr": 1, "seed": 0},
+        "strategies": {"a": {"trainer": {"lr": 2}}, "b": {"trainer": {"lr": 3}}},
+    }
+    assert shadowed_trainer_keys(training) == ["lr"]
+    training["strategies"]["c"] = {"settings": {}}
+    assert shadowed_trainer_keys(training) == []
 
 
 def test_the_base_trainer_block_is_complete():
     training = yaml.safe_load((CONF / "base" / "parameters_training.yml").read_text(encoding="utf-8"))["training"]
-    settings = TrainerSettings.from_params(training["trainer"])
-    assert settings.max_length == "auto" and settings.early_stopping_patience == 2 and settings.learning_rate == 2.0e-4
-    del training["trainer"]["disable_tqdm"]
+    lora = {**training["trainer"], **training["strategies"]["lora"]["trainer"]}
+    settings = TrainerSettings.from_params(lora)
+    assert settings.max_length == "auto" and settings.early_stopping_patience == 2 and settings.learning_rate == 2.0e-3
+    assert "learning_rate" not in training["trainer"]  # every strategy sets its own: a shared one would be dead
+    del lora["disable_tqdm"]
     with pytest.raises(
         ParameterError, match=r"missing key\(s\) training\.trainer\.disable_tqdm\b.*conf/base/parameters_training\.yml"
     ):
-        TrainerSettings.from_params(training["trainer"])
+        TrainerSettings.from_params(lora)
 
 
 def test_the_library_prompt_is_the_base_prompt_block():
