@@ -177,6 +177,8 @@ def test_the_base_trainer_block_is_complete():
     settings = TrainerSettings.from_params(lora)
     assert settings.max_length == "auto" and settings.early_stopping_patience == 2 and settings.learning_rate == 2.0e-3
     assert "learning_rate" not in training["trainer"]  # every strategy sets its own: a shared one would be dead
+    with pytest.raises(ParameterError, match=r"learning_rate is not set.*strategies\.<strategy>\.trainer"):
+        TrainerSettings.from_params(training["trainer"])
     del lora["disable_tqdm"]
     with pytest.raises(
         ParameterError, match=r"missing key\(s\) training\.trainer\.disable_tqdm\b.*conf/base/parameters_training\.yml"

@@ -33,5 +33,5 @@ def test_the_catalog_writes_every_csv_output_safely():
     from tests.project_copy import PROJECT
 
     catalog = yaml.safe_load((PROJECT / "conf/base/catalog.yml").read_text())
-    plain = [name for name, entry in catalog.items() if entry.get("type") == "pandas.CSVDataset"]
+    plain = [n for n, entry in catalog.items() if isinstance(entry, dict) and entry.get("type") == "pandas.CSVDataset"]
     assert plain == ["raw_clauses"]  # only the user's own input file is read as it is

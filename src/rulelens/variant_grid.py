@@ -164,13 +164,6 @@ def variant_settings(params: Mapping[str, Any], variant: Variant) -> dict[str, A
         )
     strategy = _section(training, "strategies", variant.strategy)
     trainer = {**_section(training, "trainer"), **_section(strategy, "trainer")}
-    if "learning_rate" not in trainer:
-        from rulelens.param_blocks import ParameterError
-
-        raise ParameterError(
-            f"training.strategies.{variant.strategy}.trainer.learning_rate is not set: each strategy sets its "
-            "own learning rate (conf/base/parameters_training.yml); there is no shared one"
-        )
     strategy_params = _section(strategy, "settings")
     if variant.seed:  # replicate k: every configured seed + k (replicate 0 is the configuration as written)
         trainer["seed"] = int(trainer.get("seed", 0)) + variant.seed

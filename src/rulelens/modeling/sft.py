@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping, NamedTuple
 
-from rulelens.param_blocks import check_block
+from rulelens.param_blocks import ParameterError, check_block
 from rulelens.prompts import PromptStyle, build_prompt, encode, encode_prompt, target_text
 
 logger = logging.getLogger(__name__)
@@ -77,6 +77,11 @@ class TrainerSettings:
         """Settings from a complete ``training.trainer`` block (a strategy's trainer keys merged over it)."""
         if isinstance(params, TrainerSettings):
             return params
+        if isinstance(params, Mapping) and "learning_rate" not in params:
+            raise ParameterError(
+                "training.trainer.learning_rate is not set: there is no shared one, each strategy sets its own "
+                f"(training.strategies.<strategy>.trainer.learning_rate in {TRAINER_SOURCE})"
+            )
         check_block(params, "training.trainer", [f.name for f in fields(cls)], TRAINER_SOURCE)
         settings = cls(**params)
         settings.check()
