@@ -164,3 +164,60 @@ def test_the_gpu_profiles_train_three_seeds_and_the_cpu_default_one():
     assert seeds_of(load_grid(CONF, "gpu")) == seeds_of(load_grid(CONF, "nzbc_gpu")) == [0, 1, 2]
     catalog = DataCatalog.from_config(config("local")["catalog"])
     assert str(catalog.get("fft.m_seed1.checkpoint")._path).endswith("fft/m_seed1")
+
+
+# conf/nzbc_gpu is conf/gpu with conf/nzbc on top; these keys differ on purpose (the reason beside each),
+# and the ones derived from its own globals.yml (dataset, environment, source file) follow those.
+NZBC_GPU_OWN = {
+    "data_processing.selection.n_clauses": "the whole test split on a GPU",
+    "evaluation.generation.max_new_tokens": "long LRML rules: the split's longest on a GPU",
+    "training.trainer.max_length_cap": "the longest NZBC training rows fit on a GPU",
+}
+FROM_GLOBALS = {
+    "data_processing.source_file": ("raw_clauses", "filepath"),
+    "reporting.dataset": ("dataset",),
+    "reporting.environment": ("environment",),
+}
+
+
+def _soft_merge(under: dict, over: dict) -> dict:
+    merged = dict(under)
+    for key, value in over.items():
+        both = isinstance(value, dict) and isinstance(merged.get(key), dict)
+        merged[key] = _soft_merge(merged[key], value) if both else value
+    return merged
+
+
+def _differences(left: dict, right: dict, path: str = "") -> dict[str, tuple]:
+    found = {}
+    for key in sorted(set(left) | set(right)):
+        where = f"{path}.{key}" if path else str(key)
+        a, b = left.get(key, "<absent>"), right.get(key, "<absent>")
+        if isinstance(a, dict) and isinstance(b, dict):
+            found.update(_differences(a, b, where))
+        elif a != b:
+            found[where] = (a, b)
+    return found
+
+
+def test_nzbc_gpu_is_the_gpu_profile_with_the_nzbc_environment_on_top():
+    """A change to conf/gpu or conf/nzbc that conf/nzbc_gpu does not follow fails here, key by key."""
+    nzbc_gpu = config("nzbc_gpu")
+    nzbc_alone = OmegaConfigLoader(
+        str(CONF),
+        base_env="nzbc",
+        default_run_env="nzbc",
+        env="nzbc",
+        **{k: v for k, v in CONFIG_LOADER_ARGS.items() if k not in ("base_env", "default_run_env")},
+    )
+    layered = _soft_merge(config("gpu")["parameters"], nzbc_alone["parameters"])
+    found = _differences(nzbc_gpu["parameters"], layered)
+    own_globals = nzbc_gpu["globals"]
+    for key, path in FROM_GLOBALS.items():
+        value = own_globals
+        for part in path:
+            value = value[part]
+        if key in found:  # differs from the layering only because nzbc_gpu's globals say so
+            assert found.pop(key)[0] == value, key
+    found = {key: pair for key, pair in found.items() if not key.startswith("training.work_dir")}
+    assert set(found) == set(NZBC_GPU_OWN), {k: v for k, v in found.items() if k not in NZBC_GPU_OWN}
