@@ -94,7 +94,6 @@ class VariantTrackingHook:
     def after_context_created(self, context) -> None:
         """Read tracking settings: parameters (on/off) and mlflow.yml (URI, experiment)."""
         self.enabled = bool((context.params.get("tracking") or {}).get("enabled", True))
-        self.placement_params = (context.params.get("training") or {}).get("placement")
         if not placement.is_main_process():  # sharded training: rank 0 alone logs to MLflow
             logger.info("Rank %d: MLflow tracking is left to rank 0", placement.process_rank())
             self.enabled = False
@@ -111,7 +110,6 @@ class VariantTrackingHook:
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
         """Check the store, then open the parent run, before any node (training included) starts."""
-        placement.configure_run(getattr(self, "placement_params", None))  # once per run; no CUDA for cuda: stop here
         if not self.enabled:
             logger.info("MLflow tracking is off (tracking.enabled=false)")
             return
@@ -389,6 +387,25 @@ def _pipeline_label(names: Any) -> str:
     if isinstance(names, (list, tuple)):
         return "+".join(str(n) for n in names) or "__default__"
     return str(names)
+
+
+class PlacementHook:
+    """Where models run, resolved once per run from ``training.placement`` before any node starts.
+
+    A CUDA request on a machine without CUDA stops the run here, before the MLflow parent run is
+    opened (pluggy calls the hook registered last first: settings.py registers this one last).
+    """
+
+    def __init__(self) -> None:
+        self.params: Any = None
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        self.params = (context.params.get("training") or {}).get("placement")
+
+    @hook_impl
+    def before_pipeline_run(self) -> None:
+        placement.configure_run(self.params)
 
 
 class RunLockHook:

@@ -4,10 +4,12 @@ from kedro.config import OmegaConfigLoader
 from omegaconf.resolvers import oc
 
 from rulelens.compliance.settings import ifc_stem, variant_folder
-from rulelens.hooks import RunLockHook, VariantTrackingHook
+from rulelens.hooks import PlacementHook, RunLockHook, VariantTrackingHook
 
 # RunLockHook first: one run per data folder, taken before the tracking hook opens MLflow runs.
-HOOKS = (RunLockHook(), VariantTrackingHook())
+# pluggy calls the hook registered last first: placement is resolved (a CUDA request without CUDA stops
+# the run) before the MLflow parent run is opened.
+HOOKS = (RunLockHook(), VariantTrackingHook(), PlacementHook())
 # rulelens owns the MLflow runs (a parent per kedro run, a child per variant); kedro-mlflow's
 # one-run-per-kedro-run hooks would compete with it. Its mlflow.yml and CLI stay in use.
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow", "kedro-mlflow")  # its wheel names itself kedro_mlflow
