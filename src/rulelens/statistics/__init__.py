@@ -69,17 +69,9 @@ from rulelens.statistics.focus import (
     shares_from_scores,
     top_k_mass,
 )
+from rulelens.statistics.plateau_fit import fit_hinge, fit_saturating, plateau_estimate, quality_plateaus
 from rulelens.statistics.power import minimum_detectable_effect, standardized_effect
-from rulelens.statistics.trends import (
-    SIZE_TREND_COLUMNS,
-    category_size_trends,
-    fit_hinge,
-    fit_saturating,
-    plateau_estimate,
-    quality_plateaus,
-    size_trend,
-    size_trends,
-)
+from rulelens.statistics.trends import SIZE_TREND_COLUMNS, category_size_trends, size_trend, size_trends
 
 __all__ = [
     "FOCUS_COLUMNS",
