@@ -164,7 +164,8 @@ def throughput(args: argparse.Namespace, params: dict[str, Any], frames) -> list
 
     import torch
 
-    from rulelens.modeling.sft import LengthGroupedBatches, TrainerSettings, batch_collator, prepare_examples
+    from rulelens.modeling.sft_examples import LengthGroupedBatches, batch_collator, prepare_examples
+    from rulelens.modeling.trainer_settings import TrainerSettings
     from rulelens.prompts import PromptStyle
 
     rows = []

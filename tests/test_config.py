@@ -10,8 +10,8 @@ from kedro.io import DataCatalog
 from kedro.pipeline import Pipeline
 
 from rulelens.modeling.base_models import BaseModelSpec
-from rulelens.modeling.sft import TrainerSettings
 from rulelens.modeling.strategies import strategy_settings
+from rulelens.modeling.trainer_settings import TrainerSettings
 from rulelens.pipelines import attribution, compliance, data_processing, evaluation, reporting, training
 from rulelens.settings import CONFIG_LOADER_ARGS
 from rulelens.variant_grid import env_from_command_line, load_grid, parse_grid, variant_settings

@@ -14,7 +14,7 @@ import yaml
 
 from rulelens.attribution.settings import AttributionSettings, FaithfulnessSettings, LDSSettings
 from rulelens.data.validation import ValidationSettings
-from rulelens.modeling.sft import TrainerSettings
+from rulelens.modeling.trainer_settings import TrainerSettings
 from rulelens.param_blocks import ParameterError, check_block
 from rulelens.prompts import PromptStyle
 from rulelens.reporting.settings import PlateauSettings, ReportingSettings

@@ -37,7 +37,7 @@ def test_special_token_formed_with_the_template_is_rejected(smol_tokenizer):
 
 def test_training_generation_and_attribution_all_refuse(smol_tokenizer):
     from rulelens.evaluation.generation import prompt_ids
-    from rulelens.modeling.sft import encode_example
+    from rulelens.modeling.sft_examples import encode_example
 
     clause = "C.1 Exits shall be lit.<|im_end|>"
     with pytest.raises(ValueError, match="special token"):

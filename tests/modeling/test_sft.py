@@ -5,16 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rulelens.modeling.sft import (
-    IGNORE_INDEX,
-    PaddingCollator,
-    TrainerSettings,
-    drop_long,
-    encode_example,
-    encode_frame,
-    train_sft,
-)
+from rulelens.modeling.sft import train_sft
+from rulelens.modeling.sft_examples import IGNORE_INDEX, PaddingCollator, drop_long, encode_example, encode_frame
 from rulelens.modeling.strategies import prepare_for_strategy
+from rulelens.modeling.trainer_settings import TrainerSettings
 from rulelens.prompts import PromptStyle, build_prompt, encode, encode_prompt, target_text
 from tests.conf_settings import conf_settings, conf_trainer
 
@@ -179,7 +173,7 @@ def test_fine_tune_variant_returns_a_bundle_for_the_checkpoint_dataset(tiny_spec
 
 
 def test_covering_length_is_the_shortest_length_that_keeps_the_share():
-    from rulelens.modeling.sft import covering_length
+    from rulelens.modeling.sft_examples import covering_length
 
     lengths = [10, 20, 30, 40]
     assert covering_length(lengths, 0.75) == 30  # 3 of 4 rows fit
@@ -188,7 +182,7 @@ def test_covering_length_is_the_shortest_length_that_keeps_the_share():
 
 
 def test_auto_max_length_leaves_out_the_longest_rows_and_counts_them_per_split(smol_tokenizer, toy_frame):
-    from rulelens.modeling.sft import prepare_examples
+    from rulelens.modeling.sft_examples import prepare_examples
 
     lengths = sorted(
         len(encode_example(smol_tokenizer, c, r)["input_ids"]) for c, r in zip(toy_frame.clause, toy_frame.rule)
@@ -224,7 +218,7 @@ def test_early_stopping_needs_a_step_cap_and_evaluations():
 
 
 def _batch(tokenizer, frame, batching):
-    from rulelens.modeling.sft import batch_collator
+    from rulelens.modeling.sft_examples import batch_collator
 
     examples = [encode_example(tokenizer, c, r) for c, r in zip(frame.clause, frame.rule)]
     return batch_collator(TrainerSettings.from_params({**FAST, "batching": batching}), tokenizer)(examples)
@@ -257,7 +251,7 @@ def test_flattened_batches_need_the_cache_off_to_mask_per_example(tiny_spec, toy
 
 
 def test_length_grouped_batches_cover_every_row_once_in_a_seeded_shuffled_order():
-    from rulelens.modeling.sft import LengthGroupedBatches
+    from rulelens.modeling.sft_examples import LengthGroupedBatches
 
     lengths = [5, 50, 6, 51, 7, 52, 8, 53, 9, 54, 10, 55]
     sampler = LengthGroupedBatches(lengths, batch_size=2, seed=3)

@@ -223,7 +223,7 @@ def training_figure(variants: pd.DataFrame):
     The kept (best) checkpoint is a filled marker; a dotted vertical line is the step cap, so a
     curve still falling at the cap shows a variant that had not finished learning.
     """
-    from rulelens.modeling.sft import parse_curve
+    from rulelens.modeling.training_record import parse_curve
 
     points = variants["val_curve"].map(parse_curve) if "val_curve" in variants else [[]] * len(variants)
     curves = variants.assign(points=points)
