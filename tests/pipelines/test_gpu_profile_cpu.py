@@ -45,11 +45,11 @@ def project(tmp_path_factory):
         {
             "training": {
                 "placement": {"device": "cpu"},
-                "trainer": {  # a few steps reach every code path (bf16 autocast, checkpointing, evaluation,
+                "trainer": {  # four steps reach every code path (bf16 autocast, checkpointing, two evaluations,
                     # the best checkpoint); the profile's 600-step cap would train for minutes on CPUs
                     # without bf16 instructions (AVX2-only), where bf16 matmuls run in software
-                    "max_steps": 6,
-                    "eval_steps": 3,
+                    "max_steps": 4,
+                    "eval_steps": 2,
                     "warmup_steps": 1,
                     "max_length": 160,
                     "epochs": 1,
