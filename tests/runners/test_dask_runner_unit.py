@@ -27,7 +27,10 @@ GRID = [Variant("fft", "tiny"), Variant("lora", "tiny2")]
 
 
 def project_catalog(env="test"):
-    loader = OmegaConfigLoader(str(PROJECT / "conf"), env=env, base_env="base", default_run_env="local")
+    from rulelens.settings import CONFIG_LOADER_ARGS  # the project's resolvers (the catalog uses them)
+
+    args = {k: v for k, v in CONFIG_LOADER_ARGS.items() if k not in ("base_env", "default_run_env")}
+    loader = OmegaConfigLoader(str(PROJECT / "conf"), env=env, base_env="base", default_run_env="local", **args)
     return DataCatalog.from_config(loader["catalog"])
 
 

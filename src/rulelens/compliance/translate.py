@@ -50,12 +50,12 @@ def write_rules(
     from rulelens.evaluation.generation import generate_rules
     from rulelens.prompts import PromptStyle
 
+    fmt = rule_format(evaluation)
     known = study_rules_by_clause(study_rules) if reuse else {}
     keys = [(str(c), str(t)) for c, t in zip(clauses["clause_id"], clauses["clause"])]
     todo = [i for i, key in enumerate(keys) if key not in known]
     generated: dict[int, tuple[str, str]] = {}
     if todo:
-        fmt = rule_format(evaluation)
         result = generate_rules(
             checkpoint.model,
             checkpoint.tokenizer,
@@ -65,7 +65,6 @@ def write_rules(
             rule_format=fmt,
         )
         generated = {i: (item.text, item.stop_reason) for i, item in zip(todo, result.items)}
-    fmt = rule_format(evaluation)
     rows = []
     for i, (key, reference) in enumerate(zip(keys, clauses["rule"])):
         text, reason = generated.get(i, (known.get(key, ""), "reused from the study"))
