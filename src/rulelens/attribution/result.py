@@ -86,6 +86,16 @@ def attributions_frame(results: Iterable[ClauseAttribution]):
     return pd.concat(frames, ignore_index=True)
 
 
+def saved_attributions_frame(results: list[ClauseAttribution]):
+    """:func:`attributions_frame` with each clause's ``full_score`` and ``target_text`` on its rows:
+    the ``<variant>.attributions`` table, from which :func:`attribution_from_frame` rebuilds a result."""
+    table = attributions_frame(results)
+    extras = {r.clause_id: (r.full_score, r.target_text) for r in results}
+    table["full_score"] = table["clause_id"].map(lambda c: extras[c][0])
+    table["target_text"] = table["clause_id"].map(lambda c: extras[c][1])
+    return table
+
+
 # ---------------------------------------------------------------- HTML rendering
 _POSITIVE = (214, 39, 40)  # red: the word supports the target (deleting it lowers log p)
 _NEGATIVE = (31, 119, 180)  # blue: the word works against the target

@@ -18,6 +18,7 @@ import pandas as pd
 logger = logging.getLogger(__name__)
 
 RULE_COLUMNS = ["clause_id", "clause", "reference_rule", "generated_rule", "valid", "stop_reason", "reused"]
+EXPLANATION_COLUMNS = ["clause_id", "word_index", "word", "score", "target_text", "reused"]  # at least these
 EXPLAINED_TARGET = "variant rule"  # the heatmap's target: the rule the variant wrote, teacher-forced
 
 
@@ -106,7 +107,8 @@ def explain_rules(
     reuse: bool = True,
 ) -> pd.DataFrame:
     """Word attributions of every clause for the rule the variant wrote (the attribution table's columns)."""
-    from rulelens.attribution import attribute_clauses, attributions_frame
+    from rulelens.attribution import attribute_clauses
+    from rulelens.attribution.result import saved_attributions_frame
     from rulelens.attribution.settings import AttributionSettings
     from rulelens.prompts import PromptStyle
 
@@ -133,14 +135,10 @@ def explain_rules(
             progress=settings.progress,
         )
         results = [dataclasses.replace(r, target_mode=EXPLAINED_TARGET) for r in results]
-        table = attributions_frame(results)
-        extras = {r.clause_id: (r.full_score, r.target_text) for r in results}
-        table["full_score"] = table["clause_id"].map(lambda c: extras[c][0])
-        table["target_text"] = table["clause_id"].map(lambda c: extras[c][1])
-        tables.append(table.assign(reused=False))
+        tables.append(saved_attributions_frame(results).assign(reused=False))
     logger.info("compliance: %d explanations reused from the study, %d computed", len(tables) - bool(todo), len(todo))
     if not tables:
-        return pd.DataFrame(columns=["clause_id", "word_index", "word", "score", "target_text", "reused"])
+        return pd.DataFrame(columns=EXPLANATION_COLUMNS)
     frame = pd.concat(tables, ignore_index=True)
     frame["clause_id"] = frame["clause_id"].astype(str)
     return frame

@@ -66,7 +66,8 @@ def _attribute(
     progress: StageStore | None,
     variant: Variant,
 ) -> tuple[pd.DataFrame, dict[str, float], pd.DataFrame, pd.DataFrame]:
-    from rulelens.attribution import attribute_clauses, attributions_frame
+    from rulelens.attribution import attribute_clauses
+    from rulelens.attribution.result import saved_attributions_frame
     from rulelens.prompts import PromptStyle
     from rulelens.statistics.focus import clause_focus
 
@@ -83,10 +84,7 @@ def _attribute(
         on_result=None if progress is None else lambda result: progress.put(f"clause:{result.clause_id}", result),
         **settings.engine_options(),
     )
-    table = attributions_frame(results)
-    extras = {r.clause_id: (r.full_score, r.target_text) for r in results}
-    table["full_score"] = table["clause_id"].map(lambda c: extras[c][0])
-    table["target_text"] = table["clause_id"].map(lambda c: extras[c][1])
+    table = saved_attributions_frame(results)
     table.insert(0, "variant", variant.namespace)
     focus = clause_focus(table.assign(strategy=variant.strategy, model_size=variant.size))
     summary = {

@@ -104,12 +104,12 @@ def explain_compliance_rules(
     prompt: dict[str, Any],
 ) -> pd.DataFrame:
     """Why the variant wrote each rule: word attributions of its clause (reused where the study has them)."""
-    from rulelens.compliance.translate import explain_rules, read_back
+    from rulelens.compliance.translate import EXPLANATION_COLUMNS, explain_rules, read_back
 
     rules = read_back(rules)
     settings = ComplianceSettings.from_params(compliance)
     if not settings.explain:
-        return pd.DataFrame(columns=["clause_id", "word_index", "word", "score", "target_text", "reused"])
+        return pd.DataFrame(columns=EXPLANATION_COLUMNS)
     return explain_rules(
         _Deferred(checkpoint, settings.variant), rules, study_attributions, attribution, prompt, settings.reuse_study
     )
