@@ -32,6 +32,7 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 from scipy import stats
+from statsmodels.stats.multitest import multipletests
 
 from rulelens.statistics._frames import CLAUSE, require
 from rulelens.statistics.bootstrap import bootstrap_difference_ci, bootstrap_paired_difference_ci
@@ -65,21 +66,16 @@ RESULT_COLUMNS = [
 # Scalar building blocks
 # ---------------------------------------------------------------------------------------------
 def holm_adjust(p_values) -> np.ndarray:
-    """Holm (1979) step-down adjusted p-values, in the input order.
+    """Holm (1979) step-down adjusted p-values, in the input order (statsmodels' ``multipletests``).
 
-    With the m finite p-values sorted ascending, p_(1) <= ... <= p_(m):
-    adj_(i) = max_{j <= i} min(1, (m - j + 1) p_(j)). NaNs stay NaN and do not count in m.
-    Rejecting where adj <= alpha controls the family-wise error rate at alpha.
+    NaNs stay NaN and do not count in the family size m. Rejecting where adj <= alpha controls
+    the family-wise error rate at alpha.
     """
     p = np.asarray(p_values, dtype=float)
     out = np.full(p.shape, np.nan)
-    finite = np.flatnonzero(np.isfinite(p))
-    m = finite.size
-    if m == 0:
-        return out
-    order = finite[np.argsort(p[finite], kind="stable")]
-    scaled = np.minimum(1.0, (m - np.arange(m)) * p[order])
-    out[order] = np.maximum.accumulate(scaled)
+    finite = np.isfinite(p)
+    if finite.any():
+        out[finite] = multipletests(p[finite], method="holm")[1]
     return out
 
 
