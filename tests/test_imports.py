@@ -11,6 +11,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from tests.project_copy import PROJECT
 
 SOURCE = PROJECT / "src"
@@ -98,6 +100,7 @@ def test_no_module_imports_another_that_imports_it_back():
     assert not found, f"import circles: {[sorted(group) for group in found]}"
 
 
+@pytest.mark.slow
 def test_every_module_imports_in_a_fresh_interpreter():
     """Each module imported first, with no other rulelens module loaded before it."""
     script = textwrap.dedent(f"""

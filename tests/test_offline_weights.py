@@ -26,6 +26,7 @@ def _corpus_texts() -> list[str]:
     return texts
 
 
+@pytest.mark.slow
 def test_the_cached_tokenizer_equals_the_gguf_one_on_the_corpus(cache_dir, monkeypatch):
     first = offline_weights.load_gguf_tokenizer()  # read from the GGUF, saved to the cache
     folder, name = offline_weights.gguf_location()
@@ -58,6 +59,7 @@ def test_a_changed_gguf_file_gets_a_new_cache_folder(cache_dir, tmp_path):
     assert before.parent == cache_dir / "gguf-tokenizers"
 
 
+@pytest.mark.slow
 def test_an_unwritable_cache_is_skipped(tmp_path, monkeypatch):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")

@@ -121,12 +121,14 @@ def test_the_grammar_names_exactly_the_vocabulary():
     assert _alternatives("helper") == set(HELPERS)
 
 
+@pytest.mark.slow
 def test_every_shipped_rule_is_accepted_token_by_token(check):
     rules = pd.read_csv(SHIPPED_RULES)["rule"].tolist()
     rejected = [rule for rule in rules if not check(rule)]
     assert not rejected, rejected[:3]
 
 
+@pytest.mark.slow
 def test_random_valid_rules_and_valid_edits_are_accepted(check):
     """The agreement the constrained decoder's exactness rests on: valid (parse_rule) => grammar."""
     rng = random.Random(7)
@@ -139,6 +141,7 @@ def test_random_valid_rules_and_valid_edits_are_accepted(check):
     assert not rejected, rejected[:3]
 
 
+@pytest.mark.slow
 def test_decoded_token_prefixes_of_shipped_rules_are_allowed_with_any_leading_whitespace(check, smol_tokenizer):
     """Generation strips what comes before the rule (str.strip: newlines and Unicode spaces too)."""
     rules = pd.read_csv(SHIPPED_RULES)["rule"].tolist()[:20] + ['rule("A 1 – é", room, require=room.a >= 1)']

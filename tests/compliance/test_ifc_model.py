@@ -244,6 +244,7 @@ def test_a_bad_mapping_is_a_value_error_naming_the_parameter(block, message):
         IfcMapping.from_params(block)
 
 
+@pytest.mark.slow
 def test_ten_thousand_elements_read_in_seconds(folder, mapping):
     path = build.build_large_model(folder, n_elements=10_000)
     start = time.perf_counter()

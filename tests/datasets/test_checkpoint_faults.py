@@ -85,6 +85,7 @@ SAVER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("delay", [0.05, 0.2, 0.45])
 def test_a_save_killed_at_any_moment_never_leaves_a_half_checkpoint(smol_tokenizer, tmp_path, delay):
     smol_tokenizer.save_pretrained(tmp_path / "tokenizer")

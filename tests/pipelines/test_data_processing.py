@@ -15,6 +15,7 @@ def shipped_run(tmp_path_factory):
     return root, result
 
 
+@pytest.mark.slow
 def test_shipped_corpus_produces_every_table(shipped_run):
     root, result = shipped_run
     out = root / "data"
@@ -36,6 +37,7 @@ def test_shipped_corpus_produces_every_table(shipped_run):
     assert not (out / "05_model_input/building_code_rules/evaluation_clauses.parquet").exists()
 
 
+@pytest.mark.slow
 def test_shipped_corpus_meets_its_data_card(shipped_run):
     root, _ = shipped_run
     clauses = pd.read_parquet(root / "data/03_primary/building_code_rules/clauses.parquet")
@@ -43,6 +45,7 @@ def test_shipped_corpus_meets_its_data_card(shipped_run):
     assert (~clauses["quantitative"]).mean() >= 0.30
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not NZBC_CSV.exists(), reason=f"NZBC dataset not present at {NZBC_CSV} (../shared is absent)")
 def test_nzbc_dataset_runs_through_the_nzbc_environment(tmp_path):
     root = copy_project(tmp_path)
@@ -55,6 +58,7 @@ def test_nzbc_dataset_runs_through_the_nzbc_environment(tmp_path):
     assert clauses["split"].value_counts().to_dict() == expected
 
 
+@pytest.mark.slow
 def test_a_file_with_no_valid_row_fails_and_keeps_the_rejected_rows(tmp_path):
     root = copy_project(tmp_path)
     (root / "data/01_raw/building_code_rules.csv").write_text(
@@ -125,6 +129,7 @@ def test_a_mapped_split_column_needs_split_values():
         validate_clauses(raw, node_params(split="random_split"))
 
 
+@pytest.mark.slow
 def test_a_selection_the_data_cannot_meet_names_the_parameter_and_keeps_the_tables(tmp_path):
     root = copy_project(tmp_path)
     result = kedro(root, "run", "--pipelines", "data_processing", "--params", "data_processing.selection.max_words=1")

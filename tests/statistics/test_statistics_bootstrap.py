@@ -69,6 +69,7 @@ def test_every_interval_is_scipys_percentile_bootstrap():
     assert bootstrap_f1_ci(p, r, 999, seed=11)[1:] == pytest.approx(scipy_ci((p, r), f1, paired=True), abs=1e-12)
 
 
+@pytest.mark.slow
 def test_the_interval_covers_a_known_mean_and_a_null_difference_about_95_percent_of_the_time():
     """Unit: one simulated study (30 clauses); 300 seeded studies. Known answer: mean 1.0, no paired effect."""
     rng = np.random.default_rng(7)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from rulelens.statistics.correctness_link import attribution_correctness, gee_link
 
@@ -27,6 +28,7 @@ def simulated(rng, slope: float, n_clauses: int = 24, n_models: int = 9, clause_
     return pd.DataFrame(rows)
 
 
+@pytest.mark.slow
 def test_no_link_is_significant_in_about_5_percent_of_studies():
     p = [gee_link(simulated(np.random.default_rng(i), 0.0), "share", "right")["p_value"] for i in range(200)]
     assert 0.01 <= np.mean(np.array(p) < 0.05) <= 0.10
@@ -38,6 +40,7 @@ def test_a_planted_link_is_found_in_the_right_direction():
     assert all(r["odds_ratio_per_0_1"] > 1 for r in rows if r["p_value"] < 0.05)
 
 
+@pytest.mark.slow
 def test_clustering_keeps_the_level_when_shares_are_a_clause_trait():
     """Shares and outcomes both depend on the clause, not on each other: a test that counted rows as
     independent would reject far too often; the clause-clustered GEE does not."""

@@ -133,6 +133,7 @@ def test_pooled_faithfulness_counts_clauses():
     assert set(per_variant.columns) <= set(out.reset_index().columns)
 
 
+@pytest.mark.slow
 def test_pooled_faithfulness_null_rate():
     from rulelens.statistics import pooled_faithfulness
 

@@ -185,6 +185,7 @@ def test_true_attributions_pass_and_attributions_without_word_information_do_not
     assert not flipped["passed"] and flipped["mean_difference"] < 0 and flipped["p_value"] < 1e-4
 
 
+@pytest.mark.slow
 def test_false_pass_rate_under_the_null_stays_near_alpha():
     """200 seeded null studies of 10 clauses each (the attribution is its true effects permuted over
     the words: no word information): the verdict passes in at most 8% (alpha = 0.05). The per-clause

@@ -43,6 +43,7 @@ def fft_vs_lora(table: pd.DataFrame) -> pd.Series:
     return out[out["group_a"] == "fft"].iloc[0]
 
 
+@pytest.mark.slow
 def test_no_strategy_effect_is_significant_in_about_5_percent_of_seeded_studies():
     rejections = [fft_vs_lora(simulated_runs(np.random.default_rng(i), 0.0))["p_value"] < 0.05 for i in range(200)]
     assert 0.02 <= np.mean(rejections) <= 0.08

@@ -64,6 +64,7 @@ def test_three_sizes_are_direction_only():
     assert out["note"].str.contains("fewer than 4 sizes: direction only").all()
 
 
+@pytest.mark.slow
 def test_null_false_positive_rate_is_controlled():
     calls = 0
     for seed in range(200):
