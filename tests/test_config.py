@@ -14,7 +14,7 @@ from rulelens.modeling.strategies import strategy_settings
 from rulelens.modeling.trainer_settings import TrainerSettings
 from rulelens.pipelines import attribution, compliance, data_processing, evaluation, reporting, training
 from rulelens.settings import CONFIG_LOADER_ARGS
-from rulelens.variant_grid import env_from_command_line, load_grid, parse_grid, variant_settings
+from rulelens.variant_grid import load_grid, parse_grid, run_environment, variant_settings
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 ENVS = ["local", "test", "gpu", "gpu_smoke", "nzbc", "nzbc_gpu"]
@@ -121,12 +121,25 @@ def test_the_grid_names_only_registered_strategies():
         parse_grid({"strategies": ["fft", "dora"], "sizes": ["xs"]}, "variants.yml")
 
 
-def test_environment_comes_from_kedro_env_or_the_command_line():
-    assert env_from_command_line(["kedro", "run", "--env", "gpu"], {}) == "gpu"
-    assert env_from_command_line(["kedro", "run", "-e", "test"], {}) == "test"
-    assert env_from_command_line(["kedro", "run", "--env=nzbc"], {}) == "nzbc"
-    assert env_from_command_line(["kedro", "run"], {"KEDRO_ENV": "test"}) == "test"
-    assert env_from_command_line(["kedro", "run"], {}) is None
+def test_the_environment_is_the_one_kedro_runs_with(monkeypatch):
+    """A Kedro session's config loader (settings.CONFIG_LOADER_CLASS) tells the grid its environment and
+    conf folder before the first pipeline is built; without a session, KEDRO_ENV or base/local apply."""
+    from kedro.framework.project import settings
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    from rulelens import variant_grid
+
+    monkeypatch.setattr(variant_grid, "_RUN_ENVIRONMENT", {})  # this process's record, restored after the test
+    monkeypatch.delenv("KEDRO_ENV", raising=False)
+    assert run_environment() is None and run_environment({"KEDRO_ENV": "nzbc"}) == "nzbc"
+    bootstrap_project(CONF.parent)
+    assert settings.CONFIG_LOADER_CLASS.__name__ == "ProjectConfigLoader"
+    with KedroSession.create(project_path=CONF.parent, env="gpu", save_on_close=False) as session:
+        session.load_context()
+    assert run_environment() == "gpu" and run_environment({"KEDRO_ENV": "nzbc"}) == "gpu"
+    assert variant_grid.project_conf_root() == CONF
+    assert load_grid() == load_grid(CONF, "gpu") != load_grid(CONF, "base")
 
 
 def test_seed_replicates_are_branches_of_their_own():

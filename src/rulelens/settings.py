@@ -1,9 +1,9 @@
 """Kedro project settings."""
 
-from kedro.config import OmegaConfigLoader
 from omegaconf.resolvers import oc
 
 from rulelens.compliance.settings import ifc_stem, variant_folder
+from rulelens.config_loader import ProjectConfigLoader
 from rulelens.hooks import PlacementHook, RunLockHook, VariantTrackingHook
 
 # RunLockHook first: one run per data folder, taken before the tracking hook opens MLflow runs.
@@ -14,7 +14,8 @@ HOOKS = (RunLockHook(), VariantTrackingHook(), PlacementHook())
 # one-run-per-kedro-run hooks would compete with it. Its mlflow.yml and CLI stay in use.
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow", "kedro-mlflow")  # its wheel names itself kedro_mlflow
 
-CONFIG_LOADER_CLASS = OmegaConfigLoader
+# OmegaConfigLoader that records the run's environment for the variant grid (rulelens.config_loader)
+CONFIG_LOADER_CLASS = ProjectConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",

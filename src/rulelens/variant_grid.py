@@ -2,10 +2,11 @@
 
 The grid is declared once in ``conf/<env>/variants.yml``; the strategies it may name are the
 registry of :mod:`rulelens.modeling.strategies`. Kedro builds pipeline shapes before it loads
-parameters, so the grid is read at registry time from that small YAML file. ``kedro run --env gpu``
-does not export the environment, so the environment is taken from ``KEDRO_ENV`` or from the
-``--env``/``-e`` option on the command line; an environment's variants.yml replaces base's when
-present.
+parameters, so the grid is read at registry time from that small YAML file. The environment is
+Kedro's own: the project's config loader (:mod:`rulelens.config_loader`), which every Kedro session
+builds before its first pipeline, records the run's environment and conf folder here; without a
+session (a pipeline built by hand) ``KEDRO_ENV`` or base/local apply. An environment's
+variants.yml replaces base's when present.
 
 A variant's settings are resolved from the shared ``training`` parameters
 (``parameters_training.yml``: sizes, strategies, shared trainer settings): the training node uses
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,18 +77,20 @@ def evaluated_namespaces(variants: list[Variant]) -> list[str]:
     return [v.namespace for v in variants] + [f"{ZERO_SHOT}.{size}" for size in sizes_of(variants)]
 
 
-def env_from_command_line(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> str | None:
-    """The Kedro environment this process runs with: KEDRO_ENV, else ``--env X``/``-e X``."""
+_RUN_ENVIRONMENT: dict[str, Any] = {}  # {"env": ..., "conf_source": ...} of the last config loader built
+
+
+def record_run_environment(env: str | None, conf_source: str | Path | None) -> None:
+    """Called by the project's config loader: the environment and conf folder of the run being set up."""
+    _RUN_ENVIRONMENT.update(env=env, conf_source=None if conf_source is None else Path(conf_source))
+
+
+def run_environment(environ: Mapping[str, str] | None = None) -> str | None:
+    """The Kedro environment of this process's run: the config loader's, else ``KEDRO_ENV``, else None."""
+    if _RUN_ENVIRONMENT.get("env"):
+        return _RUN_ENVIRONMENT["env"]
     environ = os.environ if environ is None else environ
-    if environ.get("KEDRO_ENV"):
-        return environ["KEDRO_ENV"]
-    argv = sys.argv if argv is None else argv
-    for i, arg in enumerate(argv):
-        if arg.startswith("--env="):
-            return arg.split("=", 1)[1]
-        if arg in ("--env", "-e") and i + 1 < len(argv):
-            return argv[i + 1]
-    return None
+    return environ.get("KEDRO_ENV") or None
 
 
 def grid_file(conf_root: Path, env: str | None) -> Path:
@@ -131,12 +133,15 @@ def parse_grid(content: dict, source: str) -> list[Variant]:
 def load_grid(conf_root: Path | None = None, env: str | None = None) -> list[Variant]:
     """The project's variants for the active environment."""
     conf_root = conf_root or project_conf_root()
-    path = grid_file(conf_root, env if env is not None else env_from_command_line())
+    path = grid_file(conf_root, env if env is not None else run_environment())
     return parse_grid(yaml.safe_load(path.read_text()) or {}, str(path))
 
 
 def project_conf_root() -> Path:
-    """conf/ of the project being run: the working directory's, else the source checkout's."""
+    """conf/ of the project being run: the config loader's, else the working directory's, else the checkout's."""
+    recorded = _RUN_ENVIRONMENT.get("conf_source")
+    if recorded is not None and (recorded / "base").is_dir():
+        return recorded
     here = Path.cwd() / "conf"
     if (here / "base").is_dir():
         return here
