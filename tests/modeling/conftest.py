@@ -57,3 +57,21 @@ def toy_frame():
         ("A.1.4 Every exit door shall open outwards.", "rule(A.1.4, exit_door, require=opens_outwards)"),
     ]
     return pd.DataFrame(rows, columns=["clause", "rule"])
+
+
+@pytest.fixture
+def train_checkpoint_bundle():
+    """Train one strategy on a spec with the parts the training node uses (``prepare_for_strategy``,
+    ``train_sft``) and wrap the result as the checkpoint dataset receives it: (ModelBundle, SFTResult)."""
+
+    def train(spec, strategy, strategy_settings, trainer, train_frame, validation_frame, work_dir):
+        from rulelens.modeling.bundle import ModelBundle
+        from rulelens.modeling.sft import train_sft
+        from rulelens.modeling.strategies import prepare_for_strategy
+
+        prepared = prepare_for_strategy(spec, strategy, strategy_settings)
+        result = train_sft(prepared, train_frame, validation_frame, trainer, work_dir)
+        metadata = {"strategy": strategy, "size_name": spec["size_name"], "trainer_params": dict(trainer)}
+        return ModelBundle(result.model, prepared.tokenizer, metadata), result
+
+    return train

@@ -58,10 +58,9 @@ def test_only_rank_zero_is_main(monkeypatch):
 
 
 @pytest.fixture
-def trained(tiny_spec, toy_frame, tmp_path):
+def trained(tiny_spec, toy_frame, tmp_path, train_checkpoint_bundle):
     """One-step FFT, LoRA and QLoRA checkpoints of a tiny model, saved by the checkpoint dataset."""
     from rulelens.datasets import HFCheckpointDataset
-    from rulelens.modeling.sft import fine_tune_variant
 
     trainer = conf_trainer(
         max_length=128,
@@ -80,7 +79,7 @@ def trained(tiny_spec, toy_frame, tmp_path):
     spec = tiny_spec()
     for strategy, settings in (("fft", {}), ("lora", lora), ("qlora", {**lora, "compute_dtype": "float32"})):
         settings = conf_settings(strategy, **settings)
-        bundle, _, _ = fine_tune_variant(
+        bundle, _ = train_checkpoint_bundle(
             spec, strategy, settings, trainer, toy_frame, None, tmp_path / "work" / strategy
         )
         folders[strategy] = tmp_path / strategy

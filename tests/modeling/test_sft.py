@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from rulelens.modeling.sft import train_sft
-from rulelens.modeling.sft_examples import IGNORE_INDEX, PaddingCollator, drop_long, encode_example, encode_frame
+from rulelens.modeling.sft_examples import IGNORE_INDEX, drop_long, encode_example, encode_frame, padding_collator
 from rulelens.modeling.strategies import prepare_for_strategy
 from rulelens.modeling.trainer_settings import TrainerSettings
 from rulelens.prompts import PromptStyle, build_prompt, encode, encode_prompt, target_text
@@ -52,14 +52,20 @@ def test_overlong_examples_are_dropped_and_counted(smol_tokenizer, toy_frame):
     assert all(len(e["input_ids"]) <= limit for e in examples)
 
 
-def test_collator_pads_right_and_masks_padding():
-    batch = PaddingCollator(pad_token_id=7)(
+def test_collator_pads_right_and_masks_padding(smol_tokenizer):
+    import copy
+
+    tokenizer = copy.deepcopy(smol_tokenizer)
+    tokenizer.padding_side = "left"  # as generation leaves it; training still pads on the right
+    pad = tokenizer.pad_token_id
+    batch = padding_collator(tokenizer)(
         [
             {"input_ids": [1, 2, 3], "labels": [-100, 2, 3]},
             {"input_ids": [4], "labels": [4]},
         ]
     )
-    assert batch["input_ids"].tolist() == [[1, 2, 3], [4, 7, 7]]
+    assert tokenizer.padding_side == "left"  # the run's tokenizer is left as it was
+    assert batch["input_ids"].tolist() == [[1, 2, 3], [4, pad, pad]]
     assert batch["labels"].tolist() == [[-100, 2, 3], [4, -100, -100]]
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
 
@@ -148,24 +154,20 @@ def test_gradient_checkpointing_flag_trains(tiny_spec, toy_frame, tmp_path, stra
     assert metrics["global_step"] == 2 and history.loss.notna().all()
 
 
-def test_fine_tune_variant_returns_a_bundle_for_the_checkpoint_dataset(tiny_spec, toy_frame, tmp_path):
+def test_a_trained_adapter_saves_as_a_checkpoint_that_names_its_strategy_and_size(
+    tiny_spec, toy_frame, tmp_path, train_checkpoint_bundle
+):
     from rulelens.datasets import HFCheckpointDataset
-    from rulelens.modeling.sft import fine_tune_variant
 
-    bundle, metrics, history = fine_tune_variant(
-        tiny_spec("xs"),
-        "lora",
-        LORA,
-        {**FAST, "max_steps": 2, "learning_rate": 1e-2},
-        toy_frame,
-        toy_frame,
-        tmp_path / "run",
+    trainer = {**FAST, "max_steps": 2, "learning_rate": 1e-2}
+    bundle, result = train_checkpoint_bundle(
+        tiny_spec("xs"), "lora", LORA, trainer, toy_frame, toy_frame, tmp_path / "run"
     )
-    assert metrics["size_name"] == "xs" and metrics["strategy"] == "lora" and not history.empty
+    assert result.metrics["strategy"] == "lora" and not result.history.empty
     dataset = HFCheckpointDataset(path=str(tmp_path / "lora" / "xs"))
     dataset.save(bundle)
     marker = dataset.load().metadata
-    assert marker["strategy"] == "lora" and marker["size_name"] == "xs"
+    assert marker["strategy"] == "lora" and marker["size_name"] == "xs"  # from the prepared model, not the test
     assert marker["metadata"]["trainer_params"]["max_steps"] == 2
 
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from rulelens.modeling.trainer_settings import TrainerSettings
@@ -68,36 +66,32 @@ def drop_long(examples: list[dict], max_length: int, split: str) -> tuple[list[d
     return kept, dropped
 
 
-@dataclass(frozen=True)
-class PaddingCollator:
-    """Right-pads a batch: pad id for inputs, -100 for labels, 0 in the attention mask."""
-
-    pad_token_id: int
-    pad_to_multiple_of: int | None = None
-
-    def __call__(self, features: list[Mapping[str, list[int]]]) -> dict[str, Any]:
-        import torch
-
-        width = max(len(f["input_ids"]) for f in features)
-        if self.pad_to_multiple_of:
-            width = -(-width // self.pad_to_multiple_of) * self.pad_to_multiple_of
-        ids, labels, mask = [], [], []
-        for f in features:
-            gap = width - len(f["input_ids"])
-            ids.append(list(f["input_ids"]) + [self.pad_token_id] * gap)
-            labels.append(list(f["labels"]) + [IGNORE_INDEX] * gap)
-            mask.append([1] * len(f["input_ids"]) + [0] * gap)
-        return {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels), "attention_mask": torch.tensor(mask)}
-
-
 def batch_collator(settings: TrainerSettings, tokenizer: Any):
-    """The collator for ``trainer.batching``: right-padded rows, or one padding-free sequence whose
+    """The collator for ``trainer.batching``: right-padded rows (transformers' ``DataCollatorForSeq2Seq``:
+    pad id for inputs, -100 for labels, 0 in the attention mask), or one padding-free sequence whose
     position ids restart at every example (the model then masks attention per example)."""
     if settings.batching == "flattened":
         from transformers import DataCollatorWithFlattening
 
         return DataCollatorWithFlattening(return_position_ids=True, separator_id=IGNORE_INDEX)
-    return PaddingCollator(pad_token_id(tokenizer))
+    return padding_collator(tokenizer)
+
+
+def padding_collator(tokenizer: Any):
+    """``DataCollatorForSeq2Seq`` on a copy of ``tokenizer`` that pads on the right with :func:`pad_token_id`.
+
+    A copy, because generation pads the run's tokenizer on the left; the loss must see the same
+    positions as an unpadded row, so training pads on the right.
+    """
+    import copy
+
+    from transformers import DataCollatorForSeq2Seq
+
+    padder = copy.deepcopy(tokenizer)
+    padder.padding_side = "right"
+    if padder.pad_token_id is None:
+        padder.pad_token = padder.convert_ids_to_tokens(pad_token_id(tokenizer))
+    return DataCollatorForSeq2Seq(padder, padding=True, label_pad_token_id=IGNORE_INDEX, return_tensors="pt")
 
 
 class LengthGroupedBatches:
