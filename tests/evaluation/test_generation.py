@@ -18,7 +18,9 @@ from rulelens.evaluation.generation import (
     stop_string_start,
     text_stop_position,
 )
+from rulelens.param_blocks import ParameterError
 from rulelens.prompts import PromptStyle, build_prompt, encode_prompt
+from tests.conf_settings import conf_generation
 
 CLAUSES = [
     "A.1 Rooms shall be 2.4 m high.",
@@ -31,6 +33,16 @@ COMPLETE = 'rule("X.1(b)", room, require=room.a >= 1)'
 
 def ids_of(tokenizer, text):
     return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def plain(**overrides):
+    """conf/base's ``evaluation.generation`` without the constraint: these tests check the model's own
+    greedy output and the stops (tests/evaluation/test_constrained.py covers the constraint)."""
+    return conf_generation(**{"constrain": False, **overrides})
+
+
+def settings(**overrides):
+    return GenerationParams.from_params(plain(**overrides))
 
 
 # --------------------------------------------------------------------------- pure stop rule
@@ -51,18 +63,18 @@ def test_stop_strings_ignore_leading_whitespace():
 
 
 def test_text_stop_position_takes_the_first_stop():
-    params = GenerationParams()
+    params = settings()
     assert text_stop_position("rule(a)\nrule(b)", params) == len("rule(a)")
     assert text_stop_position("rule(a,\nb)", params) == len("rule(a,")
     assert text_stop_position("rule(a,", params) is None
-    assert text_stop_position("rule(a)", GenerationParams(balanced_call=None)) is None
+    assert text_stop_position("rule(a)", settings(balanced_call=None)) is None
     assert clean_text("  rule(a) trailing", params) == "rule(a)"
 
 
 def test_stop_length_on_token_sequences(smol_tokenizer):
     tok = smol_tokenizer
     eos = frozenset({tok.eos_token_id})
-    params = GenerationParams()
+    params = settings()
 
     def decode(ids):
         return tok.decode(list(ids), skip_special_tokens=True)
@@ -90,7 +102,7 @@ def test_generation_stops_at_the_stop_rule(scripted_model, smol_tokenizer):
     tok = smol_tokenizer
     head = ids_of(tok, COMPLETE)
     model = scripted_model(head + ids_of(tok, " and then(more) and more"))
-    out = generate_rules(model, tok, CLAUSES[:1], params={"max_new_tokens": 40})
+    out = generate_rules(model, tok, CLAUSES[:1], params=plain(max_new_tokens=40))
     item = out.items[0]
     assert item.text == COMPLETE and item.stop_reason == STOP_RULE and item.n_tokens == len(head)
     assert model.calls == len(head)  # generate itself ended early, not at max_new_tokens
@@ -100,7 +112,7 @@ def test_generation_stops_at_eos(scripted_model, smol_tokenizer):
     tok = smol_tokenizer
     partial = ids_of(tok, 'rule("X", room')
     model = scripted_model(partial + [tok.eos_token_id] + ids_of(tok, ", more)"))
-    item = generate_rules(model, tok, CLAUSES[:2], params={"max_new_tokens": 40}).items[1]
+    item = generate_rules(model, tok, CLAUSES[:2], params=plain(max_new_tokens=40)).items[1]
     assert item.text == 'rule("X", room' and item.stop_reason == STOP_EOS
     assert item.n_tokens == len(partial) + 1 and item.token_ids[-1] == tok.eos_token_id
     assert model.calls == len(partial) + 1
@@ -109,16 +121,16 @@ def test_generation_stops_at_eos(scripted_model, smol_tokenizer):
 def test_generation_respects_max_new_tokens(scripted_model, tiny_llama, smol_tokenizer):
     tok = smol_tokenizer
     model = scripted_model(ids_of(tok, "rule(a, b, c, d, e, f, g"))
-    item = generate_rules(model, tok, CLAUSES[:1], params={"max_new_tokens": 5}).items[0]
+    item = generate_rules(model, tok, CLAUSES[:1], params=plain(max_new_tokens=5)).items[0]
     assert item.n_tokens == 5 and item.stop_reason == STOP_LENGTH
     random_model = tiny_llama(seed=0, tie_word_embeddings=False)
-    out = generate_rules(random_model, tok, CLAUSES, params={"max_new_tokens": 3, "batch_size": 4})
+    out = generate_rules(random_model, tok, CLAUSES, params=plain(max_new_tokens=3, batch_size=4))
     assert all(n <= 3 for n in out.token_counts) and len(out.texts) == len(CLAUSES)
 
 
 def test_batched_equals_one_at_a_time(tiny_llama, smol_tokenizer):
     model = tiny_llama(seed=0, tie_word_embeddings=False)
-    params = {"max_new_tokens": 8, "balanced_call": None, "stop_strings": []}
+    params = plain(max_new_tokens=8, balanced_call=None, stop_strings=[])
     single = generate_rules(model, smol_tokenizer, CLAUSES, params={**params, "batch_size": 1})
     batched = generate_rules(model, smol_tokenizer, CLAUSES, params={**params, "batch_size": 3})
     unsorted = generate_rules(
@@ -136,7 +148,7 @@ def test_generation_uses_the_training_prompt(scripted_model, smol_tokenizer):
     model = scripted_model([tok.eos_token_id])
     model.register_forward_pre_hook(lambda m, a, k: seen.append(k["input_ids"][0].tolist()), with_kwargs=True)
     style = PromptStyle(system="S", instruction="Clause: ")
-    generate_rules(model, tok, CLAUSES[:1], style)
+    generate_rules(model, tok, CLAUSES[:1], style, plain())
     assert seen[0] == encode_prompt(tok, build_prompt(tok, CLAUSES[0], style))
 
 
@@ -145,7 +157,7 @@ def test_peft_model_generation_is_deterministic(tiny_llama, smol_tokenizer):
 
     config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
     model = get_peft_model(tiny_llama(seed=2, tie_word_embeddings=False), config).eval()
-    params = {"max_new_tokens": 6, "batch_size": 2}
+    params = plain(max_new_tokens=6, batch_size=2)
     first = generate_rules(model, smol_tokenizer, CLAUSES[:3], params=params)
     second = generate_rules(model, smol_tokenizer, CLAUSES[:3], params=params)
     assert first.items == second.items and all(0 < n <= 6 for n in first.token_counts)
@@ -161,15 +173,37 @@ def test_four_bit_model_generates(tiny_llama, smol_tokenizer, tmp_path):
         load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float32
     )
     model = AutoModelForCausalLM.from_pretrained(tmp_path, quantization_config=quantisation, dtype=torch.float32)
-    out = generate_rules(model, smol_tokenizer, CLAUSES[:2], params={"max_new_tokens": 4, "batch_size": 2})
+    out = generate_rules(model, smol_tokenizer, CLAUSES[:2], params=plain(max_new_tokens=4, batch_size=2))
     assert all(0 < n <= 4 for n in out.token_counts)
 
 
 def test_params_from_mapping():
-    params = GenerationParams.from_params({"stop_strings": ["\n", "###"], "batch_size": 2})
+    params = GenerationParams.from_params(conf_generation(stop_strings=["\n", "###"], batch_size=2))
     assert params.stop_strings == ("\n", "###") and params.batch_size == 2
+    assert GenerationParams.from_params(params) is params
     with pytest.raises(ValueError):
-        GenerationParams.from_params({"max_new_tokens": 0})
+        GenerationParams.from_params(conf_generation(max_new_tokens=0))
+
+
+def test_params_are_read_strictly_from_the_conf_block():
+    """Every key comes from conf (no code defaults): a missing or misspelt key fails naming it and the file."""
+    block = conf_generation()
+    del block["sort_by_length"]
+    with pytest.raises(
+        ParameterError,
+        match=r"missing key\(s\) evaluation\.generation\.sort_by_length\b.*conf/base/parameters_evaluation\.yml",
+    ):
+        GenerationParams.from_params(block)
+    with pytest.raises(
+        ParameterError,
+        match=r"unknown key evaluation\.generation\.max_tokens "
+        r"\(did you mean evaluation\.generation\.max_new_tokens\?\)",
+    ):
+        GenerationParams.from_params({**conf_generation(), "max_tokens": 8})
+    with pytest.raises(ParameterError, match=r"evaluation\.generation must be a block of settings"):
+        GenerationParams.from_params(None)
+    with pytest.raises(KeyError, match="max_tokens"):
+        conf_generation(max_tokens=8)  # the test helper refuses keys conf does not declare
 
 
 # --------------------------------------------------------------------------- repetition stop
@@ -191,7 +225,7 @@ def test_repetition_stop_is_pure_and_monotone():
 def test_repetition_stop_in_stop_length(smol_tokenizer):
     tok = smol_tokenizer
     eos = frozenset({tok.eos_token_id})
-    params = GenerationParams(repetition_ngram=4, repetition_max_repeats=3)
+    params = settings(repetition_ngram=4, repetition_max_repeats=3)
 
     def decode(ids):
         return tok.decode(list(ids), skip_special_tokens=True)
@@ -203,10 +237,10 @@ def test_repetition_stop_in_stop_length(smol_tokenizer):
     # the stop rule closing first still wins; off switches the repetition stop off
     complete = ids_of(tok, COMPLETE)
     assert stop_length(complete + loop * 12, decode, eos, params) == (len(complete), STOP_RULE)
-    off = GenerationParams(repetition_ngram=None)
+    off = settings(repetition_ngram=None)
     assert stop_length(looping, decode, eos, off) == (len(looping), STOP_LENGTH)
     with pytest.raises(ValueError):
-        GenerationParams.from_params({"repetition_ngram": 4, "repetition_max_repeats": 1})
+        GenerationParams.from_params(conf_generation(repetition_ngram=4, repetition_max_repeats=1))
 
 
 def test_shipped_corpus_rules_never_trigger_the_repetition_stop(smol_tokenizer):
@@ -236,7 +270,7 @@ def test_a_looping_model_stops_early_through_generate(scripted_model, smol_token
     tok = smol_tokenizer
     head, loop = ids_of(tok, 'rule("X", room, require=room.a >= 1'), ids_of(tok, LOOP)
     model = scripted_model(head + loop * 40)
-    params = {"max_new_tokens": 200, "repetition_ngram": 8, "repetition_max_repeats": 5}
+    params = plain(max_new_tokens=200, repetition_ngram=8, repetition_max_repeats=5)
     out = generate_rules(model, tok, CLAUSES[:1], params=params)
     item = out.items[0]
     expected = repetition_stop(head + loop * 40, 8, 5)
@@ -257,7 +291,7 @@ def test_a_resumed_generation_reads_finished_batches_back(tiny_llama, smol_token
     from rulelens.stage_store import StageStore
 
     clauses = ["Stairs shall have a handrail.", "Doors shall be 810 mm wide.", "Rooms need windows."]
-    params = {"max_new_tokens": 6, "batch_size": 2, "constrain": False}
+    params = conf_generation(max_new_tokens=6, batch_size=2, constrain=False)
     model = tiny_llama(seed=0)
     store = StageStore(tmp_path / "g").open({"run": 1})
     first = generate_rules(model, smol_tokenizer, clauses, params=params, progress=store)

@@ -25,6 +25,7 @@ from rulelens.evaluation.lrml_score import (
     strip_clue,
 )
 from rulelens.evaluation.metrics import aggregate, bootstrap_f1_ci, score_pairs
+from tests.conf_settings import conf_metrics
 from tests.project_copy import NZBC_CSV  # ../shared/datasets/nzbc-lrml/clauses.csv beside the project
 
 RULE_A = "if(has(space,opening)),then(obligation(is(opening,external)))"
@@ -192,18 +193,18 @@ def test_score_pairs_adds_lrml_columns_only_for_lrml():
         ["obligation(has(space,window))"],
         ["obligation(has(space,opening))"],
         rule_format="lrml",
-        params={"embedding_model": None},
+        params=conf_metrics(embedding_model=None),
     )
     assert {"lrml_precision", "lrml_recall", "lrml_clause_f1"} <= set(frame.columns)
     assert frame.loc[0, "lrml_precision"] == pytest.approx(0.5) and frame.loc[0, "lrml_clause_f1"] == pytest.approx(0.5)
-    plain = score_pairs(["rule(a)"], ["rule(a)"], params={"embedding_model": None})
+    plain = score_pairs(["rule(a)"], ["rule(a)"], params=conf_metrics(embedding_model=None))
     assert not any(c.startswith("lrml") for c in plain.columns)
 
 
 def test_aggregate_lrml_f1_from_means_with_bootstrap_ci():
     frame = pd.DataFrame({"lrml_precision": [1.0, 0.5], "lrml_recall": [0.5, 0.5], "lrml_clause_f1": [2 / 3, 0.5]})
     table = aggregate(
-        frame, metrics=("lrml_f1", "lrml_precision", "lrml_recall"), params={"n_resamples": 500}
+        frame, metrics=("lrml_f1", "lrml_precision", "lrml_recall"), params=conf_metrics(n_resamples=500)
     ).set_index("metric")
     assert table.loc["lrml_f1", "mean"] == pytest.approx(0.6)
     assert table.loc["lrml_precision", "mean"] == pytest.approx(0.75)

@@ -21,6 +21,7 @@ from rulelens.evaluation.metrics import (
     semantic_similarity,
     validity,
 )
+from tests.conf_settings import conf_metrics
 
 REFERENCE = 'rule("BCA F4.4", room, when=room.is_habitable, require=window.openable_area_pct >= 5)'
 PARAPHRASE = 'rule("BCA F4.4", habitable_room, require=window.openable_area_pct >= 5)'
@@ -54,7 +55,7 @@ def test_chrf_ignores_whitespace_and_orders_recall():
 
 
 def test_chrf_edge_cases():
-    assert chrf("", "") == 1.0
+    assert chrf("", "") == 0.0  # as sacreBLEU: no n-gram order to average over
     assert chrf("", "abc") == 0.0
     assert chrf("xyz", "abc") == 0.0
 
@@ -70,7 +71,7 @@ def test_rouge_l_hand_computed():
     # P = 2/2, R = 2/4 -> F1 = 2/3
     assert rouge_l("a b", "a x b y") == pytest.approx(2 / 3)
     assert rouge_l("x y", "a b") == 0.0
-    assert rouge_l("", "") == 1.0
+    assert rouge_l("", "") == 0.0  # as rouge-score: no tokens
 
 
 def test_exact_match_normalises_whitespace_only():
@@ -134,14 +135,16 @@ def test_semantic_similarity_orders_pairs(encoder):
 
 
 def test_score_pairs_frame(encoder):
-    frame = score_pairs([REFERENCE, "garbage"], [REFERENCE, REFERENCE], encoder=encoder)
+    frame = score_pairs([REFERENCE, "garbage"], [REFERENCE, REFERENCE], params=conf_metrics(), encoder=encoder)
     assert list(frame.columns) == ["semantic_similarity", "chrf", "rouge_l", "exact_match", "valid"]
     assert frame.loc[0, "exact_match"] == 1.0 and frame.loc[0, "valid"]
     assert not frame.loc[1, "valid"] and frame.loc[1, "semantic_similarity"] < frame.loc[0, "semantic_similarity"]
 
 
 def test_score_pairs_without_embedding_model():
-    frame = score_pairs(["if(a),then(b)"], ["if(a),then(c)"], rule_format="lrml", params={"embedding_model": None})
+    frame = score_pairs(
+        ["if(a),then(b)"], ["if(a),then(c)"], rule_format="lrml", params=conf_metrics(embedding_model=None)
+    )
     assert math.isnan(frame.loc[0, "semantic_similarity"]) and frame.loc[0, "valid"]
 
 
@@ -173,7 +176,7 @@ def test_bootstrap_is_seeded_and_handles_degenerate_input():
 
 def test_aggregate_tidy_frame():
     scores = pd.DataFrame({"chrf": [0.2, 0.4, 0.6], "valid": [True, False, True], "semantic_similarity": [np.nan] * 3})
-    table = aggregate(scores, params={"n_resamples": 300})
+    table = aggregate(scores, params=conf_metrics(n_resamples=300))
     assert list(table.columns) == ["metric", "mean", "ci_low", "ci_high", "n"]
     assert list(table["metric"]) == ["semantic_similarity", "chrf", "valid"]
     row = table.set_index("metric").loc["valid"]

@@ -10,6 +10,7 @@ from rulelens.data.rule_formats import SHIPPED, RuleFormat, rule_format
 from rulelens.data.rule_grammar import grammar_tokenizer, rule_matcher
 from rulelens.evaluation import evaluate_model
 from rulelens.evaluation.metrics import score_pairs, validity
+from tests.conf_settings import conf_generation, conf_metrics
 from tests.project_copy import PROJECT
 
 YES_NO_GRAMMAR = 'root ::= ("yes" | "no") [ \\t]*\n'
@@ -45,13 +46,14 @@ def test_the_shipped_formats_are_declared_with_a_grammar_llguidance_compiles(nam
 def test_a_brought_format_constrains_generation_and_decides_validity(yes_no, tiny_llama, smol_tokenizer):
     model = tiny_llama(seed=3)  # random weights: its own greedy text is never "yes" or "no"
     frame = pd.DataFrame({"clause": ["A.1 one.", "B.2 two.", "C.3 three."], "rule": ["yes", "no", "maybe"]})
-    generation = {"constrain": True, "max_new_tokens": 6, "batch_size": 3, "balanced_call": None}
+    generation = conf_generation(constrain=True, max_new_tokens=6, batch_size=3, balanced_call=None)
+    scoring = conf_metrics(embedding_model=None, n_resamples=50)
     per_clause, metrics, _ = evaluate_model(
         model,
         smol_tokenizer,
         frame,
         generation_params=generation,
-        metric_params={"embedding_model": None, "n_resamples": 50},
+        metric_params=scoring,
         rule_format=yes_no,
     )
     assert set(per_clause["generated_rule"].str.strip()) <= {"yes", "no"}
@@ -62,11 +64,11 @@ def test_a_brought_format_constrains_generation_and_decides_validity(yes_no, tin
         smol_tokenizer,
         frame,
         generation_params=dict(generation, constrain=False),
-        metric_params={"embedding_model": None, "n_resamples": 50},
+        metric_params=scoring,
         rule_format=yes_no,
     )
     assert not unconstrained["valid"].any()  # the same model without the grammar writes neither
-    scores = score_pairs(["yes", " no ", "rule('x')"], ["a", "b", "c"], yes_no, {"embedding_model": None})
+    scores = score_pairs(["yes", " no ", "rule('x')"], ["a", "b", "c"], yes_no, scoring)
     assert scores["valid"].tolist() == [True, True, False]
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from rulelens.modeling.memory_plan import (
     MemoryPlanError,
+    MemoryPlanSettings,
     ModelShape,
     TrainingSetup,
     check_variant,
@@ -13,6 +14,8 @@ from rulelens.modeling.memory_plan import (
     plan,
     plan_components,
 )
+from rulelens.param_blocks import ParameterError
+from tests.conf_settings import conf_memory_plan
 
 # a 7B Llama-style model: 7.0e9 parameters, hidden 4096, 32 layers, 32 heads, vocabulary 32000
 SEVEN_B = ModelShape(
@@ -44,7 +47,7 @@ def test_activations_match_the_hand_calculation():
 
 
 def test_an_80_gb_gpu_names_the_options_that_make_it_fit():
-    result = plan(SEVEN_B, FFT_BF16, 80e9, "1 x H100 80GB", n_devices=1)
+    result = plan(SEVEN_B, FFT_BF16, 80e9, "1 x H100 80GB", n_devices=1, headroom=0.9)
     assert result.peak_bytes == pytest.approx(142.04e9, rel=1e-4) and not result.fits
     text = " ".join(result.fixes)
     assert "sharding over 2 GPUs" in text and "CPU offload" in text and "QLoRA" in text
@@ -71,9 +74,9 @@ def test_optimizer_and_qlora_bytes():
 
 def test_a_variant_that_cannot_fit_stops_before_training():
     with pytest.raises(MemoryPlanError, match="will not fit.*Options that make it fit"):
-        check_variant("fft.q7b", SEVEN_B, FFT_BF16, device="cpu", available_bytes=80e9)
+        check_variant("fft.q7b", SEVEN_B, FFT_BF16, device="cpu", headroom=0.9, available_bytes=80e9)
     tiny = ModelShape(n_params=1_000_000, hidden_size=64, num_layers=2, num_heads=4, vocab_size=49152)
-    assert check_variant("fft.tiny", tiny, TrainingSetup(), device="cpu").fits
+    assert check_variant("fft.tiny", tiny, TrainingSetup(), device="cpu", headroom=0.9).fits
 
 
 def test_auto_max_length_is_planned_at_its_cap():
@@ -85,3 +88,17 @@ def test_auto_max_length_is_planned_at_its_cap():
     assert planned_length({"max_length": 192}) == 192
     with pytest.raises(ValueError, match="max_length_cap"):
         planned_length({"max_length": "auto"})
+
+
+def test_the_memory_plan_settings_are_the_conf_block():
+    """``training.memory_plan`` is read strictly: its keys and defaults live in conf/base/parameters_training.yml."""
+    settings = MemoryPlanSettings.from_params(conf_memory_plan())
+    assert settings == MemoryPlanSettings(check=True, headroom=0.9, available_gb=None)
+    assert settings.available_bytes is None
+    assert MemoryPlanSettings.from_params(conf_memory_plan(available_gb=80)).available_bytes == 80e9
+    block = conf_memory_plan()
+    del block["headroom"]
+    with pytest.raises(
+        ParameterError, match=r"missing key\(s\) training\.memory_plan\.headroom\b.*conf/base/parameters_training\.yml"
+    ):
+        MemoryPlanSettings.from_params(block)

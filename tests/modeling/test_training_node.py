@@ -11,7 +11,7 @@ from rulelens.datasets import HFCheckpointDataset
 from rulelens.datasets.checkpoint_marker import CheckpointMarkerDataset, KeepCompletedCheckpoint
 from rulelens.pipelines.training.nodes import CheckpointMismatchError, train_variant
 from rulelens.variant_grid import Variant
-from tests.conf_settings import conf_prompt, conf_trainer
+from tests.conf_settings import conf_memory_plan, conf_prompt, conf_trainer
 
 VARIANT = Variant("fft", "tiny")
 ROWS = [
@@ -37,6 +37,8 @@ def training(tiny_spec, tmp_path):
     spec.pop("size_name")
     return {
         "retrain": False,
+        "keep_mismatched": False,
+        "memory_plan": conf_memory_plan(),
         "work_dir": str(tmp_path / "trainer"),
         "sizes": {"tiny": {"base_model": spec}},
         "strategies": {"fft": {"settings": {"seed": 0}, "trainer": {"learning_rate": 1e-3}}},

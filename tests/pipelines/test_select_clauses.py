@@ -130,5 +130,5 @@ def test_nothing_left_is_a_clear_error(clauses):
         select_plain(clauses, {**PARAMS, "max_words": 3})
     with pytest.raises(ValueError, match=r"split 'holdout' is empty.*selection.split"):
         select_plain(clauses, {**PARAMS, "split": "holdout"})
-    with pytest.raises(ValueError, match="unknown selection parameter"):
+    with pytest.raises(ValueError, match=r"unknown key data_processing\.selection\.count"):
         select_plain(clauses, {**PARAMS, "count": 3})

@@ -48,10 +48,13 @@ def write_rules(
 ) -> pd.DataFrame:
     """One rule per clause (columns ``RULE_COLUMNS``): the study's where it matches, else generated now."""
     from rulelens.data.rule_formats import rule_format
-    from rulelens.evaluation.generation import generate_rules
+    from rulelens.evaluation.generation import GenerationParams, generate_rules
     from rulelens.prompts import PromptStyle
 
     fmt = rule_format(evaluation)
+    # the study's decoding settings (every key of evaluation.generation, from conf), read before the model loads
+    params = GenerationParams.from_params(evaluation["generation"])
+    style = PromptStyle.from_params(prompt)
     known = study_rules_by_clause(study_rules) if reuse else {}
     keys = [(str(c), str(t)) for c, t in zip(clauses["clause_id"], clauses["clause"])]
     todo = [i for i, key in enumerate(keys) if key not in known]
@@ -61,8 +64,8 @@ def write_rules(
             checkpoint.model,
             checkpoint.tokenizer,
             [keys[i][1] for i in todo],
-            style=PromptStyle.from_params(prompt),
-            params=evaluation["generation"],
+            style=style,
+            params=params,
             rule_format=fmt,
         )
         generated = {i: (item.text, item.stop_reason) for i, item in zip(todo, result.items)}

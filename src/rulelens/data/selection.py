@@ -18,47 +18,50 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from rulelens.param_blocks import ParameterError, check_block
+
 logger = logging.getLogger(__name__)
 
 SELECTION_COLUMNS = ["clause_id", "clause", "rule", "agency", "quantitative", "n_words", "stratum"]
 ALL_STRATUM = "all"
+SELECTION_BLOCK = "data_processing.selection"
+SELECTION_SOURCE = "conf/base/parameters_data_processing.yml"  # declares every key of data_processing.selection
 
 
 @dataclass(frozen=True)
 class SelectionSettings:
-    """The ``selection`` block of ``parameters_data_processing.yml``."""
+    """Every key of ``data_processing.selection`` (``conf/base/parameters_data_processing.yml``).
 
-    split: str = "test"
-    n_clauses: int | None = 24  # None: every clause of the split within max_words
-    max_words: int | None = 32  # None: any length
-    seed: int = 7
-    strata: tuple[str, ...] = ("agency", "quantitative")
+    The values live in conf/ only: a missing or unknown key stops the run naming it
+    (:mod:`rulelens.param_blocks`).
+    """
+
+    split: str
+    n_clauses: int | None  # None: every clause of the split within max_words
+    max_words: int | None  # None: any length
+    seed: int
+    strata: tuple[str, ...]
 
     @classmethod
-    def from_params(cls, params: dict[str, Any] | SelectionSettings | None) -> SelectionSettings:
+    def from_params(cls, params: Mapping[str, Any] | SelectionSettings) -> SelectionSettings:
         if isinstance(params, SelectionSettings):
             return params
-        values = dict(params or {})
-        unknown = set(values) - {"split", "n_clauses", "max_words", "seed", "strata"}
-        if unknown:
-            raise ValueError(
-                f"unknown selection parameter(s) {sorted(unknown)}; expected split, n_clauses, max_words, seed, strata"
-            )
-        if "strata" in values:
-            values["strata"] = tuple(values["strata"] or ())
+        check_block(params, SELECTION_BLOCK, [f.name for f in fields(cls)], SELECTION_SOURCE)
+        values = dict(params)
+        values["strata"] = tuple(values["strata"] or ())
         for key in ("n_clauses", "max_words"):
-            if values.get(key) is not None:
+            if values[key] is not None:
                 values[key] = int(values[key])
                 if values[key] < 1:
-                    raise ValueError(f"selection.{key} must be >= 1 or null, got {values[key]}")
-        if "seed" in values:
-            values["seed"] = int(values["seed"])
+                    raise ParameterError(f"{SELECTION_BLOCK}.{key} must be >= 1 or null, got {values[key]}")
+        values["seed"] = int(values["seed"])
         return cls(**values)
 
 
@@ -145,9 +148,7 @@ def allocate(sizes: dict[str, int], n: int) -> dict[str, int]:
     return counts
 
 
-def select_study_clauses(
-    clauses: pd.DataFrame, params: dict[str, Any] | SelectionSettings | None = None
-) -> pd.DataFrame:
+def select_study_clauses(clauses: pd.DataFrame, params: Mapping[str, Any] | SelectionSettings) -> pd.DataFrame:
     """The study's clauses (columns :data:`SELECTION_COLUMNS`, ordered by clause_id).
 
     ``clauses`` needs clause_id, clause, rule, split and n_words; agency and quantitative are

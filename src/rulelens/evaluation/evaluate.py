@@ -6,6 +6,7 @@ and returns data frames plus a small dict, so it needs no Kedro import.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -84,8 +85,8 @@ def evaluate_model(
     test_frame: pd.DataFrame,
     *,
     style: PromptStyle | dict[str, Any] | None = None,
-    generation_params: GenerationParams | dict[str, Any] | None = None,
-    metric_params: MetricParams | dict[str, Any] | None = None,
+    generation_params: GenerationParams | Mapping[str, Any] | None = None,
+    metric_params: MetricParams | Mapping[str, Any] | None = None,
     rule_format: RuleFormat | str = "rulelens",
     encoder: Any = None,
     suites: pd.DataFrame | None = None,
@@ -103,6 +104,8 @@ def evaluate_model(
     the ``lrml`` format the table also has ``lrml_precision``, ``lrml_recall`` and
     ``lrml_clause_f1`` and the aggregate ``lrml_f1``, ``lrml_precision``, ``lrml_recall``.
 
+    ``generation_params`` and ``metric_params`` are required: the complete ``evaluation.generation``
+    and ``evaluation.metrics`` blocks (``conf/base/parameters_evaluation.yml``) or their settings.
     ``test_frame`` needs ``clause`` and ``rule`` columns; ``clause_id`` is optional (the
     index is used otherwise). ``encoder`` overrides the embedding model of ``metric_params``.
     With ``suites`` (:func:`rulelens.evaluation.execution.build_suites`) every rule is also run on
@@ -112,6 +115,7 @@ def evaluate_model(
     """
     if not isinstance(style, PromptStyle):
         style = PromptStyle.from_params(style)
+    generation_params = GenerationParams.from_params(generation_params)  # both complete before any work
     metric_params = MetricParams.from_params(metric_params)
     clauses = test_frame["clause"].astype(str).tolist()
     references = test_frame[_reference_column(test_frame)].astype(str).tolist()

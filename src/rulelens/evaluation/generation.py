@@ -11,7 +11,7 @@ A row stops at the first of:
 * an end-of-sequence token (the training target ends with one);
 * the stop rule: the parentheses of the first ``rule(`` call balance (string literals are
   skipped), i.e. one complete rule has been written;
-* a stop string (default: a newline after some non-blank output; rules are one line);
+* a stop string (conf/base: a newline after some non-blank output; rules are one line);
 * the repetition stop: the new token ids end in an n-gram of ``repetition_ngram`` tokens that
   now occurs ``repetition_max_repeats`` times in the row's output (a decoding loop; real
   rules repeat short sequences such as ``', '`` but not long ones that often);
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -217,13 +218,15 @@ def generate_rules(
     tokenizer: Any,
     clauses: Sequence[str],
     style: PromptStyle = PromptStyle(),
-    params: GenerationParams | dict[str, Any] | None = None,
+    params: GenerationParams | Mapping[str, Any] | None = None,
     *,
     progress: Any = None,
     rule_format: RuleFormat | str = "rulelens",
 ) -> Generations:
     """Greedy rules for ``clauses`` (in input order), generated in left-padded batches.
 
+    ``params`` is required: :class:`GenerationParams` or the complete ``evaluation.generation``
+    block of the parameters (None fails naming the block and ``conf/base/parameters_evaluation.yml``).
     ``rule_format`` (a declared :class:`rulelens.data.rule_formats.RuleFormat` or a shipped
     format's name) is the grammar and validator that ``params.constrain`` decodes under.
 

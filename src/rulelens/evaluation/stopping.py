@@ -9,45 +9,57 @@ extension.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from typing import Any, Callable, Sequence
+
+from rulelens.param_blocks import ParameterError, check_block
 
 STOP_EOS = "eos"
 STOP_RULE = "stop_rule"
 STOP_LENGTH = "max_new_tokens"
 STOP_REPETITION = "repetition"
 STOP_REASONS = (STOP_EOS, STOP_RULE, STOP_REPETITION, STOP_LENGTH)
+GENERATION_BLOCK = "evaluation.generation"
+GENERATION_SOURCE = "conf/base/parameters_evaluation.yml"  # declares every key of evaluation.generation
 
 
 @dataclass(frozen=True)
 class GenerationParams:
-    """Decoding settings; comes from parameters so every variant is decoded the same way."""
+    """Decoding settings: every key of ``evaluation.generation`` (``conf/base/parameters_evaluation.yml``).
 
-    max_new_tokens: int = 128
-    batch_size: int = 8
-    balanced_call: str | None = "rule"  # stop once this call's parentheses balance; None: off
-    stop_strings: tuple[str, ...] = ("\n",)  # stop at these (after leading whitespace); text cut before them
-    sort_by_length: bool = True  # batch prompts of similar length together (less padding)
-    repetition_ngram: int | None = 8  # repetition stop: n-gram length in tokens; None: off
-    repetition_max_repeats: int | None = 5  # ... stop when the last n-gram occurs this often; None: off
-    constrain: bool = False  # constrained decoding to the rule format's grammar and validator (docs/evaluation.md)
-    constraint_top_k: int = 4096  # ending tokens tried, in score order, among the grammar's allowed ones
+    The values live in conf/ only, so every variant is decoded the same way: a missing or unknown key
+    stops the run naming it (:mod:`rulelens.param_blocks`).
+    """
+
+    max_new_tokens: int
+    batch_size: int
+    balanced_call: str | None  # stop once this call's parentheses balance; None: off
+    stop_strings: tuple[str, ...]  # stop at these (after leading whitespace); text cut before them
+    sort_by_length: bool  # batch prompts of similar length together (less padding)
+    repetition_ngram: int | None  # repetition stop: n-gram length in tokens; None: off
+    repetition_max_repeats: int | None  # ... stop when the last n-gram occurs this often; None: off
+    constrain: bool  # constrained decoding to the rule format's grammar and validator (docs/evaluation.md)
+    constraint_top_k: int  # ending tokens tried, in score order, among the grammar's allowed ones
 
     @classmethod
-    def from_params(cls, params: dict[str, Any] | GenerationParams | None) -> GenerationParams:
-        """Build from a parameters mapping (lists become tuples)."""
+    def from_params(cls, params: Mapping[str, Any] | GenerationParams) -> GenerationParams:
+        """Build from a complete ``evaluation.generation`` block (lists become tuples)."""
         if isinstance(params, GenerationParams):
             return params
-        values = dict(params or {})
-        if "stop_strings" in values:
-            values["stop_strings"] = tuple(values["stop_strings"] or ())
+        check_block(params, GENERATION_BLOCK, [f.name for f in fields(cls)], GENERATION_SOURCE)
+        values = dict(params)
+        values["stop_strings"] = tuple(values["stop_strings"] or ())
         result = cls(**values)
+        where = GENERATION_BLOCK
         if result.max_new_tokens < 1 or result.batch_size < 1:
-            raise ValueError("max_new_tokens and batch_size must be >= 1")
+            raise ParameterError(f"{where}.max_new_tokens and {where}.batch_size must be >= 1")
         if result.repetition_on and (result.repetition_ngram < 1 or result.repetition_max_repeats < 2):
-            raise ValueError("repetition_ngram must be >= 1 and repetition_max_repeats >= 2 (or null: off)")
+            raise ParameterError(
+                f"{where}.repetition_ngram must be >= 1 and {where}.repetition_max_repeats >= 2 (or null: off)"
+            )
         if result.constraint_top_k < 2:
-            raise ValueError("constraint_top_k must be >= 2")
+            raise ParameterError(f"{where}.constraint_top_k must be >= 2")
         return result
 
     @property

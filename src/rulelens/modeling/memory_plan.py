@@ -30,17 +30,45 @@ parameter: 112 GB for a 7B model before activations.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Mapping
 
 from rulelens.modeling.strategies import STRATEGIES
+from rulelens.param_blocks import check_block
 
 GB = 1e9
 QUANT_BYTES = 0.5  # NF4: 4 bits per weight
 QUANT_CONSTANTS = {False: 4 / 64, True: 0.127 / 8}  # bytes/param: fp32 absmax per 64 weights; double quantised
 ADAPTER_BYTES = 4  # peft keeps LoRA weights in fp32
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
-DEFAULT_HEADROOM = 0.9  # CUDA context, allocator fragmentation, kernels' workspaces
+MEMORY_PLAN_BLOCK = "training.memory_plan"
+MEMORY_PLAN_SOURCE = "conf/base/parameters_training.yml"  # declares every key of training.memory_plan
+
+
+@dataclass(frozen=True)
+class MemoryPlanSettings:
+    """Every key of ``training.memory_plan`` (``conf/base/parameters_training.yml``); the values live in conf/ only."""
+
+    check: bool  # false: no plan, no stop
+    headroom: float  # share of a device's memory the plan may use (CUDA context, fragmentation, workspaces)
+    available_gb: float | None  # memory per device to plan against; None: measured
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any] | MemoryPlanSettings) -> MemoryPlanSettings:
+        if isinstance(params, MemoryPlanSettings):
+            return params
+        check_block(params, MEMORY_PLAN_BLOCK, [f.name for f in fields(cls)], MEMORY_PLAN_SOURCE)
+        available = params["available_gb"]
+        return cls(
+            check=bool(params["check"]),
+            headroom=float(params["headroom"]),
+            available_gb=None if available is None else float(available),
+        )
+
+    @property
+    def available_bytes(self) -> float | None:
+        """``available_gb`` in bytes (None or 0: measure the devices)."""
+        return self.available_gb * GB if self.available_gb else None
 
 
 def optimizer_bytes(optim: str) -> float:
@@ -138,7 +166,7 @@ class MemoryPlan:
     components: dict[str, float]
     available_bytes: float
     device: str
-    headroom: float = DEFAULT_HEADROOM
+    headroom: float
     trainable_params: int = 0
     offloaded_bytes: float = 0.0
     fixes: list[str] = field(default_factory=list)
@@ -227,7 +255,8 @@ def plan(
     available_bytes: float,
     device: str = "device",
     n_devices: int = 1,
-    headroom: float = DEFAULT_HEADROOM,
+    *,
+    headroom: float,
 ) -> MemoryPlan:
     """The plan of ``setup`` and, when it does not fit, the single options that make it fit."""
     components, trainable, offloaded = plan_components(shape, setup)
@@ -313,14 +342,14 @@ def check_variant(
     setup: TrainingSetup,
     *,
     device: str | None = None,
-    headroom: float = DEFAULT_HEADROOM,
+    headroom: float,
     available_bytes: float | None = None,
 ) -> MemoryPlan:
     """Raise :class:`MemoryPlanError` naming the options that make it fit, when ``setup`` does not fit."""
     per_device, count, described = device_memory(device)
     if available_bytes is not None:
         per_device = float(available_bytes)
-    result = plan(shape, setup, per_device, described, count, headroom)
+    result = plan(shape, setup, per_device, described, count, headroom=headroom)
     if not result.fits:
         options = "; or ".join(result.fixes) if result.fixes else "none of the single options (use a smaller size)"
         raise MemoryPlanError(

@@ -66,15 +66,20 @@ def train_variant(
     """
     from rulelens.modeling.bundle import ModelBundle
     from rulelens.modeling.fingerprint import changed_fields, digest, training_inputs
+    from rulelens.modeling.memory_plan import MemoryPlanSettings
     from rulelens.modeling.sft import train_sft
     from rulelens.modeling.strategies import prepare_for_strategy
     from rulelens.modeling.workdir import prepare_work_dir
     from rulelens.prompts import PromptStyle
 
+    # every key declared in conf/base/parameters_training.yml: a missing one stops before any loading
+    retrain = bool(training["retrain"])
+    keep_mismatched = bool(training["keep_mismatched"])
+    memory_plan = MemoryPlanSettings.from_params(training["memory_plan"])
     settings = variant_settings({"training": training, "prompt": prompt}, variant)
     inputs = training_inputs(
         clauses,
-        split_seed=data_processing.get("seed"),
+        split_seed=data_processing["seed"],
         prompt=settings["prompt"],
         trainer=settings["trainer"],
         strategy=variant.strategy,
@@ -82,14 +87,13 @@ def train_variant(
         base_model=settings["base_model"],
     )
     fingerprint = digest(inputs)
-    retrain = bool(training.get("retrain", False))
     if completed and not retrain:
         record = completed.get("metadata") or {}
         if record.get("fingerprint") == fingerprint:
             logger.info("%s: checkpoint complete and its fingerprint matches; not retraining", variant.namespace)
             return _reuse(completed)
         changes = changed_fields(record.get("training_inputs"), inputs)
-        if not training.get("keep_mismatched", False):
+        if not keep_mismatched:
             raise CheckpointMismatchError(mismatch_message(variant.namespace, str(completed.get("path", "")), changes))
         logger.warning(
             "%s: keeping a checkpoint trained from other inputs (training.keep_mismatched): %s",
@@ -99,7 +103,7 @@ def train_variant(
         return _reuse(completed)
     spec = {**settings["base_model"], "size_name": variant.size}
     work_dir = Path(training["work_dir"]) / Path(*variant.namespace.split("."))  # one per seed replicate
-    memory = check_memory_plan(variant, base_model, settings, training.get("memory_plan"))  # before any loading
+    memory = check_memory_plan(variant, base_model, settings, memory_plan)  # before any loading
     prepare_work_dir(work_dir, fingerprint, fresh=retrain)
     prepared = prepare_for_strategy(spec, variant.strategy, settings["strategy_params"])
     train = clauses[clauses["split"] == "train"]
@@ -133,31 +137,26 @@ def train_variant(
 
 
 def check_memory_plan(
-    variant: Variant, base_model: dict[str, Any], settings: dict[str, Any], options: dict[str, Any] | None
+    variant: Variant, base_model: dict[str, Any], settings: dict[str, Any], options: Any
 ) -> dict[str, Any]:
     """Stop before training when the variant's estimated peak memory exceeds the devices present.
 
-    ``training.memory_plan``: ``check`` (true), ``headroom`` (0.9 of device memory usable),
-    ``available_gb`` (override the measured memory per device). Returns the plan's figures
-    (MLflow metrics). The error names the options that make the variant fit.
+    ``options``: the ``training.memory_plan`` block (``check``, ``headroom``: the share of device
+    memory usable, ``available_gb``: the memory per device instead of the measured one), every key
+    declared in conf/base/parameters_training.yml, or its :class:`MemoryPlanSettings`. Returns the
+    plan's figures (MLflow metrics). The error names the options that make the variant fit.
     """
-    from rulelens.modeling.memory_plan import check_variant, setup_from_settings, shape_of
+    from rulelens.modeling.base_models import BaseModelSpec, materialize_base_model
+    from rulelens.modeling.memory_plan import MemoryPlanSettings, check_variant, setup_from_settings, shape_of
     from rulelens.modeling.placement import run_placement, world_size
 
-    options = {"check": True, "headroom": 0.9, "available_gb": None, **(options or {})}
-    if not options["check"]:
+    options = MemoryPlanSettings.from_params(options)
+    if not options.check:
         return {}
-    location = base_model.get("path")
-    if not location:
-        from rulelens.modeling.base_models import materialize_base_model
-
-        location = materialize_base_model({**settings["base_model"], "size_name": variant.size})
+    spec = BaseModelSpec.from_params(settings["base_model"], size_name=variant.size)
+    location = base_model.get("path") or materialize_base_model(spec)  # base_model: prepare_base_model's output
     n_params = base_model.get("n_params")
-    shape = shape_of(
-        str(location),
-        int(n_params) if n_params else None,
-        local_files_only=not settings["base_model"].get("allow_download", False),
-    )
+    shape = shape_of(str(location), int(n_params) if n_params else None, local_files_only=not spec.allow_download)
     setup = setup_from_settings(
         variant.strategy,
         settings["base_model"],
@@ -165,14 +164,13 @@ def check_memory_plan(
         settings["trainer"],
         n_processes=world_size(),
     )
-    available = options["available_gb"] * 1e9 if options["available_gb"] else None
     plan = check_variant(
         variant.namespace,
         shape,
         setup,
         device=run_placement().device,
-        headroom=float(options["headroom"]),
-        available_bytes=available,
+        headroom=options.headroom,
+        available_bytes=options.available_bytes,
     )
     logger.info("%s memory plan: %s", variant.namespace, plan.summary())
     return {"memory_plan_peak_gb": plan.peak_bytes / 1e9, "memory_plan_available_gb": plan.available_bytes / 1e9}
