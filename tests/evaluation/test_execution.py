@@ -135,6 +135,7 @@ def test_invalid_rules_and_clauses_without_a_suite_are_scored_not_crashed(suite)
     assert pd.isna(columns.iloc[0]["exec_match"]) and columns.iloc[0]["diagnosis"] == "no suite"
 
 
+@pytest.mark.slow
 def test_shipped_corpus_suites_tell_apart_at_least_95_percent_of_distinguishable_neighbours():
     """Unit: the neighbour; the check pool is independent of the candidate scenes the suites come from."""
     corpus = pd.read_csv("data/01_raw/building_code_rules.csv").sample(60, random_state=1)

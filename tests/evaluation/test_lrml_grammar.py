@@ -155,6 +155,7 @@ def single_edits(text: str, rng: random.Random, n: int) -> list[str]:
 # ---- soundness: valid => a sentence of the grammar
 
 
+@pytest.mark.slow
 def test_every_nzbc_rule_is_accepted_token_by_token(grammar, nzbc_rules):
     assert len(nzbc_rules) == 663 and all(is_valid_lrml(rule) for rule in nzbc_rules)
     rejected = [rule for rule in nzbc_rules if not grammar.accepts(rule)]

@@ -337,6 +337,7 @@ def test_nzbc_corpus_scores_as_published(nzbc_rules):
     assert scores["lrml_f1"] == pytest.approx(35.4476, abs=POINTS)
 
 
+@pytest.mark.slow
 def test_every_nzbc_rule_scores_full_marks_against_itself(nzbc_rules):
     # The published code gives 100 / 100 on all 663 identical pairs; none of the rules makes it crash.
     assert all(normalise_like_published(rule) for rule in nzbc_rules)

@@ -87,6 +87,7 @@ def trained(tiny_spec, toy_frame, tmp_path, train_checkpoint_bundle):
     return spec, folders
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_every_model_reaches_the_engine_on_the_configured_dtype(
     trained, dtype, clause_text="A.1.1 Every stair shall have a handrail."
@@ -123,6 +124,7 @@ def test_every_model_reaches_the_engine_on_the_configured_dtype(
         placement.reset_run_placement()
 
 
+@pytest.mark.slow
 def test_explicit_dataset_load_args_override_the_run(trained):
     from rulelens.datasets import HFCheckpointDataset
     from rulelens.modeling import placement

@@ -86,6 +86,7 @@ def test_a_missing_trainer_key_is_named_with_its_conf_file():
         TrainerSettings.from_params(None)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("strategy", "params", "lr"), [("fft", {}, 3e-3), ("lora", LORA, 2e-2), ("qlora", LORA, 2e-2)])
 def test_each_strategy_learns(tiny_spec, toy_frame, tmp_path, strategy, params, lr):
     prepared = prepare_for_strategy(tiny_spec(), strategy, conf_settings(strategy, **params))
@@ -108,6 +109,7 @@ def test_each_strategy_learns(tiny_spec, toy_frame, tmp_path, strategy, params, 
             assert torch.equal(param, frozen_before[name])
 
 
+@pytest.mark.slow
 def test_resume_continues_from_the_last_checkpoint(tiny_spec, toy_frame, tmp_path):
     # constant lr: a schedule would otherwise depend on the max_steps of the interrupted session
     settings = {

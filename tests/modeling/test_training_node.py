@@ -98,6 +98,7 @@ def test_matching_fingerprint_reuses_and_a_changed_one_stops_naming_the_field(tr
     assert isinstance(kept, KeepCompletedCheckpoint)
 
 
+@pytest.mark.slow
 def test_retrain_starts_from_the_base_model_in_a_clean_trainer_folder(training, clauses, tmp_path):
     folder = tmp_path / "ckpt"
     run(training, clauses, folder)
