@@ -3,6 +3,11 @@
 kedro-mlflow maps one Kedro run to one MLflow run; rulelens needs a run per variant, so this
 hook owns the runs (kedro-mlflow's own hooks are disabled in settings.py; its ``mlflow.yml``
 and ``kedro mlflow ui`` stay in use). Nodes never call MLflow: the hook logs their outputs.
+
+Which saved datasets go to MLflow is declared in the catalog, not here: a dataset's
+``metadata: {rulelens: {mlflow_artifact: <role>}}`` (:data:`ARTIFACT_ROLES`), factory patterns
+included. Under the Dask runner the parent run stays on the submitting side; the hand-off to the
+workers is :mod:`rulelens.runners.tracking_handoff`.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,35 +23,64 @@ from kedro.framework.hooks import hook_impl
 
 from rulelens import tracking
 from rulelens.modeling import placement
-from rulelens.reporting import FIGURES
-from rulelens.variant_grid import Variant, load_grid, parse_namespace
+from rulelens.variant_grid import Variant, load_grid
 
 logger = logging.getLogger(__name__)
-DEFAULT_URI = "sqlite:///mlflow.db"
-ARTIFACT_OUTPUTS = {"attributions", "generated_rules", "loss_history", "faithfulness_curves", "lds_scores"}
-PARENT_ARTIFACTS = {
-    "corpus_summary",
-    "quality_summary",
-    "attribution_heatmaps",
-    "study_report",
-    "study_findings",
-    "strategy_comparisons",
-    "scale_trends",
-    "quality_plateaus",
-    "focus_summary",
-    "category_summary",
-    "faithfulness_summary",
-    "lds_summary",
-    "agreement_matrix",
-    "run_facts",
-    *(f"figure_{name}" for name in FIGURES),
-    # the compliance pipeline's outputs (its run is the parent: it has no variant branches)
-    "compliance_model_info",
-    "compliance_rules",
-    "compliance_checks",
-    "compliance_rule_status",
-    "compliance_page",
+PARAMETERS_TRAINING = "conf/base/parameters_training.yml"
+METADATA_KEY = "rulelens"  # the catalog metadata block this project reads (beside kedro-viz's)
+ARTIFACT_ROLES = {
+    "parent": "a file or folder logged to the parent run of the `kedro run` (cross-variant outputs)",
+    "variant": "a file logged to the child run of the variant whose node saved it",
+    "variant_reference": "its path set as the tag `<name>_path` of the variant's child run, never copied (checkpoints)",
 }
+
+
+class CatalogArtifactError(ValueError):
+    """A catalog entry's ``metadata.rulelens`` block is not one the tracking hook understands."""
+
+
+def artifact_role(dataset_name: str, metadata: Any) -> str | None:
+    """The MLflow role a dataset's catalog metadata declares (:data:`ARTIFACT_ROLES`), None when it declares none."""
+    if not isinstance(metadata, Mapping) or METADATA_KEY not in metadata:
+        return None
+    block = metadata[METADATA_KEY]
+    if not isinstance(block, Mapping) or set(block) != {"mlflow_artifact"}:
+        raise CatalogArtifactError(
+            f"catalog dataset {dataset_name!r}: metadata.{METADATA_KEY} must be exactly "
+            f"{{mlflow_artifact: <role>}}, got {block!r} (the roles: conf/base/catalog.yml)"
+        )
+    role = block["mlflow_artifact"]
+    if role not in ARTIFACT_ROLES:
+        raise CatalogArtifactError(
+            f"catalog dataset {dataset_name!r}: metadata.{METADATA_KEY}.mlflow_artifact is {role!r}, "
+            f"not one of {sorted(ARTIFACT_ROLES)} (the roles: conf/base/catalog.yml)"
+        )
+    return role
+
+
+def artifact_roles(catalog: Any, dataset_names: Iterable[str]) -> dict[str, str]:
+    """dataset name -> MLflow role, for the named datasets the catalog declares one for.
+
+    Reads each dataset's ``metadata`` (explicit entries and factory patterns alike: ``catalog.get``
+    resolves a pattern to the dataset it makes); names the catalog does not hold have no role.
+    """
+    roles = {}
+    for name in sorted(dataset_names):
+        dataset = catalog.get(name) if catalog is not None else None
+        role = artifact_role(name, getattr(dataset, "metadata", None))
+        if role is not None:
+            roles[name] = role
+    return roles
+
+
+def declared(config: Mapping[str, Any], dotted_key: str, where: str) -> Any:
+    """``config["a"]["b"]`` for ``"a.b"``: a key conf declares, read strictly (a clear error naming it when absent)."""
+    value: Any = config
+    for part in dotted_key.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            raise KeyError(f"{dotted_key} is not set; it is declared in {where}")
+        value = value[part]
+    return value
 
 
 def tolerant(what: str):
@@ -76,16 +111,17 @@ class VariantTrackingHook:
 
     def __init__(self) -> None:
         self.enabled = False
-        self.tracking_uri = DEFAULT_URI
-        self.experiment = "rulelens"
+        self.tracking_uri = ""
+        self.experiment = ""
+        self.experiment_id: str | None = None
         self.client = None
         self.parent_id: str | None = None
         self.children: dict[Variant, str] = {}
         self.sizes: set[str] = set()
         self.variant_params: dict[str, Any] = {}
         self.catalog = None
+        self.artifacts: dict[str, str | None] = {}  # dataset name -> its catalog-declared MLflow role (None: none)
         self.failures = 0
-        self.attached = False  # True in a Dask worker: children go under the submitting side's parent
         self.nodes_left: dict[Variant, int] = {}  # per variant, its nodes in this pipeline not finished yet
         self.node_started: dict[str, float] = {}
         self.closed: set[Variant] = set()
@@ -93,30 +129,31 @@ class VariantTrackingHook:
     @hook_impl
     def after_context_created(self, context) -> None:
         """Read tracking settings: parameters (on/off) and mlflow.yml (URI, experiment)."""
-        self.enabled = bool((context.params.get("tracking") or {}).get("enabled", True))
+        self.enabled = bool(declared(context.params, "tracking.enabled", "conf/base/parameters.yml"))
         if not placement.is_main_process():  # sharded training: rank 0 alone logs to MLflow
             logger.info("Rank %d: MLflow tracking is left to rank 0", placement.process_rank())
             self.enabled = False
         self.variant_params = context.params
+        declared(context.params, "training.retrain", PARAMETERS_TRAINING)  # read per variant run: checked up front
         config_loader = context.config_loader
         config_loader.config_patterns.setdefault("mlflow", ["mlflow*", "mlflow*/**", "**/mlflow*"])
-        try:
-            settings = config_loader["mlflow"]
-        except Exception:  # no mlflow.yml in this environment: defaults
-            settings = {}
-        self.tracking_uri = str(((settings.get("server") or {}).get("mlflow_tracking_uri")) or DEFAULT_URI)
-        self.experiment = str((((settings.get("tracking") or {}).get("experiment")) or {}).get("name") or "rulelens")
+        settings = config_loader["mlflow"]
+        self.tracking_uri = str(declared(settings, "server.mlflow_tracking_uri", "conf/base/mlflow.yml"))
+        self.experiment = str(declared(settings, "tracking.experiment.name", "conf/base/mlflow.yml"))
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
-        """Check the store, then open the parent run, before any node (training included) starts."""
+        """Read which datasets go to MLflow from the catalog, check the store, then open the parent run,
+        before any node (training included) starts."""
+        self.catalog = catalog
+        self.artifacts = dict.fromkeys(pipeline.datasets(), None)
+        self.artifacts.update(artifact_roles(catalog, pipeline.datasets()))  # a bad declaration stops the run here
         if not self.enabled:
             logger.info("MLflow tracking is off (tracking.enabled=false)")
             return
         tracking.check_store(self.tracking_uri)
         from mlflow.tracking import MlflowClient
 
-        self.catalog = catalog
         self.client = MlflowClient(tracking_uri=self.tracking_uri)
         experiment = self.client.get_experiment_by_name(self.experiment)
         experiment_id = experiment.experiment_id if experiment else self.client.create_experiment(self.experiment)
@@ -173,11 +210,8 @@ class VariantTrackingHook:
         self._node_finished(variant, run_id)
 
     def _node_finished(self, variant: Variant, run_id: str) -> None:
-        """Count the variant's node done; after its last one in this pipeline its run ends (FINISHED).
-
-        A Dask worker sees only some of a variant's nodes: there the submitting side's end of run closes it.
-        """
-        if self.attached or variant not in self.nodes_left:
+        """Count the variant's node done; after its last one in this pipeline its run ends (FINISHED)."""
+        if variant not in self.nodes_left:
             return
         self.nodes_left[variant] -= 1
         if self.nodes_left[variant] <= 0 and variant not in self.closed:
@@ -187,16 +221,33 @@ class VariantTrackingHook:
     @hook_impl
     @tolerant("attach a saved dataset")
     def after_dataset_saved(self, dataset_name: str, node) -> None:
-        """Once a variant's table is on disk, attach it to the child run (checkpoints by path)."""
+        """A saved dataset the catalog declares an MLflow artifact goes to its run (:data:`ARTIFACT_ROLES`)."""
         if not self.parent_id:
             return
-        if dataset_name in PARENT_ARTIFACTS:
+        role = self._artifact_role(dataset_name)
+        if role is None:
+            return
+        if role == "parent":
             self._log_parent_artifact(_saved_path(self.catalog, dataset_name))
             return
         variant = tracking.variant_of(node.namespace if node else None, self.sizes)
         if variant is None:
             return
-        self._log_file(self._child(variant), dataset_name.rsplit(".", 1)[-1], _saved_path(self.catalog, dataset_name))
+        run_id, name = self._child(variant), dataset_name.rsplit(".", 1)[-1]
+        path = _saved_path(self.catalog, dataset_name)
+        if path is None:
+            return
+        if role == "variant_reference":
+            self.client.set_tag(run_id, f"{name}_path", path)
+        elif Path(path).is_file():
+            self.client.log_artifact(run_id, path)
+
+    def _artifact_role(self, dataset_name: str) -> str | None:
+        """The dataset's catalog-declared role: read in before_pipeline_run, or here for a dataset not read
+        then (a hook that did not open the run, e.g. in a Dask worker)."""
+        if dataset_name not in self.artifacts:
+            self.artifacts.update({dataset_name: None, **artifact_roles(self.catalog, [dataset_name])})
+        return self.artifacts[dataset_name]
 
     @hook_impl
     def after_pipeline_run(self) -> None:
@@ -206,59 +257,8 @@ class VariantTrackingHook:
     def on_pipeline_error(self) -> None:
         self._finish("FAILED")
 
-    # ---- distributed runs (rulelens.runners.DaskRunner): the parent stays on the submitting side ----
-
-    def handoff(self) -> dict[str, Any] | None:
-        """What a worker needs to log into this run's parent (None when tracking is off)."""
-        if not self.parent_id:
-            return None
-        return {
-            "tracking_uri": self.tracking_uri,
-            "experiment": self.experiment,
-            "experiment_id": self.experiment_id,
-            "parent_id": self.parent_id,
-            "params": self.variant_params,
-            "sizes": sorted(self.sizes),
-            "children": self.child_ids(),
-        }
-
-    def attach(self, handoff: dict[str, Any], catalog) -> None:
-        """In a worker: log node outputs into the submitting side's parent run, never open a parent."""
-        from mlflow.tracking import MlflowClient
-
-        self.enabled, self.attached = True, True
-        self.tracking_uri, self.experiment = handoff["tracking_uri"], handoff["experiment"]
-        self.experiment_id, self.parent_id = handoff["experiment_id"], handoff["parent_id"]
-        self.variant_params, self.sizes = handoff["params"], set(handoff["sizes"])
-        self.client = MlflowClient(tracking_uri=self.tracking_uri)
-        self.children = {}
-        self.adopt(handoff.get("children") or {})
-        self.catalog = catalog
-
-    def child_ids(self) -> dict[str, str]:
-        return {variant.namespace: run_id for variant, run_id in self.children.items()}
-
-    def adopt(self, children: dict[str, str]) -> None:
-        """Take over child runs made elsewhere (by workers), so that this side's end of run closes them."""
-        for namespace, run_id in children.items():
-            self.children.setdefault(parse_namespace(namespace), run_id)
-
-    @tolerant("list the variant runs under the parent run")
-    def children_in_store(self) -> dict[str, str]:
-        """The child runs the store holds under this parent (e.g. made by a worker that then died)."""
-        if not self.parent_id:
-            return {}
-        found = self.client.search_runs(
-            [self.experiment_id], f"tags.mlflow.parentRunId = '{self.parent_id}'", max_results=1000
-        )
-        return {run.info.run_name: run.info.run_id for run in found if run.data.tags.get("rulelens.level") == "variant"}
-
     def _child(self, variant: Variant) -> str:
         """The child run of ``variant`` in this pipeline run, created with its tags and params."""
-        if variant not in self.children and self.attached:  # another worker (or a retried task) may have made it
-            self.adopt(
-                {name: run_id for name, run_id in (self.children_in_store() or {}).items() if name == variant.namespace}
-            )
         if variant not in self.children:
             from rulelens.variant_grid import variant_settings
 
@@ -281,7 +281,7 @@ class VariantTrackingHook:
 
     def _trained_with(self, variant: Variant) -> dict[str, Any] | None:
         """The settings a completed checkpoint was trained with (its record), unless this run retrains it."""
-        if (self.variant_params.get("training") or {}).get("retrain") or self.catalog is None:
+        if declared(self.variant_params, "training.retrain", PARAMETERS_TRAINING) or self.catalog is None:
             return None
         try:
             marker = self.catalog.load(f"{variant.namespace}.completed_checkpoint")
@@ -325,15 +325,6 @@ class VariantTrackingHook:
             self.client.set_tag(self.parent_id, key, str(value))
         metrics = [Metric(k, v, now, 0) for k, v in tracking.scalar_metrics(summary.get("metrics", {})).items()]
         self.client.log_batch(self.parent_id, metrics=metrics)
-
-    def _log_file(self, run_id: str, name: str, path: str | None) -> None:
-        """Tables as artifacts; the checkpoint by reference (its folder), never copied."""
-        if path is None:
-            return
-        if name == "checkpoint":
-            self.client.set_tag(run_id, "checkpoint_path", path)
-        elif name in ARTIFACT_OUTPUTS and Path(path).is_file():
-            self.client.log_artifact(run_id, path)
 
     def _log_parent_artifact(self, path: str | None) -> None:
         """Cross-variant outputs (quality table, side-by-side heatmaps) belong to the parent run."""
@@ -401,7 +392,7 @@ class PlacementHook:
 
     @hook_impl
     def after_context_created(self, context) -> None:
-        self.params = (context.params.get("training") or {}).get("placement")
+        self.params = declared(context.params, "training.placement", PARAMETERS_TRAINING)
 
     @hook_impl
     def before_pipeline_run(self) -> None:
@@ -415,7 +406,7 @@ class RunLockHook:
 
     def __init__(self) -> None:
         self.project_path: Path | None = None
-        self.dataset = "default"
+        self.dataset: str | None = None  # the globals' dataset, read in after_context_created
         self.env: str | None = None
         self.lock = None
 
@@ -423,10 +414,7 @@ class RunLockHook:
     def after_context_created(self, context) -> None:
         self.project_path = Path(context.project_path)
         self.env = context.env
-        try:
-            self.dataset = str(context.config_loader["globals"].get("dataset") or "default")
-        except Exception:  # no globals in this environment
-            self.dataset = "default"
+        self.dataset = str(declared(context.config_loader["globals"], "dataset", "conf/base/globals.yml"))
 
     @hook_impl(tryfirst=True)
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:

@@ -15,11 +15,11 @@ from rulelens.pipelines import training
 from rulelens.runners.config import DaskSettings, load_file_settings
 from rulelens.runners.dask_runner import (
     MemoryHandoffError,
-    absolute_store_uri,
     check_no_memory_handoffs,
     heavy_resources,
     is_heavy,
 )
+from rulelens.runners.tracking_handoff import absolute_store_uri
 from rulelens.variant_grid import Variant
 
 PROJECT = Path(__file__).resolve().parents[2]

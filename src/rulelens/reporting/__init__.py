@@ -4,22 +4,17 @@
 - study_statistics: the study's statistics composed from :mod:`rulelens.statistics`
 - facts:            what this run was (the report's prose about the run is made from it)
 - findings:         verdicts against the published findings
-- figures:          matplotlib figures, one per question
+- figures:          matplotlib figures, one per question (pure: a table in, a Figure out)
+- figure_registry:  the one list of the report's figures (builder, table, caption, catalog dataset)
 - report_content:   the report's sections: prose, figures and tables from the saved tables
 - html_page:        the sections rendered as one self-contained HTML page
 - settings:         the ``reporting`` parameters block (:class:`~rulelens.reporting.settings.ReportingSettings`)
 
-Light to import (nothing below is imported here): the pipeline registry and the MLflow hook read
-:data:`FIGURES` at start-up.
+:data:`FIGURES` (the figure names, in report order) is :mod:`rulelens.reporting.figure_registry`'s,
+named here too; importing it loads the figure functions' module (numpy, pandas; matplotlib only
+when a figure is drawn).
 """
 
-FIGURES = (
-    "training",
-    "focus",
-    "category_share",
-    "quality",
-    "correctness_link",
-    "agreement",
-    "faithfulness",
-    "clause_heatmap",
-)
+from rulelens.reporting.figure_registry import FIGURES
+
+__all__ = ["FIGURES"]

@@ -12,30 +12,12 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from rulelens.reporting import FIGURES
 from rulelens.reporting import figures as fg
 from rulelens.reporting.facts import caveats, departure_reasons
+from rulelens.reporting.figure_registry import FIGURE_SPECS
 from rulelens.reporting.findings import REPRODUCED, Finding, all_findings
 from rulelens.reporting.html_page import Section, render_report
 from rulelens.variant_grid import ZERO_SHOT
-
-FIGURE_CAPTIONS = {
-    "training": "Validation loss of every variant per evaluation during fine-tuning, one panel per size; the filled "
-    "marker is the checkpoint kept (lowest validation loss), the dotted line the step cap.",
-    "focus": "Per-clause focus of the word attributions. Normalised entropy (left; 0 = one word holds all mass, "
-    "1 = uniform) and top-k mass (right).",
-    "category_share": "Mean share of attribution mass on each word category against the base model's parameter "
-    "count (log scale), with 95% bootstrap CIs over clauses.",
-    "quality": "Mean {metric} of generated against reference rules by parameter count, fine-tuned "
-    "strategies and the untuned base (dashed), 95% bootstrap CIs.",
-    "correctness_link": "Odds ratio (per 0.1 of attribution share) of translating the matching part right, GEE "
-    "with clause clusters, 95% CI; 1 (dotted) = no link.",
-    "agreement": "Mean Spearman correlation of two variants' word attributions on the same clause.",
-    "faithfulness": "Deletion curves: removing the top-k attributed words (solid) against removing k random words "
-    "(dashed, mean of the random orders).",
-    "clause_heatmap": "The first attributed clause under every variant (rows, smallest model first): red words raise "
-    "log p(target rule), blue words lower it.",
-}
 
 
 @dataclass(frozen=True)
@@ -61,19 +43,8 @@ class StudyTables:
 
 
 def draw_all(tables: StudyTables, quality_metric: str) -> dict[str, object]:
-    """name -> matplotlib Figure for every figure of the report."""
-    figures = {
-        "training": fg.training_figure(tables.variants),
-        "focus": fg.focus_figure(tables.clause_focus),
-        "category_share": fg.category_share_figure(tables.category_summary),
-        "quality": fg.quality_figure(tables.quality_by_variant, quality_metric),
-        "correctness_link": fg.correctness_link_figure(tables.attribution_correctness),
-        "agreement": fg.agreement_figure(tables.agreement_matrix),
-        "faithfulness": fg.faithfulness_figure(tables.faithfulness_curves),
-        "clause_heatmap": fg.clause_heatmap_figure(tables.attributions),
-    }
-    assert tuple(figures) == FIGURES, "rulelens.reporting.FIGURES names every figure, in order"
-    return figures
+    """name -> matplotlib Figure for every registered figure of the report, in registry order."""
+    return {spec.name: spec.draw(tables, quality_metric) for spec in FIGURE_SPECS}
 
 
 def _mean_by_strategy(summary: pd.DataFrame, metric: str) -> str:
@@ -463,10 +434,7 @@ def study_report(
         equivalence_margin=equivalence_margin,
     )
     figures = draw_all(tables, quality_metric)
-    captioned = {
-        name: (figure, FIGURE_CAPTIONS[name].format(metric=quality_metric.replace("_", " ")))
-        for name, figure in figures.items()
-    }
+    captioned = {spec.name: (figures[spec.name], spec.caption_for(quality_metric)) for spec in FIGURE_SPECS}
     body_sections = sections(tables, quality_metric, facts)
     body_sections.append(Section("Where this run departs from the published study", departures(findings, facts)))
     body_sections.append(Section("Caveats", [html.escape(line) for line in caveats(facts)]))

@@ -8,7 +8,8 @@ variant namespace tagged ``training``/``evaluation``/``attribution`` hold a work
 Data never travels through worker memory: every dataset passed between nodes must be persistent
 in the catalog (shared folder or fsspec URL); a MemoryDataset between two nodes is refused before
 anything is submitted. The MLflow parent run stays on the submitting side (the tracking hook);
-each worker's hook adds the variant child runs under it. See docs/cluster.md.
+each worker's hook adds the variant child runs under it (the hand-off: :mod:`rulelens.runners.tracking_handoff`).
+See docs/cluster.md.
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ from kedro.io import MemoryDataset
 from kedro.runner import AbstractRunner
 
 from rulelens.modeling.strategies import STRATEGIES
+from rulelens.runners import tracking_handoff
 from rulelens.runners.config import DaskSettings, load_file_settings
 from rulelens.runners.worker import run_node
-from rulelens.variant_grid import ZERO_SHOT, env_from_command_line
+from rulelens.variant_grid import ZERO_SHOT, run_environment
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +74,7 @@ class DaskRunner(AbstractRunner):
 
     def settings(self) -> DaskSettings:
         settings = DaskSettings.build(
-            load_file_settings(self._project_path, env_from_command_line()), overrides=self._overrides
+            load_file_settings(self._project_path, run_environment()), overrides=self._overrides
         )
         if self._n_workers:
             settings.local = {**settings.local, "n_workers": int(self._n_workers)}
@@ -83,16 +85,8 @@ class DaskRunner(AbstractRunner):
     def _run(self, pipeline, catalog, hook_manager=None, run_id=None) -> None:
         check_no_memory_handoffs(pipeline, catalog)
         settings = self.settings()
-        tracker = _tracking_hook(hook_manager)
-        handoff = tracker.handoff() if tracker is not None else None
-        if handoff:
-            handoff["tracking_uri"] = absolute_store_uri(handoff["tracking_uri"], self._project_path)
-            if settings.scheduler and not handoff["tracking_uri"].startswith(("http://", "https://")):
-                logger.warning(
-                    "DaskRunner: MLflow store %s is a local file; workers on other machines need a "
-                    "tracking server (mlflow server ..., MLFLOW_TRACKING_URI=http://...)",
-                    handoff["tracking_uri"],
-                )
+        tracker = tracking_handoff.find_tracker(hook_manager)
+        handoff = tracking_handoff.handoff(tracker, self._project_path, remote=bool(settings.scheduler))
         catalog_bytes = cloudpickle.dumps(catalog)
         if logging.getLogger("distributed").level in (logging.NOTSET, logging.INFO):
             logging.getLogger("distributed").setLevel(logging.WARNING)  # cluster chatter; node logs still forwarded
@@ -172,8 +166,8 @@ class DaskRunner(AbstractRunner):
                     for other in running:
                         other.cancel()
                     if tracker is not None:
-                        tracker.adopt(children)
-                        tracker.adopt(tracker.children_in_store() or {})
+                        tracking_handoff.adopt(tracker, children)
+                        tracking_handoff.adopt(tracker, tracking_handoff.children_in_store(tracker) or {})
                     self._write_trace(settings)
                     self._suggest_resume_scenario(pipeline, done, catalog)
                     raise DaskNodeError(
@@ -185,7 +179,7 @@ class DaskRunner(AbstractRunner):
                 children.update(record.get("children") or {})
                 creating.discard(record.get("namespace") or "")
                 if tracker is not None:
-                    tracker.adopt(record.get("children") or {})
+                    tracking_handoff.adopt(tracker, record.get("children") or {})
                 record.update(heavy=needs_name(node, settings, heavy), submitted=submitted_at.get(node.name))
                 self.trace.append(record)
                 self._write_trace(settings)
@@ -269,28 +263,10 @@ def heavy_resources(settings: DaskSettings, worker_resources: list[dict[str, flo
     return dict(wanted)
 
 
-def absolute_store_uri(uri: str, project_path: Path) -> str:
-    """``sqlite:///mlflow.db`` relative to the project, made absolute for workers elsewhere."""
-    prefix = "sqlite:///"
-    if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
-        return prefix + str((project_path / uri[len(prefix) :]).resolve())
-    return uri
-
-
 def _variant_namespace(node) -> str | None:
     namespace = node.namespace or ""
     parts = namespace.split(".")
     return ".".join(parts[:2]) if len(parts) >= 2 and parts[0] in STRATEGIES else None
-
-
-def _tracking_hook(hook_manager):
-    """The project's VariantTrackingHook registered for this run, if any."""
-    if hook_manager is None or not hasattr(hook_manager, "get_plugins"):
-        return None
-    for plugin in hook_manager.get_plugins():
-        if hasattr(plugin, "handoff") and hasattr(plugin, "adopt"):
-            return plugin
-    return None
 
 
 def _connect(settings: DaskSettings):

@@ -15,6 +15,9 @@ from typing import Any
 
 import cloudpickle
 
+from rulelens.hooks import VariantTrackingHook
+from rulelens.runners.tracking_handoff import WorkerTrackingHook, child_ids
+
 
 def _worker_address() -> str:
     try:
@@ -34,11 +37,8 @@ def _hook_manager(handoff: dict[str, Any] | None, catalog):
     manager = _create_hook_manager()
     tracker = None
     for hook in project_settings.HOOKS:
-        if hasattr(hook, "attach"):  # VariantTrackingHook: a fresh instance per task, never shared by threads
-            hook = type(hook)()
-            tracker = hook
-            if handoff:
-                hook.attach(handoff, catalog)
+        if isinstance(hook, VariantTrackingHook):  # a fresh instance per task, never shared by threads
+            hook = tracker = WorkerTrackingHook.for_task(handoff, catalog)
         manager.register(hook)
     _register_hooks_entry_points(manager, project_settings.DISABLE_HOOKS_FOR_PLUGINS)
     return manager, tracker
@@ -81,5 +81,5 @@ def run_node(
         "pid": os.getpid(),
         "start": start,
         "end": time.time(),
-        "children": tracker.child_ids() if tracker is not None and tracker.attached else {},
+        "children": child_ids(tracker) if tracker is not None and tracker.attached else {},
     }

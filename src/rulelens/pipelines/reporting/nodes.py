@@ -12,7 +12,6 @@ from typing import Any
 
 import pandas as pd
 
-from rulelens.reporting import FIGURES  # noqa: F401  (the figure names; the wiring imports them from here)
 from rulelens.reporting.settings import ReportingSettings
 
 logger = logging.getLogger(__name__)

@@ -3,10 +3,11 @@
 from kedro.pipeline import Node, Pipeline
 
 from rulelens.pipelines.wiring import dotted_names_expected, with_named_inputs
+from rulelens.reporting.figure_registry import FIGURE_DATASETS
 from rulelens.variant_grid import evaluated_namespaces, load_grid
 
 from . import nodes
-from .nodes import FIGURES, REPORT_INPUTS
+from .nodes import REPORT_INPUTS
 
 PARAMS = "params:reporting"
 
@@ -138,7 +139,7 @@ def report_pipeline() -> Pipeline:
             Node(
                 func=nodes.draw_figures,
                 inputs={"reporting": PARAMS, **REPORT_INPUTS},
-                outputs={name: f"figure_{name}" for name in FIGURES},
+                outputs=dict(FIGURE_DATASETS),  # one catalog dataset per registered figure
                 name="draw_figures",
             ),
             Node(
