@@ -23,7 +23,7 @@ from rulelens.hooks import (
 from rulelens.variant_grid import Variant
 from tests.project_copy import PROJECT
 
-# The hard-coded lists the tracking hook used before the catalog declared membership (rulelens/hooks.py,
+# The hard-coded lists the tracking hook used before the catalog declared membership (rulelens/hooks/mlflow_runs.py,
 # PARENT_ARTIFACTS and ARTIFACT_OUTPUTS, with FIGURES of rulelens/reporting/__init__.py), copied here
 # as they were: the catalog must declare exactly these.
 OLD_FIGURES = (

@@ -41,3 +41,13 @@ def check_block(params: Any, where: str, keys: Iterable[str], source: str) -> Ma
             f"an environment overrides single keys of it (allowed keys: {keys})"
         )
     return params
+
+
+def declared(config: Mapping[str, Any], dotted_key: str, where: str) -> Any:
+    """``config["a"]["b"]`` for ``"a.b"``: a key conf declares, read strictly (a clear error naming it when absent)."""
+    value: Any = config
+    for part in dotted_key.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            raise KeyError(f"{dotted_key} is not set; it is declared in {where}")
+        value = value[part]
+    return value

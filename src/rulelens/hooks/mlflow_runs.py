@@ -1,4 +1,4 @@
-"""Kedro hooks: MLflow parent run per ``kedro run``, one child run per strategy x size variant.
+"""The tracking hook: MLflow parent run per ``kedro run``, one child run per strategy x size variant.
 
 kedro-mlflow maps one Kedro run to one MLflow run; rulelens needs a run per variant, so this
 hook owns the runs (kedro-mlflow's own hooks are disabled in settings.py; its ``mlflow.yml``
@@ -15,72 +15,19 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
 
 from rulelens import tracking
+from rulelens.hooks.artifacts import artifact_roles
 from rulelens.modeling import placement
+from rulelens.param_blocks import declared
 from rulelens.variant_grid import Variant, load_grid
 
 logger = logging.getLogger(__name__)
 PARAMETERS_TRAINING = "conf/base/parameters_training.yml"
-METADATA_KEY = "rulelens"  # the catalog metadata block this project reads (beside kedro-viz's)
-ARTIFACT_ROLES = {
-    "parent": "a file or folder logged to the parent run of the `kedro run` (cross-variant outputs)",
-    "variant": "a file logged to the child run of the variant whose node saved it",
-    "variant_reference": "its path set as the tag `<name>_path` of the variant's child run, never copied (checkpoints)",
-}
-
-
-class CatalogArtifactError(ValueError):
-    """A catalog entry's ``metadata.rulelens`` block is not one the tracking hook understands."""
-
-
-def artifact_role(dataset_name: str, metadata: Any) -> str | None:
-    """The MLflow role a dataset's catalog metadata declares (:data:`ARTIFACT_ROLES`), None when it declares none."""
-    if not isinstance(metadata, Mapping) or METADATA_KEY not in metadata:
-        return None
-    block = metadata[METADATA_KEY]
-    if not isinstance(block, Mapping) or set(block) != {"mlflow_artifact"}:
-        raise CatalogArtifactError(
-            f"catalog dataset {dataset_name!r}: metadata.{METADATA_KEY} must be exactly "
-            f"{{mlflow_artifact: <role>}}, got {block!r} (the roles: conf/base/catalog.yml)"
-        )
-    role = block["mlflow_artifact"]
-    if role not in ARTIFACT_ROLES:
-        raise CatalogArtifactError(
-            f"catalog dataset {dataset_name!r}: metadata.{METADATA_KEY}.mlflow_artifact is {role!r}, "
-            f"not one of {sorted(ARTIFACT_ROLES)} (the roles: conf/base/catalog.yml)"
-        )
-    return role
-
-
-def artifact_roles(catalog: Any, dataset_names: Iterable[str]) -> dict[str, str]:
-    """dataset name -> MLflow role, for the named datasets the catalog declares one for.
-
-    Reads each dataset's ``metadata`` (explicit entries and factory patterns alike: ``catalog.get``
-    resolves a pattern to the dataset it makes); names the catalog does not hold have no role.
-    """
-    roles = {}
-    for name in sorted(dataset_names):
-        dataset = catalog.get(name) if catalog is not None else None
-        role = artifact_role(name, getattr(dataset, "metadata", None))
-        if role is not None:
-            roles[name] = role
-    return roles
-
-
-def declared(config: Mapping[str, Any], dotted_key: str, where: str) -> Any:
-    """``config["a"]["b"]`` for ``"a.b"``: a key conf declares, read strictly (a clear error naming it when absent)."""
-    value: Any = config
-    for part in dotted_key.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            raise KeyError(f"{dotted_key} is not set; it is declared in {where}")
-        value = value[part]
-    return value
 
 
 def tolerant(what: str):
@@ -378,76 +325,3 @@ def _pipeline_label(names: Any) -> str:
     if isinstance(names, (list, tuple)):
         return "+".join(str(n) for n in names) or "__default__"
     return str(names)
-
-
-class PlacementHook:
-    """Where models run, resolved once per run from ``training.placement`` before any node starts.
-
-    A CUDA request on a machine without CUDA stops the run here, before the MLflow parent run is
-    opened (pluggy calls the hook registered last first: settings.py registers this one last).
-    """
-
-    def __init__(self) -> None:
-        self.params: Any = None
-
-    @hook_impl
-    def after_context_created(self, context) -> None:
-        self.params = declared(context.params, "training.placement", PARAMETERS_TRAINING)
-
-    @hook_impl
-    def before_pipeline_run(self) -> None:
-        placement.configure_run(self.params)
-
-
-class RunLockHook:
-    """One ``kedro run`` per project data folder (:mod:`rulelens.run_lock`): the lock is taken
-    before any other hook or node starts and dropped after every other hook has finished. Under
-    torchrun / accelerate launch the processes of one launch are one run: rank 0 holds the lock."""
-
-    def __init__(self) -> None:
-        self.project_path: Path | None = None
-        self.dataset: str | None = None  # the globals' dataset, read in after_context_created
-        self.env: str | None = None
-        self.lock = None
-
-    @hook_impl
-    def after_context_created(self, context) -> None:
-        self.project_path = Path(context.project_path)
-        self.env = context.env
-        self.dataset = str(declared(context.config_loader["globals"], "dataset", "conf/base/globals.yml"))
-
-    @hook_impl(tryfirst=True)
-    def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
-        import atexit
-
-        from rulelens import run_lock
-
-        if self.project_path is None:
-            return
-        if not placement.is_main_process():  # torchrun / accelerate: one launch, one lock, held by rank 0
-            logger.info("Rank %d: the run lock is rank 0's", placement.process_rank())
-            return
-        path = run_lock.lock_path(self.project_path, self.dataset)
-        record = run_lock.holder_record(env=run_params.get("env") or self.env)
-        self.lock = run_lock.acquire(
-            path,
-            record,
-            how_to_run_elsewhere=(
-                f"an environment whose globals name another dataset (this one writes data/*/{self.dataset}), "
-                "or another copy of the project"
-            ),
-        )
-        atexit.register(self.lock.release)  # a hook that fails before the run starts still lets go
-
-    @hook_impl(trylast=True)
-    def after_pipeline_run(self) -> None:
-        self._release()
-
-    @hook_impl(trylast=True)
-    def on_pipeline_error(self) -> None:
-        self._release()
-
-    def _release(self) -> None:
-        if self.lock is not None:
-            self.lock.release()
-            self.lock = None
