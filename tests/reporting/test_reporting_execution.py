@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.reporting import study_fixtures as fx
 from tests.reporting.conftest import PARAMS, run_reporting
 
 
+@pytest.mark.slow
 def test_the_report_shows_execution_quality_diagnoses_and_the_attribution_link():
     params = {**PARAMS, "quality_metrics": ["exec_match", "exec_agreement", "semantic_similarity", "chrf", "valid"]}
     study = run_reporting(fx.study_inputs(planted=True), params)

@@ -10,6 +10,8 @@ from rulelens.variant_grid import Variant
 from tests.reporting import study_fixtures as fx
 from tests.reporting.conftest import run_reporting
 
+pytestmark = pytest.mark.slow  # see the marker in pyproject.toml
+
 SEEDS = (0, 1, 2)
 
 
