@@ -181,3 +181,23 @@ def test_a_special_token_is_never_the_replacement(ranked_model, smol_tokenizer):
     model = ranked_model([(route + [tok.eos_token_id], special, room + [tok.eos_token_id])])
     item = generate_rules(model, tok, CLAUSES[:1], params=conf_generation(max_new_tokens=40, constrain=True)).items[0]
     assert item.text == HEAD + ")" and special not in item.token_ids and item.constrained_steps == 2
+
+
+@pytest.mark.parametrize(
+    ("rule_format", "head"),
+    [("rulelens", HEAD), ("lrml", "if(has(space,window)),then(obligation(has(space,door))")],
+)
+def test_whitespace_is_not_the_replacement_while_a_token_that_closes_the_rule_is(
+    ranked_model, smol_tokenizer, rule_format, head
+):
+    """The model ends a rule that is one ')' short; its next choice is a space, then ')'. The space
+    would leave the rule where it was (the end of sequence would come back at the next step, the row
+    padding itself with spaces into the repetition stop), so the constraint takes ')'."""
+    tok = smol_tokenizer
+    space = ids_of(tok, " ")
+    assert len(space) == 1
+    close = ids_of(tok, ")")[0]
+    model = ranked_model([(ids_of(tok, head) + [tok.eos_token_id], space[0], close)])
+    settings = conf_generation(max_new_tokens=60, constrain=True, balanced_call=None, repetition_ngram=4)
+    item = generate_rules(model, tok, CLAUSES[:1], params=settings, rule_format=rule_format).items[0]
+    assert item.text == head + ")" and item.stop_reason == "eos" and item.constrained_steps == 1
