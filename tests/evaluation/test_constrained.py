@@ -201,3 +201,82 @@ def test_whitespace_is_not_the_replacement_while_a_token_that_closes_the_rule_is
     settings = conf_generation(max_new_tokens=60, constrain=True, balanced_call=None, repetition_ngram=4)
     item = generate_rules(model, tok, CLAUSES[:1], params=settings, rule_format=rule_format).items[0]
     assert item.text == head + ")" and item.stop_reason == "eos" and item.constrained_steps == 1
+
+
+@pytest.fixture
+def clause_keyed_model(tiny_llama):
+    """A tiny Llama steered per clause, wherever the clause sits in a batch: ``scripts[clause] = (first,
+    second, ...)``, ranked as in ``ranked_model``; the clause of each row is read from its prompt."""
+
+    def build(scripts, tokenizer):
+        model = tiny_llama(seed=0)
+        state = {"step": -1, "rows": []}
+
+        def hook(module, args, kwargs, output):
+            ids = kwargs.get("input_ids")
+            if ids is not None and ids.shape[1] > 1:
+                state["step"] = 0
+                prompts = tokenizer.batch_decode(ids, skip_special_tokens=True)
+                state["rows"] = [next(c for c in scripts if c in prompt) for prompt in prompts]
+            else:
+                state["step"] += 1
+            logits = output.logits.clone()
+            for row, clause in enumerate(state["rows"]):
+                for rank, script in enumerate(scripts[clause]):
+                    token = script if isinstance(script, int) else script[min(state["step"], len(script) - 1)]
+                    logits[row, -1, token] += 1e4 / 2**rank
+            output.logits = logits
+            return output
+
+        model.register_forward_hook(hook, with_kwargs=True)
+        return model
+
+    return build
+
+
+def test_regenerated_unconstrained_rules_are_the_plain_runs_and_get_their_own_lrml_score(
+    clause_keyed_model, smol_tokenizer
+):
+    """Only the rule the constraint changed is generated again, in a batch of its own; the LRML scores
+    of the rules as the model writes them unconstrained sit beside the constrained ones'."""
+    tok = smol_tokenizer
+    eos = tok.eos_token_id
+    whole = "if(has(space,window)),then(obligation(has(space,door)))"
+    short = whole[:-1]  # one ')' short: the model's end of sequence dooms it
+    scripts = {
+        CLAUSES[0]: (ids_of(tok, whole) + [eos], ids_of(tok, ")")[0]),
+        CLAUSES[1]: (ids_of(tok, short) + [eos], ids_of(tok, ")")[0]),
+        CLAUSES[2]: (ids_of(tok, "if(has(space,window)),then(obligation(has(space,wall)))") + [eos], eos),
+    }
+    test = pd.DataFrame({"clause_id": ["a", "b", "c"], "clause": CLAUSES[:3], "rule": [whole] * 3})
+    settings = conf_generation(max_new_tokens=40, balanced_call=None, constrain=False)
+    metrics = conf_metrics(n_resamples=100, embedding_model=None)
+    free, free_table, _ = evaluate_model(
+        clause_keyed_model(scripts, tok),
+        tok,
+        test,
+        generation_params=settings,
+        metric_params=metrics,
+        rule_format="lrml",
+    )
+    held, held_table, speed = evaluate_model(
+        clause_keyed_model(scripts, tok),
+        tok,
+        test,
+        generation_params={**settings, "constrain": True, "regenerate_unconstrained": True},
+        metric_params=metrics,
+        rule_format="lrml",
+    )
+    assert free["generated_rule"].tolist() == [whole, short, scripts_text(tok, scripts[CLAUSES[2]][0])]
+    assert held["generated_rule"].tolist()[1] == whole and held["constrained_steps"].tolist() == [0, 1, 0]
+    assert held["unconstrained_rule"].tolist() == free["generated_rule"].tolist()
+    assert speed["regenerated_rules"] == 1 and speed["unconstrained_seconds"] > 0
+    for column in ("lrml_published_clause_f1", "lrml_clause_f1", "lrml_published_precision"):
+        assert held[f"{column}_unconstrained"].tolist() == free[column].tolist()
+    held_means, free_means = held_table.set_index("metric")["mean"], free_table.set_index("metric")["mean"]
+    assert held_means["lrml_f1_published_unconstrained"] == pytest.approx(free_means["lrml_f1_published"])
+    assert "unconstrained_rule" not in free and "lrml_f1_published_unconstrained" not in free_means
+
+
+def scripts_text(tokenizer, script):
+    return tokenizer.decode(script, skip_special_tokens=True)

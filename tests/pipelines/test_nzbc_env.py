@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from rulelens.evaluation.metrics import LRML_METRICS
+from rulelens.evaluation.metrics import LRML_METRICS, LRML_UNCONSTRAINED_METRICS
 from tests.project_copy import NZBC_CSV, copy_project, kedro
 
 pytestmark = [
@@ -103,8 +103,13 @@ def test_per_clause_lrml_columns_are_finite(nzbc_run):
         for column in ("lrml_precision", "lrml_recall", "lrml_clause_f1", "lrml_published_clause_f1"):
             assert rules[column].between(0, 1).all(), (variant, column)
         assert rules["reference_rule"].str.startswith(("if(", "If(", "obligation(", "and(")).any()
+        # conf/nzbc regenerates the rules the constraint changed: both are scored
+        assert rules["unconstrained_rule"].notna().all(), variant
+        unchanged = rules["constrained_steps"] == 0
+        assert (rules.loc[unchanged, "unconstrained_rule"] == rules.loc[unchanged, "generated_rule"]).all()
+        assert rules["lrml_published_clause_f1_unconstrained"].between(0, 1).all(), variant
         metrics = json.loads((out / variant / "evaluation_metrics.json").read_text())
-        for name in LRML_METRICS:
+        for name in (*LRML_METRICS, *LRML_UNCONSTRAINED_METRICS):
             assert math.isfinite(metrics[name]) and 0 <= metrics[name] <= 1, (variant, name)
             assert metrics[f"{name}_ci_low"] <= metrics[name] + 1e-9 <= metrics[f"{name}_ci_high"] + 2e-9
 
@@ -118,6 +123,7 @@ def test_quality_summary_report_and_mlflow_carry_the_lrml_score(nzbc_run):
     assert lrml["mean"].map(math.isfinite).all() and (lrml["ci_low"] <= lrml["mean"] + 1e-9).all()
     report = (reporting / "study_report.html").read_text(encoding="utf-8")
     assert "lrml_f1_published" in report and "Published results on the NZBC benchmark" in report
+    assert "lrml_f1_published_unconstrained" in report and set(LRML_UNCONSTRAINED_METRICS) <= set(quality["metric"])
 
     from mlflow.tracking import MlflowClient
 

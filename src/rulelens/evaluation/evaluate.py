@@ -6,24 +6,37 @@ and returns data frames plus a small dict, so it needs no Kedro import.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
 
-from rulelens.data.rule_formats import RuleFormat, format_name
+from rulelens.data.rule_formats import RuleFormat, as_rule_format, format_name
 from rulelens.evaluation.execution import EXECUTION_COLUMNS, EXECUTION_METRICS, execution_indicators, score_execution
-from rulelens.evaluation.generation import STOP_REPETITION, GenerationParams, Generations, generate_rules
+from rulelens.evaluation.generation import (
+    STOP_REPETITION,
+    GenerationParams,
+    Generations,
+    generate_rules,
+    unconstrained_rules,
+)
 from rulelens.evaluation.metrics import (
     DIAGNOSTICS,
     LRML_CLAUSE_COLUMNS,
     LRML_METRICS,
+    LRML_UNCONSTRAINED_CLAUSE_COLUMNS,
+    LRML_UNCONSTRAINED_METRICS,
     METRICS,
+    UNCONSTRAINED_SUFFIX,
     MetricParams,
     aggregate,
+    lrml_scores,
     score_pairs,
 )
 from rulelens.prompts import PromptStyle
+
+logger = logging.getLogger(__name__)
 
 PER_CLAUSE_COLUMNS = [
     "clause_id",
@@ -42,16 +55,21 @@ PER_CLAUSE_COLUMNS = [
 ]
 
 
-def per_clause_columns(rule_format: str = "rulelens", executed: bool = False) -> list[str]:
+def per_clause_columns(rule_format: str = "rulelens", executed: bool = False, regenerated: bool = False) -> list[str]:
     """The per-clause table's columns: PER_CLAUSE_COLUMNS, plus the LRML score after ``valid`` for LRML,
-    and the execution columns (rulelens.evaluation.execution) first among the scores when rules were run."""
+    the execution columns (rulelens.evaluation.execution) first among the scores when rules were run,
+    and with ``regenerated`` the rule written without the constraint after the generated one (for LRML
+    its LRML score after the constrained one's)."""
+    columns = list(PER_CLAUSE_COLUMNS)
+    if regenerated:
+        columns.insert(columns.index("generated_rule") + 1, "unconstrained_rule")
+    if rule_format == "lrml":
+        at = columns.index("valid") + 1
+        columns[at:at] = [*LRML_CLAUSE_COLUMNS, *(LRML_UNCONSTRAINED_CLAUSE_COLUMNS if regenerated else ())]
     if executed:
-        at = PER_CLAUSE_COLUMNS.index("reference_rule") + 1
-        return [*PER_CLAUSE_COLUMNS[:at], *EXECUTION_COLUMNS, *per_clause_columns(rule_format)[at:]]
-    if rule_format != "lrml":
-        return list(PER_CLAUSE_COLUMNS)
-    at = PER_CLAUSE_COLUMNS.index("valid") + 1
-    return [*PER_CLAUSE_COLUMNS[:at], *LRML_CLAUSE_COLUMNS, *PER_CLAUSE_COLUMNS[at:]]
+        at = columns.index("reference_rule") + 1
+        columns[at:at] = EXECUTION_COLUMNS
+    return columns
 
 
 def throughput(generations: Generations) -> dict[str, float]:
@@ -103,6 +121,11 @@ def evaluate_model(
     valid and unchanged, exact because the constraint only removes certainly invalid tokens). With
     the ``lrml`` format the table also has ``lrml_precision``, ``lrml_recall`` and
     ``lrml_clause_f1`` and the aggregate ``lrml_f1``, ``lrml_precision``, ``lrml_recall``.
+    With ``regenerate_unconstrained`` (and ``constrain``) the rules the constraint changed are generated
+    again without it (:func:`rulelens.evaluation.generation.unconstrained_rules`): the table gets
+    ``unconstrained_rule`` and, for LRML, every LRML score of those rules with the suffix
+    ``_unconstrained`` (aggregates too: ``lrml_f1_published_unconstrained`` beside ``lrml_f1_published``);
+    the throughput gets ``unconstrained_seconds`` and ``regenerated_rules``.
 
     ``generation_params`` and ``metric_params`` are required: the complete ``evaluation.generation``
     and ``evaluation.metrics`` blocks (``conf/base/parameters_evaluation.yml``) or their settings.
@@ -143,13 +166,26 @@ def evaluate_model(
     per_clause["constrained_steps"] = [item.constrained_steps for item in generations.items]
     changed = per_clause["constrained_steps"] > 0
     per_clause["valid_unconstrained"] = per_clause["valid"].astype(bool) & ~changed
+    quality = (*METRICS, *LRML_METRICS) if notation == "lrml" else METRICS
+    regenerated = generation_params.constrain and generation_params.regenerate_unconstrained
+    second_pass: dict[str, float] = {}
+    if regenerated:
+        free = unconstrained_rules(
+            model, tokenizer, clauses, style, generation_params, generations, rule_format=rule_format
+        )
+        per_clause["unconstrained_rule"] = free.texts
+        second_pass = {"unconstrained_seconds": free.seconds, "regenerated_rules": free.extra["regenerated"]}
+        _check_unconstrained_validity(per_clause, as_rule_format(rule_format).is_valid)
+        if notation == "lrml":
+            free_scores = lrml_scores(free.texts, references, metric_params.lrml_entity_weight)
+            per_clause = pd.concat([per_clause, free_scores.add_suffix(UNCONSTRAINED_SUFFIX)], axis=1)
+            quality = (*quality, *LRML_UNCONSTRAINED_METRICS)
     diagnostics = per_clause.assign(
         stopped_by_repetition=(per_clause["stop_reason"] == STOP_REPETITION).astype(float),
         constrained=changed.astype(float),
         valid_unconstrained=per_clause["valid_unconstrained"].astype(float),
     )
-    quality = (*METRICS, *LRML_METRICS) if notation == "lrml" else METRICS
-    speed = throughput(generations)
+    speed = {**throughput(generations), **second_pass}
     executed = suites is not None
     if executed:
         columns, seconds = score_execution(per_clause, suites, smt_timeout_ms, notation=notation)
@@ -158,4 +194,20 @@ def evaluate_model(
         quality = (*EXECUTION_METRICS, *quality)
         speed["execution_seconds"] = seconds
     metrics_frame = aggregate(diagnostics, metrics=(*quality, *DIAGNOSTICS), params=metric_params)
-    return per_clause[per_clause_columns(notation, executed)], metrics_frame, speed
+    return per_clause[per_clause_columns(notation, executed, regenerated)], metrics_frame, speed
+
+
+def _check_unconstrained_validity(per_clause: pd.DataFrame, is_valid: Any) -> None:
+    """Warn where a regenerated unconstrained rule's validity is not ``valid_unconstrained``.
+
+    They agree by construction (a rule the constraint changed would have been invalid without it);
+    a difference means the second pass, in batches of its own, decoded a row differently (float
+    rounding at a near tie), and is named rather than hidden."""
+    regenerated_valid = per_clause["unconstrained_rule"].map(is_valid).astype(bool)
+    differ = per_clause.loc[regenerated_valid != per_clause["valid_unconstrained"].astype(bool), "clause_id"]
+    if len(differ):
+        logger.warning(
+            "regenerated unconstrained rules of %d clause(s) (%s) differ in validity from valid_unconstrained",
+            len(differ),
+            ", ".join(map(str, differ[:5])),
+        )

@@ -21,6 +21,7 @@ With ``constrain: true`` (under the rule format's grammar and validator) a logit
 greedy token unless that token makes a valid rule impossible by the format's grammar, and then
 takes the best token that does not (:mod:`rulelens.evaluation.constrained`); each rule records
 how many of its tokens the constraint changed (``constrained_steps``, 0: the model's own greedy rule).
+:func:`unconstrained_rules` gives the rules the model writes without it, for scoring both.
 
 The same pure functions (:mod:`.stopping`, re-exported here) decide the stop inside
 ``generate`` (to end a batch early), in constrained decoding, and afterwards (to cut the text
@@ -32,7 +33,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 from rulelens.data.rule_formats import RuleFormat
@@ -258,6 +259,42 @@ def generate_rules(
     seconds = time.perf_counter() - start
     cost = {"prompt_tokens": sum(len(r) for r in rows), "decode_token_slots": decode_slots}
     return Generations(items=list(results), seconds=seconds, batch_size=params.batch_size, extra=cost)
+
+
+def unconstrained_rules(
+    model: Any,
+    tokenizer: Any,
+    clauses: Sequence[str],
+    style: PromptStyle,
+    params: GenerationParams | Mapping[str, Any],
+    constrained: Generations,
+    *,
+    rule_format: RuleFormat | str = "rulelens",
+) -> Generations:
+    """The rules the model writes for ``clauses`` without the constraint, from a constrained run of them.
+
+    A rule the constraint never changed (``constrained_steps`` 0) is already the model's own greedy
+    rule (docs/evaluation.md, "Constrained decoding"); only the changed ones are generated again, the
+    constraint off, in batches of their own. ``seconds`` is that second pass; ``extra["regenerated"]``
+    how many rules it wrote.
+    """
+    params = GenerationParams.from_params(params)
+    items = list(constrained.items)
+    changed = [index for index, item in enumerate(items) if item.constrained_steps > 0]
+    if not changed:
+        return Generations(items=items, seconds=0.0, batch_size=params.batch_size, extra={"regenerated": 0})
+    again = generate_rules(
+        model,
+        tokenizer,
+        [clauses[index] for index in changed],
+        style,
+        replace(params, constrain=False),
+        rule_format=rule_format,
+    )
+    for index, item in zip(changed, again.items):
+        items[index] = item
+    extra = {"regenerated": len(changed)}
+    return Generations(items=items, seconds=again.seconds, batch_size=params.batch_size, extra=extra)
 
 
 def _batch(

@@ -69,6 +69,16 @@ F1_FROM_MEANS = {
     "lrml_f1": ("lrml_precision", "lrml_recall"),
     "lrml_f1_published": ("lrml_published_precision", "lrml_published_recall"),
 }
+# The same LRML scores of the rules written without the constraint (evaluation.generation.regenerate_unconstrained)
+UNCONSTRAINED_SUFFIX = "_unconstrained"
+LRML_UNCONSTRAINED_METRICS = tuple(f"{name}{UNCONSTRAINED_SUFFIX}" for name in LRML_METRICS)
+LRML_UNCONSTRAINED_CLAUSE_COLUMNS = tuple(f"{name}{UNCONSTRAINED_SUFFIX}" for name in LRML_CLAUSE_COLUMNS)
+F1_FROM_MEANS.update(
+    {
+        f"{f1}{UNCONSTRAINED_SUFFIX}": (f"{p}{UNCONSTRAINED_SUFFIX}", f"{r}{UNCONSTRAINED_SUFFIX}")
+        for f1, (p, r) in list(F1_FROM_MEANS.items())
+    }
+)
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ class GenerationParams:
     repetition_max_repeats: int | None  # ... stop when the last n-gram occurs this often; None: off
     constrain: bool  # constrained decoding to the rule format's grammar and validator (docs/evaluation.md)
     constraint_top_k: int  # ending tokens tried, in score order, among the grammar's allowed ones
+    regenerate_unconstrained: bool  # constrained: generate the changed rules again without it, to score both
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any] | GenerationParams) -> GenerationParams:

@@ -69,16 +69,22 @@ def _agreement_sentence(matrix: pd.DataFrame) -> str:
     return "On the same clauses, " + " and ".join(parts) + "."
 
 
-LRML_SCORES = {  # aggregate F1 -> (precision, recall) metric names
+LRML_SCORES = {  # aggregate F1 -> (precision, recall) metric names, in the table's column order
     "lrml_f1_published": ("lrml_published_precision", "lrml_published_recall"),
+    "lrml_f1_published_unconstrained": (
+        "lrml_published_precision_unconstrained",
+        "lrml_published_recall_unconstrained",
+    ),
     "lrml_f1": ("lrml_precision", "lrml_recall"),
+    "lrml_f1_unconstrained": ("lrml_precision_unconstrained", "lrml_recall_unconstrained"),
 }
 
 
 def lrml_f1_by_variant(quality_by_variant: pd.DataFrame) -> pd.DataFrame:
     """This run's corpus LRML F1 per variant, in percent: F1 of the mean precision and recall (as published),
     for the published pipeline's score (``lrml_f1_published``, with its precision and recall) and, beside it,
-    rulelens's own (``lrml_f1``)."""
+    rulelens's own (``lrml_f1``); each followed by the same score of the rules written without the
+    constraint (``..._unconstrained``) when the run generated them (``regenerate_unconstrained``)."""
     names = [name for pair in LRML_SCORES.values() for name in pair]
     rows = quality_by_variant[quality_by_variant["metric"].isin(names)]
     if rows.empty:
@@ -212,7 +218,10 @@ def published_section_parts(quality_by_variant: pd.DataFrame) -> tuple[list[str]
         "This dataset is scored with the LRML F1 metric in percent (docs/evaluation.md): "
         "<code>lrml_f1_published</code> normalises prediction and reference as the published pipeline did "
         "and scores them with its scorer, quirks included, so it is the one to compare with the published "
-        "figures; <code>lrml_f1</code> is rulelens's cleaner score on the compact notation, beside it.",
+        "figures; <code>lrml_f1</code> is rulelens's cleaner score on the compact notation, beside it. "
+        "Rules are decoded under the LRML constraint; where the run also generated the rules the "
+        "constraint changed without it (<code>regenerate_unconstrained</code>), the columns ending in "
+        "<code>_unconstrained</code> score the rules as the model writes them unconstrained.",
         html.escape(published_lrml_note()),
     ]
     return paragraphs, [

@@ -128,13 +128,20 @@ def link_attribution_to_correctness(clause_categories: pd.DataFrame, quality: pd
 
 
 def summarise_quality(quality: pd.DataFrame, reporting: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(quality per variant with CIs, plateau estimates)."""
+    """(quality per variant with CIs, plateau estimates).
+
+    Where the run also scored the rules written without the constraint (columns ending in
+    ``_unconstrained``, ``evaluation.generation.regenerate_unconstrained``), each compared metric's
+    counterpart is summarised beside it: described per variant, never compared (the same model's
+    other decoding, not another test)."""
+    from rulelens.evaluation.metrics import UNCONSTRAINED_SUFFIX
     from rulelens.reporting import study_statistics
 
     settings = ReportingSettings.from_params(reporting)
     plateau = settings.plateau
     metrics = list(dict.fromkeys([*settings.quality_metrics, settings.quality_metric]))
-    by_variant = study_statistics.quality_summary_by_variant(quality, metrics, **settings.bootstrap())
+    described = [f"{m}{UNCONSTRAINED_SUFFIX}" for m in metrics if f"{m}{UNCONSTRAINED_SUFFIX}" in quality.columns]
+    by_variant = study_statistics.quality_summary_by_variant(quality, [*metrics, *described], **settings.bootstrap())
     plateaus = study_statistics.plateau_table(
         quality,
         metrics=[settings.quality_metric],
