@@ -140,7 +140,8 @@ def summarise_quality(quality: pd.DataFrame, reporting: dict[str, Any]) -> tuple
     settings = ReportingSettings.from_params(reporting)
     plateau = settings.plateau
     metrics = list(dict.fromkeys([*settings.quality_metrics, settings.quality_metric]))
-    described = [f"{m}{UNCONSTRAINED_SUFFIX}" for m in metrics if f"{m}{UNCONSTRAINED_SUFFIX}" in quality.columns]
+    counterparts = [f"{m}{UNCONSTRAINED_SUFFIX}" for m in metrics]  # valid's is valid_unconstrained, compared if listed
+    described = [name for name in counterparts if name in quality.columns and name not in metrics]
     by_variant = study_statistics.quality_summary_by_variant(quality, [*metrics, *described], **settings.bootstrap())
     plateaus = study_statistics.plateau_table(
         quality,
