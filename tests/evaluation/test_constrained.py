@@ -21,6 +21,16 @@ def ids_of(tokenizer, text):
     return tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
+def ranked_logits(logits, rows, step):
+    """``logits`` with each row's scripts ranked: the first +1e4, the second +5e3, ... at ``step``."""
+    logits = logits.clone()
+    for row, scripts in enumerate(rows):
+        for rank, script in enumerate(scripts):
+            token = script if isinstance(script, int) else script[min(step, len(script) - 1)]
+            logits[row, -1, token] += 1e4 / 2**rank
+    return logits
+
+
 @pytest.fixture
 def ranked_model(tiny_llama):
     """A tiny Llama whose scores are steered per row: the first script +1e4, the second +5e3, ...
@@ -39,11 +49,7 @@ def ranked_model(tiny_llama):
         def hook(module, args, kwargs, output):
             ids = kwargs.get("input_ids")
             state["step"] = 0 if ids is not None and ids.shape[1] > 1 else state["step"] + 1
-            logits = output.logits.clone()
-            for row, scripts in enumerate(rows):
-                for rank, script in enumerate(scripts):
-                    logits[row, -1, pick(script, state["step"])] += 1e4 / 2**rank
-            output.logits = logits
+            output.logits = ranked_logits(output.logits, rows, state["step"])
             return output
 
         model.register_forward_hook(hook, with_kwargs=True)
@@ -220,12 +226,7 @@ def clause_keyed_model(tiny_llama):
                 state["rows"] = [next(c for c in scripts if c in prompt) for prompt in prompts]
             else:
                 state["step"] += 1
-            logits = output.logits.clone()
-            for row, clause in enumerate(state["rows"]):
-                for rank, script in enumerate(scripts[clause]):
-                    token = script if isinstance(script, int) else script[min(state["step"], len(script) - 1)]
-                    logits[row, -1, token] += 1e4 / 2**rank
-            output.logits = logits
+            output.logits = ranked_logits(output.logits, [scripts[c] for c in state["rows"]], state["step"])
             return output
 
         model.register_forward_hook(hook, with_kwargs=True)
