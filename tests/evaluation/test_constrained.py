@@ -43,9 +43,6 @@ def ranked_model(tiny_llama):
         model = tiny_llama(seed=0)
         state = {"step": -1}
 
-        def pick(script, step):
-            return script if isinstance(script, int) else script[min(step, len(script) - 1)]
-
         def hook(module, args, kwargs, output):
             ids = kwargs.get("input_ids")
             state["step"] = 0 if ids is not None and ids.shape[1] > 1 else state["step"] + 1
