@@ -12,6 +12,7 @@ from rulelens.evaluation import evaluate_model
 from rulelens.evaluation.constrained import RowGrammar, keeps_rule_possible
 from rulelens.evaluation.generation import STOP_REPETITION, GenerationParams, generate_rules
 from tests.conf_settings import conf_generation, conf_metrics
+from tests.evaluation.steering import follow_the_batch
 
 HEAD = 'rule("X", room, require=room.a >= 1'
 CLAUSES = ["A.1 one.", "B.2 two.", "C.3 three.", "D.4 four."]
@@ -41,12 +42,16 @@ def ranked_model(tiny_llama):
 
     def build(rows):
         model = tiny_llama(seed=0)
-        state = {"step": -1}
+        state = {"step": -1, "rows": []}
 
         def hook(module, args, kwargs, output):
             ids = kwargs.get("input_ids")
-            state["step"] = 0 if ids is not None and ids.shape[1] > 1 else state["step"] + 1
-            output.logits = ranked_logits(output.logits, rows, state["step"])
+            if ids is not None and ids.shape[1] > 1:
+                state["step"], state["rows"] = 0, list(rows)
+                follow_the_batch(output.cache, state)
+            else:
+                state["step"] += 1
+            output.logits = ranked_logits(output.logits, state["rows"], state["step"])
             return output
 
         model.register_forward_hook(hook, with_kwargs=True)
@@ -220,10 +225,11 @@ def clause_keyed_model(tiny_llama):
             if ids is not None and ids.shape[1] > 1:
                 state["step"] = 0
                 prompts = tokenizer.batch_decode(ids, skip_special_tokens=True)
-                state["rows"] = [next(c for c in scripts if c in prompt) for prompt in prompts]
+                state["rows"] = [scripts[next(c for c in scripts if c in prompt)] for prompt in prompts]
+                follow_the_batch(output.cache, state)
             else:
                 state["step"] += 1
-            output.logits = ranked_logits(output.logits, [scripts[c] for c in state["rows"]], state["step"])
+            output.logits = ranked_logits(output.logits, state["rows"], state["step"])
             return output
 
         model.register_forward_hook(hook, with_kwargs=True)

@@ -7,6 +7,7 @@ import pytest
 
 from rulelens.evaluation import PER_CLAUSE_COLUMNS, evaluate_model
 from tests.conf_settings import conf_generation, conf_metrics, conf_prompt
+from tests.evaluation.steering import follow_the_batch
 
 RULE = 'rule("A.1", room, require=room.height_m >= 2.4)'
 
@@ -85,15 +86,19 @@ def test_a_looping_clause_is_counted_as_stopped_by_repetition(tiny_llama, smol_t
     model = tiny_llama(seed=0)
     loop = tok(" and room.height_m >= 2.4", add_special_tokens=False)["input_ids"]
     done = tok(RULE, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
-    state = {"step": -1}
+    state = {"step": -1, "rows": []}
 
     def hook(module, args, kwargs, output):
         ids = kwargs.get("input_ids")
-        state["step"] = 0 if ids is not None and ids.shape[1] > 1 else state["step"] + 1
+        if ids is not None and ids.shape[1] > 1:
+            state["step"], state["rows"] = 0, list(state["looping"])
+            follow_the_batch(output.cache, state)  # rows leave the batch as they stop
+        else:
+            state["step"] += 1
         logits = output.logits.clone()
         step = state["step"]
-        for row in range(logits.shape[0]):
-            script = (loop * 40) if state["looping"][row] else done
+        for row, looping in enumerate(state["rows"]):
+            script = (loop * 40) if looping else done
             logits[row, -1, script[min(step, len(script) - 1)]] += 1e4
         output.logits = logits
         return output

@@ -1,13 +1,14 @@
 """Constrained greedy decoding: the model's own choice unless that choice dooms the rule.
 
-At each step of ``generate`` the processor keeps the row's greedy (arg-max) token when the rule
-can still become valid with it; otherwise it takes the highest-scoring token that keeps a valid
-rule possible (docs/evaluation.md, "Constrained decoding"). While the row goes on, "possible" is
-the rule format's declared grammar (:class:`rulelens.data.rule_formats.RuleFormat`, e.g.
-``data/grammars/rulelens.gbnf``) through llguidance: the token is allowed when the text so far
-plus the token can still become a sentence of the grammar. When the token ends the row (end of
-sequence, the stop rule, ``max_new_tokens``) it is the format's exact validator (for the shipped
-format :func:`rulelens.data.rule_format.is_valid_rule`) on the text the row would end with. A greedy token
+At each step of greedy decoding (:mod:`rulelens.evaluation.decoding`) the constraint keeps the row's
+greedy (arg-max) token when the rule can still become valid with it; otherwise it takes the
+highest-scoring token that keeps a valid rule possible (docs/evaluation.md, "Constrained decoding").
+While the row goes on, "possible" is the rule format's declared grammar
+(:class:`rulelens.data.rule_formats.RuleFormat`, e.g. ``data/grammars/rulelens.gbnf``) through
+llguidance: the token is allowed when the text so far plus the token can still become a sentence of
+the grammar. When the token ends the row (end of sequence, the stop rule, ``max_new_tokens``) it is
+the format's exact validator (for the shipped format
+:func:`rulelens.data.rule_format.is_valid_rule`) on the text the row would end with. A greedy token
 that makes the row loop (the repetition stop) is kept: the row ends there, unrespelled. A
 replacement is never a special token and, while any other token is acceptable, never a token of
 whitespace only: both leave the rule where it was, so the model's refused choice (typically the end
@@ -15,7 +16,7 @@ of sequence on an unclosed rule) would only come back, and the row would pad its
 repetition stop instead of closing its rule.
 
 Every valid rule is a sentence of the grammar (a format's contract, tested for the shipped ones), so the masks never
-exclude a prefix of a valid rule: a rule the processor never changed is exactly the model's
+exclude a prefix of a valid rule: a rule the constraint never changed is exactly the model's
 unconstrained greedy rule, and one it changed would have been invalid without it. One constrained
 run gives both the constrained validity and the unconstrained one (``valid_unconstrained``: valid
 and never changed).
@@ -64,11 +65,6 @@ def keeps_rule_possible(
     return grammar_allows(candidate)
 
 
-def row_finished(new_ids: Sequence[int], text: str, end_ids: frozenset[int], params: GenerationParams) -> bool:
-    """A row ``generate`` has already ended (it is only padded from now on)."""
-    return any(t in end_ids for t in new_ids) or bool(new_ids) and ends_generation(new_ids, text, params)
-
-
 def whitespace_token_mask(tokenizer: Any, grammar: Any, vocabulary: int) -> Any:
     """Bool tensor of ``vocabulary`` entries: the tokens whose text is whitespace only.
 
@@ -102,7 +98,7 @@ def mask_tensor(mask: bytes, vocabulary: int) -> Any:
 
 
 class RowGrammar:
-    """One row's grammar matcher, fed the row's tokens as ``generate`` appends them."""
+    """One row's grammar matcher, fed the row's tokens as decoding appends them."""
 
     def __init__(self, matcher: Any) -> None:
         self.matcher = matcher
@@ -127,63 +123,53 @@ class RowGrammar:
 def rule_constraint(
     tokenizer: Any,
     params: GenerationParams,
-    prompt_width: int,
     eos_ids: frozenset[int],
-    pad_id: int,
+    batch_size: int,
     rule_format: RuleFormat | str = "rulelens",
 ):
-    """A ``LogitsProcessor`` for one left-padded batch; its ``changed_steps[row]`` counts interventions."""
+    """The constraint for one batch of ``batch_size`` rows, a ``choose`` hook of
+    :func:`rulelens.evaluation.decoding.greedy_decode`; its ``changed_steps[row]`` counts interventions."""
     import torch
-    from transformers import LogitsProcessor
 
     def decode(ids: Sequence[int]) -> str:
         return tokenizer.decode(list(ids), skip_special_tokens=True)
 
-    end_ids = frozenset(eos_ids | {pad_id})
     # special tokens other than eos decode to nothing: as a replacement they would only stall the row
     never_instead = frozenset(getattr(tokenizer, "all_special_ids", ())) - eos_ids
     grammar = grammar_tokenizer(tokenizer)
     rule_format = as_rule_format(rule_format)
     is_valid, grammar_text = rule_format.is_valid, rule_format.grammar_text
 
-    class RuleConstraint(LogitsProcessor):
+    class RuleConstraint:
         """Masks every token but the first acceptable one, in score order, where the arg-max is not."""
 
         def __init__(self) -> None:
-            self.changed_steps: list[int] = []
-            self.gave_up: list[bool] = []
-            self.rows: list[RowGrammar] = []
+            self.changed_steps = [0] * batch_size
+            self.gave_up = [False] * batch_size
+            self.rows = [RowGrammar(rule_matcher(grammar, rule_format.name, grammar_text)) for _ in range(batch_size)]
 
-        def __call__(self, input_ids, scores):
-            if not self.changed_steps:
-                self.changed_steps = [0] * input_ids.shape[0]
-                self.gave_up = [False] * input_ids.shape[0]
-                self.rows = [
-                    RowGrammar(rule_matcher(grammar, rule_format.name, grammar_text)) for _ in range(input_ids.shape[0])
-                ]
+        def __call__(self, rows: Sequence[int], new_ids: Sequence[list[int]], scores):
+            """Rewrite the scores of the running ``rows`` (batch indices; ``new_ids``: their tokens so far)."""
             best = scores.argmax(dim=-1).tolist()
-            for row in range(input_ids.shape[0]):
+            for slot, (row, new) in enumerate(zip(rows, new_ids)):
                 if self.gave_up[row]:
-                    continue
-                new = input_ids[row, prompt_width:].tolist()
-                if row_finished(new, decode(new), end_ids, params):
                     continue
                 state = self.rows[row]
                 if not state.catch_up(new):
-                    self.gave_up[row] = True  # cannot happen for a token this processor let through
+                    self.gave_up[row] = True  # cannot happen for a token this constraint let through
                     continue
-                if loops([*new, best[row]], params):
+                if loops([*new, best[slot]], params):
                     continue  # the model's own loop ends the row, as it would unconstrained
-                if keeps_rule_possible(new, best[row], decode, eos_ids, params, state.allows, is_valid):
+                if keeps_rule_possible(new, best[slot], decode, eos_ids, params, state.allows, is_valid):
                     continue  # the model's own choice: nothing to do
-                chosen = self._best_acceptable(scores[row], new, best[row], state)
+                chosen = self._best_acceptable(scores[slot], new, best[slot], state)
                 if chosen is None:
                     self.gave_up[row] = True  # nothing acceptable: the row goes on unconstrained
                     continue
                 self.changed_steps[row] += 1
-                keep = scores[row, chosen].clone()
-                scores[row] = torch.finfo(scores.dtype).min
-                scores[row, chosen] = keep
+                keep = scores[slot, chosen].clone()
+                scores[slot] = torch.finfo(scores.dtype).min
+                scores[slot, chosen] = keep
             return scores
 
         @staticmethod

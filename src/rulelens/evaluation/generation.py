@@ -3,8 +3,9 @@
 Evaluation must ask the model exactly what it was trained on, so the input ids are
 ``encode_prompt(build_prompt(tokenizer, clause, style))`` from :mod:`rulelens.prompts`.
 Clauses are generated in left-padded batches (the new tokens then start at the same column
-for every row) with ``model.generate``, which plain Hugging Face, peft-wrapped and
-bitsandbytes 4-bit models all provide. Decoding is greedy, hence deterministic.
+for every row) by greedy decoding over a shrinking batch (:mod:`.decoding`: ``generate``'s
+greedy decoding, except that a finished row leaves the batch), which works for plain Hugging
+Face, peft-wrapped and bitsandbytes 4-bit models alike. Decoding is greedy, hence deterministic.
 
 A row stops at the first of:
 
@@ -17,14 +18,14 @@ A row stops at the first of:
   rules repeat short sequences such as ``', '`` but not long ones that often);
 * ``max_new_tokens``.
 
-With ``constrain: true`` (under the rule format's grammar and validator) a logits processor keeps each row's
+With ``constrain: true`` (under the rule format's grammar and validator) the constraint keeps each row's
 greedy token unless that token makes a valid rule impossible by the format's grammar, and then
 takes the best token that does not (:mod:`rulelens.evaluation.constrained`); each rule records
 how many of its tokens the constraint changed (``constrained_steps``, 0: the model's own greedy rule).
 :func:`unconstrained_rules` gives the rules the model writes without it, for scoring both.
 
 The same pure functions (:mod:`.stopping`, re-exported here) decide the stop inside
-``generate`` (to end a batch early), in constrained decoding, and afterwards (to cut the text
+decoding (to end a row early), in constrained decoding, and afterwards (to cut the text
 and count the tokens), so all three always agree.
 """
 
@@ -38,6 +39,7 @@ from typing import Any, Sequence
 
 from rulelens.data.rule_formats import RuleFormat
 from rulelens.evaluation.constrained import rule_constraint
+from rulelens.evaluation.decoding import greedy_decode
 from rulelens.evaluation.stopping import (  # noqa: F401 - re-exported: generation's public names
     STOP_EOS,
     STOP_LENGTH,
@@ -131,26 +133,6 @@ def model_device(model: Any) -> Any:
     return device if device is not None else next(model.parameters()).device
 
 
-def _stopping_criteria(tokenizer: Any, params: GenerationParams, prompt_width: int):
-    """A per-row stopping criterion for ``generate`` built on :func:`row_stops`."""
-    import torch
-    from transformers import StoppingCriteria, StoppingCriteriaList
-
-    class RuleComplete(StoppingCriteria):
-        """Ends a row once its new text satisfies the stop rule or it loops (rows stop independently)."""
-
-        def __call__(self, input_ids, scores, **kwargs):
-            done = []
-            for row in input_ids:
-                new = row[prompt_width:].tolist()
-                done.append(row_stops(new, tokenizer.decode(new, skip_special_tokens=True), params))
-            return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
-
-    if not (params.balanced_call or params.stop_strings or params.repetition_on):
-        return StoppingCriteriaList()
-    return StoppingCriteriaList([RuleComplete()])
-
-
 def generate_batch(
     model: Any,
     tokenizer: Any,
@@ -161,39 +143,39 @@ def generate_batch(
 ) -> tuple[list[list[int]], list[int]]:
     """(new token ids, padding included; tokens the constraint changed) per row of one left-padded batch.
 
+    Greedy decoding over a shrinking batch (:func:`rulelens.evaluation.decoding.greedy_decode`): a row
+    stops at end of sequence, at :func:`row_stops` or at ``max_new_tokens``, and is computed no further.
     ``rule_format``: the format whose grammar and validator constrain decoding (``params.constrain``)."""
     import torch
-    from transformers import GenerationConfig, LogitsProcessorList
 
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(eos_ids)
     ids, mask = left_pad(rows, pad_id)
     device = model_device(model)
-    input_ids = torch.tensor(ids, dtype=torch.long, device=device)
-    attention_mask = torch.tensor(mask, dtype=torch.long, device=device)
-    config = GenerationConfig(
-        max_new_tokens=params.max_new_tokens,
-        do_sample=False,
-        num_beams=1,
-        pad_token_id=pad_id,
-        eos_token_id=sorted(eos_ids),
-        use_cache=True,
-    )
-    processors = LogitsProcessorList()
-    if params.constrain:
-        processors.append(rule_constraint(tokenizer, params, input_ids.shape[1], eos_ids, pad_id, rule_format))
+    constraint = rule_constraint(tokenizer, params, eos_ids, len(rows), rule_format) if params.constrain else None
+
+    def row_ends(new_ids: list[int]) -> bool:
+        return row_stops(new_ids, tokenizer.decode(new_ids, skip_special_tokens=True), params)
+
+    stops_early = bool(params.balanced_call or params.stop_strings or params.repetition_on)
     with torch.inference_mode():
-        output = model.generate(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            generation_config=config,
-            stopping_criteria=_stopping_criteria(tokenizer, params, input_ids.shape[1]),
-            logits_processor=processors,
+        output = greedy_decode(
+            model,
+            torch.tensor(ids, dtype=torch.long, device=device),
+            torch.tensor(mask, dtype=torch.long, device=device),
+            max_new_tokens=params.max_new_tokens,
+            eos_ids=eos_ids,
+            pad_id=pad_id,
+            row_ends=row_ends if stops_early else None,
+            choose=constraint,
         )
-    changed = processors[0].changed_steps if processors and processors[0].changed_steps else [0] * len(rows)
-    gave_up = sum(processors[0].gave_up) if processors else 0
-    if gave_up:
-        logger.info("constrained decoding: no acceptable token for %d row(s); they went on unconstrained", gave_up)
-    return output[:, input_ids.shape[1] :].tolist(), list(changed)
+    if constraint is None:
+        return output, [0] * len(rows)
+    if any(constraint.gave_up):
+        logger.info(
+            "constrained decoding: no acceptable token for %d row(s); they went on unconstrained",
+            sum(constraint.gave_up),
+        )
+    return output, list(constraint.changed_steps)
 
 
 def finish_row(
@@ -244,15 +226,15 @@ def generate_rules(
     was_training = getattr(model, "training", False)
     model.eval()
     start = time.perf_counter()
-    decode_slots = 0  # token positions the decoder computed after the prompt: rows x steps of each batch
+    decode_slots = 0  # token positions the decoder computed after the prompts: each row's own length
     try:
         for first in range(0, len(order), params.batch_size):
             chunk = order[first : first + params.batch_size]
             batch_rows = [rows[i] for i in chunk]
             outputs, changed = _batch(model, tokenizer, batch_rows, params, eos_ids, progress, rule_format)
-            decode_slots += len(chunk) * max((len(new_ids) for new_ids in outputs), default=0)
             for index, new_ids, steps in zip(chunk, outputs, changed):
                 results[index] = finish_row(new_ids, tokenizer, eos_ids, params, steps)
+                decode_slots += results[index].n_tokens  # a finished row leaves the batch
     finally:
         if was_training:
             model.train()
