@@ -40,6 +40,36 @@ def four_bit_model(tiny_llama, tmp_path):
     return AutoModelForCausalLM.from_pretrained(tmp_path, quantization_config=quantisation, dtype=torch.float32)
 
 
+def qwen2_model(tiny_llama, tmp_path, **window):
+    """A tiny Qwen2 (the GPU profiles' architecture), random, from the same vocabulary."""
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    reference = tiny_llama(seed=4).config
+    torch.manual_seed(4)
+    config = Qwen2Config(
+        vocab_size=reference.vocab_size,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        tie_word_embeddings=False,
+        bos_token_id=reference.bos_token_id,
+        eos_token_id=reference.eos_token_id,
+        pad_token_id=reference.pad_token_id,
+        **window,
+    )
+    return Qwen2ForCausalLM(config).eval()
+
+
+def qwen2_sliding_model(tiny_llama, tmp_path):
+    """Qwen2 whose second layer attends to a window of 6 tokens, shorter than every prompt: the
+    sliding-window cache layer must shrink with the batch too."""
+    return qwen2_model(tiny_llama, tmp_path, use_sliding_window=True, sliding_window=6, max_window_layers=1)
+
+
 def batch(tokenizer):
     import torch
 
@@ -55,7 +85,11 @@ def test_prompt_positions_count_from_each_rows_first_token():
     assert prompt_positions(mask).tolist() == [[0, 0, 0, 1], [0, 1, 2, 3]]
 
 
-@pytest.mark.parametrize("build", [plain_model, peft_model, four_bit_model], ids=["plain", "peft", "4-bit"])
+@pytest.mark.parametrize(
+    "build",
+    [plain_model, peft_model, four_bit_model, qwen2_model, qwen2_sliding_model],
+    ids=["plain", "peft", "4-bit", "qwen2", "qwen2-sliding-window"],
+)
 def test_every_row_gets_generates_tokens_while_finished_rows_leave_the_batch(
     build, tiny_llama, smol_tokenizer, tmp_path
 ):
