@@ -12,7 +12,7 @@ from rulelens.evaluation import evaluate_model
 from rulelens.evaluation.constrained import RowGrammar, keeps_rule_possible
 from rulelens.evaluation.generation import STOP_REPETITION, GenerationParams, generate_rules
 from tests.conf_settings import conf_generation, conf_metrics
-from tests.evaluation.steering import follow_the_batch
+from tests.evaluation.tiny_models import follow_the_batch
 
 HEAD = 'rule("X", room, require=room.a >= 1'
 CLAUSES = ["A.1 one.", "B.2 two.", "C.3 three.", "D.4 four."]

@@ -6,6 +6,7 @@ import pytest
 
 from rulelens.evaluation.decoding import greedy_decode, prompt_positions
 from rulelens.evaluation.generation import left_pad
+from tests.evaluation.tiny_models import four_bit_model, peft_model, plain_model, qwen2_model, qwen2_sliding_model
 
 PROMPTS = [
     "Rooms shall be 2.4 m high.",
@@ -15,59 +16,6 @@ PROMPTS = [
 ]
 STEPS = 10
 ROW_LENGTHS = [3, STEPS, 5, 7]  # where each row is told to stop: rows leave the batch at different steps
-
-
-def plain_model(tiny_llama, tmp_path):
-    return tiny_llama(seed=0, tie_word_embeddings=False)
-
-
-def peft_model(tiny_llama, tmp_path):
-    from peft import LoraConfig, get_peft_model
-
-    config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
-    return get_peft_model(tiny_llama(seed=2, tie_word_embeddings=False), config).eval()
-
-
-def four_bit_model(tiny_llama, tmp_path):
-    pytest.importorskip("bitsandbytes")
-    import torch
-    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
-
-    tiny_llama(seed=3, hidden_size=64, intermediate_size=128, tie_word_embeddings=False).save_pretrained(tmp_path)
-    quantisation = BitsAndBytesConfig(
-        load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float32
-    )
-    return AutoModelForCausalLM.from_pretrained(tmp_path, quantization_config=quantisation, dtype=torch.float32)
-
-
-def qwen2_model(tiny_llama, tmp_path, **window):
-    """A tiny Qwen2 (the GPU profiles' architecture), random, from the same vocabulary."""
-    import torch
-    from transformers import Qwen2Config, Qwen2ForCausalLM
-
-    reference = tiny_llama(seed=4).config
-    torch.manual_seed(4)
-    config = Qwen2Config(
-        vocab_size=reference.vocab_size,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        tie_word_embeddings=False,
-        bos_token_id=reference.bos_token_id,
-        eos_token_id=reference.eos_token_id,
-        pad_token_id=reference.pad_token_id,
-        **window,
-    )
-    return Qwen2ForCausalLM(config).eval()
-
-
-def qwen2_sliding_model(tiny_llama, tmp_path):
-    """Qwen2 whose second layer attends to a window of 6 tokens, shorter than every prompt: the
-    sliding-window cache layer must shrink with the batch too."""
-    return qwen2_model(tiny_llama, tmp_path, use_sliding_window=True, sliding_window=6, max_window_layers=1)
 
 
 def batch(tokenizer):

@@ -7,7 +7,7 @@ import pytest
 
 from rulelens.evaluation import PER_CLAUSE_COLUMNS, evaluate_model
 from tests.conf_settings import conf_generation, conf_metrics, conf_prompt
-from tests.evaluation.steering import follow_the_batch
+from tests.evaluation.tiny_models import follow_the_batch
 
 RULE = 'rule("A.1", room, require=room.height_m >= 2.4)'
 

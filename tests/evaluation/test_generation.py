@@ -21,6 +21,7 @@ from rulelens.evaluation.generation import (
 from rulelens.param_blocks import ParameterError
 from rulelens.prompts import PromptStyle, build_prompt, encode_prompt
 from tests.conf_settings import conf_generation
+from tests.evaluation.tiny_models import four_bit_model, peft_model
 
 CLAUSES = [
     "A.1 Rooms shall be 2.4 m high.",
@@ -152,11 +153,8 @@ def test_generation_uses_the_training_prompt(scripted_model, smol_tokenizer):
     assert seen[0] == encode_prompt(tok, build_prompt(tok, CLAUSES[0], style))
 
 
-def test_peft_model_generation_is_deterministic(tiny_llama, smol_tokenizer):
-    from peft import LoraConfig, get_peft_model
-
-    config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
-    model = get_peft_model(tiny_llama(seed=2, tie_word_embeddings=False), config).eval()
+def test_peft_model_generation_is_deterministic(tiny_llama, smol_tokenizer, tmp_path):
+    model = peft_model(tiny_llama, tmp_path)
     params = plain(max_new_tokens=6, batch_size=2)
     first = generate_rules(model, smol_tokenizer, CLAUSES[:3], params=params)
     second = generate_rules(model, smol_tokenizer, CLAUSES[:3], params=params)
@@ -164,15 +162,7 @@ def test_peft_model_generation_is_deterministic(tiny_llama, smol_tokenizer):
 
 
 def test_four_bit_model_generates(tiny_llama, smol_tokenizer, tmp_path):
-    pytest.importorskip("bitsandbytes")
-    import torch
-    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
-
-    tiny_llama(seed=3, hidden_size=64, intermediate_size=128, tie_word_embeddings=False).save_pretrained(tmp_path)
-    quantisation = BitsAndBytesConfig(
-        load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float32
-    )
-    model = AutoModelForCausalLM.from_pretrained(tmp_path, quantization_config=quantisation, dtype=torch.float32)
+    model = four_bit_model(tiny_llama, tmp_path)
     out = generate_rules(model, smol_tokenizer, CLAUSES[:2], params=plain(max_new_tokens=4, batch_size=2))
     assert all(0 < n <= 4 for n in out.token_counts)
 

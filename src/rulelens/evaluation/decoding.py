@@ -4,7 +4,7 @@
 30 of a batch whose longest row runs to 192 is computed (and padded) 162 more times. Rules vary a
 lot in length and a looping row runs longest, so those idle rows were about half of the token
 positions decoded on the NZBC checkpoints (docs/performance.md, "Decoding over a shrinking batch";
-the time saved is smaller, 10-28%, since a step's cost also reads every weight once). This loop
+the time falls less, to 0.7-1.0x, since every step also reads every weight once). This loop
 is the same greedy decoding that ``generate`` does for these models (prefill with the left-padded
 prompts, position ids counted from the attention mask, one token per step through the KV cache),
 except that after each step the rows that ended are dropped from the inputs, the attention mask and
